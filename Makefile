@@ -1,0 +1,46 @@
+# DriveSync — the two commands of the README:
+#   make run    fresh machine → running server with the demo school on embedded SQLite
+#   make test   install everything, then lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DS := $(VENV)/bin/drivesync
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run install browser lint test test-fast clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(DS) migrate
+	$(DS) seed-demo
+	DRIVESYNC_RUN_DISPATCHER=$${DRIVESYNC_RUN_DISPATCHER:-true} $(DS) serve --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the PWA's browser tests (never a downloaded browser build).
+browser:
+	./scripts/install-browser.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy schemas sync workers server
+	$(VENV)/bin/lint-imports
+
+# The browser tests run in their own pytest process: Playwright's sync API keeps an event
+# loop on the main thread, which the asyncio tests cannot share.
+test: install browser lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider --ignore=tests/e2e
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e
+
+# Without the browser tests and linters, for a quick loop while editing.
+test-fast: install
+	$(VENV)/bin/pytest -q -x --ignore=tests/e2e
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,225 @@
+/**
+ * The admin dashboard: the school's synced data as it arrives (re-rendered on every poke,
+ * no reload), the journal of conflicts and rejections with resolve and replay, the
+ * notification log with dead letters and retry, and each device's sync health. The
+ * journal, notifications and devices are read live from the admin API (online only).
+ */
+
+import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay, addDays } from './dom.js';
+import { statusBadge, lessonItem, tripPoints } from './instructor.js';
+import { routeSvg } from './trip.js';
+
+function offlineNote(what) {
+  return empty(`${what} needs a connection: you are offline.`);
+}
+
+async function people(app) {
+  const [students, instructors] = await Promise.all([app.all('student'), app.all('instructor')]);
+  const names = new Map();
+  for (const s of students) if (s.user_id) names.set(s.user_id, `${s.name} (student)`);
+  for (const i of instructors) if (i.user_id) names.set(i.user_id, `${i.name} (instructor)`);
+  names.set(app.user.id, `${app.user.name || 'You'} (you)`);
+  return { names, students: byKey(students), instructors: byKey(instructors) };
+}
+
+export async function dashboard(app) {
+  const [lessons, notes, trips, segments, tests, progress, { students, instructors }] = await Promise.all([
+    app.all('lesson'), app.all('lesson_note'), app.all('trip'), app.all('trip_segment'), app.all('mock_test'),
+    app.all('student_progress'), people(app)]);
+  const from = startOfDay();
+  const to = addDays(from, 1);
+  const todays = sortBy(lessons.filter((l) => new Date(l.scheduled_start) >= from && new Date(l.scheduled_start) < to
+    || l.status === 'in_progress' || (l.started_at && new Date(l.started_at) >= from)), (l) => l.scheduled_start);
+  const count = (st) => todays.filter((l) => l.status === st).length;
+  const lessonById = byKey(lessons);
+  const latestNotes = sortBy(notes, (n) => n.updated_at || '9999', true).slice(0, 6);
+  const latestTrips = sortBy(trips, (t) => t.started_at || '', true).slice(0, 3);
+  const prog = byKey(progress, 'student_id');
+  const testsBy = new Map();
+  for (const t of tests) {
+    if (!testsBy.has(t.student_id)) testsBy.set(t.student_id, []);
+    testsBy.get(t.student_id).push(t);
+  }
+  const studentName = (id) => (students.get(id) || {}).name || 'Student';
+  return h('div', { class: 'dashboard' },
+    h('h1', {}, 'Dashboard', h('span', { class: 'sub' }, fmt.day(new Date().toISOString()))),
+    h('div', { class: 'tiles' },
+      [['Lessons today', todays.length], ['In progress', count('in_progress')], ['Completed', count('completed')], ['No-shows', count('no_show')]]
+        .map(([label, n]) => h('div', { class: 'tile' }, h('span', { class: 'n' }, String(n)), h('span', {}, label)))),
+    h('div', { class: 'grid' },
+      section('Lessons today', todays.length ? h('ul', { class: 'plain list', 'data-testid': 'dash-lessons' }, todays.map((l) => lessonItem(l, students, instructors)))
+        : empty('No lessons today.')),
+      section('Latest notes', latestNotes.length ? h('ul', { class: 'plain notes', 'data-testid': 'latest-notes' }, latestNotes.map((n) => {
+        const l = lessonById.get(n.lesson_id);
+        return h('li', {},
+          h('p', { class: 'hint' }, h('a', { href: `#/lesson/${n.lesson_id}` }, studentName(n.student_id || (l && l.student_id))),
+            l ? ` · ${fmt.day(l.scheduled_start)}` : '', n.updated_at ? ` · edited ${fmt.dateTime(n.updated_at)}` : '',
+            n.private ? badge('private', 'private') : null, n._pending ? badge('not synced', 'pending') : null),
+          h('p', { class: 'note-text' }, (n.body || '').slice(0, 400) || h('em', {}, '(empty)')));
+      })) : empty('No notes yet.')),
+      section('Latest routes', latestTrips.length ? h('div', { class: 'trips', 'data-testid': 'latest-trips' }, latestTrips.map((t) => h('figure', { class: 'trip' },
+        routeSvg(tripPoints(t, segments), { label: `Route with ${studentName(t.student_id)}` }),
+        h('figcaption', {}, `${studentName(t.student_id)} · ${fmt.day(t.started_at)} · ${fmt.km(t.distance_m)} · ${fmt.duration(t.duration_s)}`)))) : empty('No routes yet.')),
+      section('Students', h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'students-table' },
+        h('thead', {}, h('tr', {}, ['Student', 'Readiness', 'Mock tests', 'Latest score', 'Passed'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, sortBy([...students.values()], (s) => s.name).map((s) => {
+          const ts = sortBy((testsBy.get(s.id) || []).filter((t) => typeof t.score === 'number'), (t) => t.finished_at, true);
+          return h('tr', {},
+            h('th', { scope: 'row' }, h('a', { href: `#/student/${s.id}` }, s.name)),
+            h('td', {}, `${(prog.get(s.id) || {}).readiness_pct ?? 0}%`),
+            h('td', {}, String(ts.length)),
+            h('td', {}, ts.length ? `${ts[0].score}/${ts[0].total}` : '—'),
+            h('td', {}, ts.some((t) => t.passed) ? 'Yes' : 'Not yet'));
+        })))))),
+    h('p', {}, h('a', { href: '#/journal' }, 'Sync journal'), ' · ', h('a', { href: '#/devices' }, 'Devices')));
+}
+
+// ------------------------------------------------------------------------------ journal
+function entryView(app, e, names, reload) {
+  const status = h('p', { role: 'status', class: 'hint' });
+  const act = (fn) => async () => {
+    try { await fn(); status.textContent = 'Done.'; app.announce('Journal entry updated'); reload(); } catch (err) { status.textContent = `Failed: ${err.message}`; }
+  };
+  const kept = e.record && e.record.body !== undefined ? e.record.body : e.record ? JSON.stringify(e.record, null, 1) : '—';
+  const theirs = e.loser && e.loser.body !== undefined ? e.loser.body : e.mutation ? JSON.stringify(e.mutation.data ?? e.mutation, null, 1) : '—';
+  const actions = [];
+  if (e.status === 'open' && e.kind === 'conflict') {
+    const text = h('textarea', { id: `resolve-${e.id}`, rows: 4, value: theirs });
+    actions.push(
+      h('button', { type: 'button', onclick: act(() => app.api('POST', `/v1/admin/conflicts/${e.id}/resolve`, { keep: 'server' })) }, 'Keep the school\'s version'),
+      e.entity === 'lesson_note' ? h('button', { type: 'button', 'data-testid': 'keep-client', onclick: act(() => app.api('POST', `/v1/admin/conflicts/${e.id}/resolve`, { keep: 'client' })) }, 'Keep the device\'s version') : null,
+      e.entity === 'lesson_note' ? h('details', {}, h('summary', {}, 'Write a combined text'),
+        h('label', { for: text.id }, 'Text to keep'), text,
+        h('button', { type: 'button', class: 'primary', 'data-testid': 'keep-text', onclick: act(() => app.api('POST', `/v1/admin/conflicts/${e.id}/resolve`, { keep: 'text', text: text.value })) }, 'Save this text')) : null);
+  }
+  if (e.status === 'open' && e.kind === 'rejected') {
+    actions.push(h('button', { type: 'button', onclick: act(async () => {
+      const r = await app.api('POST', `/v1/admin/rejections/${e.id}/replay`);
+      if (r.result && r.result.status === 'rejected') throw new Error(`rejected again: ${r.result.error ? r.result.error.message : ''}`);
+    }) }, 'Replay'));
+  }
+  return h('li', { class: `card inner entry ${e.kind}`, 'data-testid': 'journal-entry', 'data-kind': e.kind, 'data-status': e.status },
+    h('p', {}, badge(e.kind.replace('_', ' '), e.kind === 'conflict' ? 'bad' : 'warn'), ' ', badge(e.status, e.status === 'open' ? '' : 'completed'), ' ',
+      h('strong', {}, e.entity.replace('_', ' ')), ` · ${e.code} · ${fmt.dateTime(e.received_at)}`),
+    h('p', {}, e.message),
+    h('p', { class: 'hint' }, `From ${names.get(e.user_id) || 'a user'} · device ${String(e.client_id || '').slice(0, 8)} · seq ${e.seq}`),
+    h('div', { class: 'compare' },
+      h('div', {}, h('h3', {}, 'Kept'), h('pre', { 'data-testid': 'entry-kept' }, kept)),
+      h('div', {}, h('h3', {}, e.kind === 'conflict' ? 'Device\'s version' : 'Sent'), h('pre', { 'data-testid': 'entry-theirs' }, theirs))),
+    e.resolution ? h('p', { class: 'hint' }, `Resolution: ${JSON.stringify(e.resolution)}`) : null,
+    actions.length ? h('div', { class: 'actions' }, actions) : null,
+    status);
+}
+
+const journalState = { status: 'open', kind: '' };
+
+export async function journal(app) {
+  const root = h('div', {}, h('h1', {}, 'Sync journal'));
+  const list = h('div', { 'data-testid': 'journal' });
+  const statusSel = h('select', { id: 'j-status', onchange: () => { journalState.status = statusSel.value; load(); } },
+    [['open', 'Open'], ['', 'All']].map(([v, l]) => h('option', { value: v, selected: journalState.status === v }, l)));
+  const kindSel = h('select', { id: 'j-kind', onchange: () => { journalState.kind = kindSel.value; load(); } },
+    [['', 'Everything'], ['conflict', 'Conflicts'], ['rejected', 'Rejections'], ['lost_field', 'Overridden fields']].map(([v, l]) => h('option', { value: v, selected: journalState.kind === v }, l)));
+  root.append(h('div', { class: 'filters' },
+    h('label', { for: 'j-status' }, 'Show '), statusSel, h('label', { for: 'j-kind' }, ' of '), kindSel), list);
+  const { names } = await people(app);
+  async function load() {
+    if (!navigator.onLine) { list.replaceChildren(offlineNote('The journal')); return; }
+    list.replaceChildren(h('p', { class: 'hint' }, 'Loading…'));
+    try {
+      const q = new URLSearchParams();
+      if (journalState.status) q.set('status', journalState.status);
+      if (journalState.kind) q.set('kind', journalState.kind);
+      const body = await app.api('GET', `/v1/admin/journal?${q}`);
+      const open = body.open || {};
+      list.replaceChildren(
+        h('p', {}, `Open: ${open.conflict || 0} conflicts, ${open.rejected || 0} rejections, ${open.lost_field || 0} overridden fields.`),
+        body.entries.length ? h('ul', { class: 'plain' }, body.entries.map((e) => entryView(app, e, names, load))) : empty('Nothing here.'));
+    } catch (err) {
+      list.replaceChildren(empty(`Could not load the journal: ${err.message}`));
+    }
+  }
+  await load();
+  return root;
+}
+
+// ------------------------------------------------------------------------------ notifications
+const notifState = { status: 'dead' };
+
+export async function notifications(app) {
+  const root = h('div', {}, h('h1', {}, 'Notifications'));
+  if (!navigator.onLine) { root.append(offlineNote('The notification log')); return root; }
+  const status = h('p', { role: 'status', class: 'hint' });
+  const filter = h('select', { id: 'n-status', onchange: () => { notifState.status = filter.value; app.refresh(); } },
+    [['dead', 'Dead letters'], ['failed', 'Failed attempts'], ['sent', 'Sent'], ['', 'Everything']]
+      .map(([v, l]) => h('option', { value: v, selected: notifState.status === v }, l)));
+  let body;
+  try {
+    body = await app.api('GET', `/v1/admin/notifications${notifState.status ? `?status=${notifState.status}` : ''}`);
+  } catch (err) {
+    root.append(section('Delivery log', h('p', { 'data-testid': 'notifications-unavailable' }, err.status === 404
+      ? 'The notification log is not available on this server yet.' : `Could not load the notification log: ${err.message}`)));
+    return root;
+  }
+  const { names } = await people(app);
+  const retry = (outboxId) => async () => {
+    try {
+      await app.api('POST', `/v1/admin/notifications/${outboxId}/retry`);
+      status.textContent = 'Queued for another attempt.';
+      app.announce('Queued for another attempt');
+      app.refresh();
+    } catch (err) { status.textContent = `Retry failed: ${err.message}`; }
+  };
+  const dead = body.dead_events || [];
+  const lines = body.notifications || [];
+  root.append(h('div', { class: 'filters' }, h('label', { for: 'n-status' }, 'Show '), filter), status);
+  if (notifState.status === 'dead') {
+    root.append(section('Events that could not be delivered', dead.length
+      ? h('ul', { class: 'plain list', 'data-testid': 'dead-letters' }, dead.map((e) => h('li', { class: 'card inner' },
+        h('p', {}, h('strong', {}, e.event_type), ' ', badge('dead', 'bad')),
+        h('p', { class: 'hint' }, `${e.attempts} attempts · ${fmt.dateTime(e.created_at)}`),
+        e.last_error ? h('p', {}, `Last error: ${e.last_error}`) : null,
+        h('button', { type: 'button', onclick: retry(e.outbox_id) }, 'Retry'))))
+      : empty('No dead letters.')));
+  }
+  root.append(section('Delivery log', lines.length ? h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'notification-log' },
+    h('thead', {}, h('tr', {}, ['When', 'Event', 'Channel', 'To', 'Status', 'Attempt', 'Error', ''].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, lines.map((n) => h('tr', {},
+      h('td', {}, fmt.dateTime(n.created_at)), h('td', {}, n.event_type), h('td', {}, n.channel),
+      h('td', {}, names.get(n.user_id) || '—'),
+      h('td', {}, badge(n.status, ['dead', 'failed'].includes(n.status) ? 'bad' : n.status === 'sent' ? 'completed' : '')),
+      h('td', {}, String(n.attempts ?? n.attempt ?? '')), h('td', {}, n.error || ''),
+      h('td', {}, n.outbox_status === 'dead' ? h('button', { type: 'button', onclick: retry(n.outbox_id) }, 'Retry') : null))))))
+    : empty('Nothing in the log for this filter.')));
+  return root;
+}
+
+// ------------------------------------------------------------------------------ devices
+export async function devices(app) {
+  const root = h('div', {}, h('h1', {}, 'Devices'));
+  if (!navigator.onLine) { root.append(offlineNote('Device health')); return root; }
+  let body;
+  try {
+    body = await app.api('GET', '/v1/admin/devices');
+  } catch (err) {
+    root.append(empty(`Could not load devices: ${err.message}`));
+    return root;
+  }
+  const { names } = await people(app);
+  const rows = body.devices || [];
+  const stale = (d) => d.last_seen_at && Date.now() - new Date(d.last_seen_at).getTime() > 86400e3;
+  root.append(section(`Sync health · server at rev ${body.rev}`, rows.length ? h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'devices' },
+    h('thead', {}, h('tr', {}, ['User', 'Device', 'App', 'Last seen', 'Pending', 'Acked seq', 'Lag (revs)', 'Clock skew'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, rows.map((d) => h('tr', { class: stale(d) ? 'stale' : '' },
+      h('th', { scope: 'row' }, names.get(d.user_id) || d.user_id.slice(0, 8)),
+      h('td', { class: 'mono' }, `${(d.client_id || '').slice(0, 8)} ${d.platform || ''}`),
+      h('td', {}, d.app_version || '—'),
+      h('td', {}, d.last_seen_at ? fmt.ago(new Date(d.last_seen_at).getTime()) : '—'),
+      h('td', {}, d.pending ?? '—'),
+      h('td', {}, String(d.acked_seq)),
+      h('td', {}, d.lag_revs ?? '—'),
+      h('td', {}, d.clock_skew_ms ? `${Math.round(d.clock_skew_ms / 1000)} s` : '—')))))) : empty('No device has synced yet.')));
+  return root;
+}
+
+export { statusBadge };

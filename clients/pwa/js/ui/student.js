@@ -1,0 +1,155 @@
+/**
+ * Student views: progress and readiness, upcoming lessons and notes, theory results,
+ * bookings (request a slot from the instructor's availability, cancel) and payments.
+ * Booking rules are the server's: a request it refuses comes back as a problem with the
+ * reason (unavailable, overlap, in the past).
+ */
+
+import { h, section, empty, badge, fmt, field, byKey, sortBy, startOfDay } from './dom.js';
+import { progressSection } from './progress.js';
+import { statusBadge } from './instructor.js';
+import { pushCard } from './account.js';
+
+export async function home(app) {
+  const sid = app.user.student_id;
+  const [skills, progress, lessons, notes, tests, instructors] = await Promise.all([
+    app.all('skill'), app.all('student_progress'), app.all('lesson'), app.all('lesson_note'),
+    app.all('mock_test'), app.all('instructor')]);
+  const prog = progress.find((p) => p.student_id === sid);
+  const inst = byKey(instructors);
+  const upcoming = sortBy(lessons.filter((l) => l.status === 'scheduled' && new Date(l.scheduled_end) >= startOfDay()), (l) => l.scheduled_start).slice(0, 3);
+  const lessonById = byKey(lessons);
+  const latestNotes = sortBy(notes.filter((n) => n.body), (n) => (lessonById.get(n.lesson_id) || {}).scheduled_start || '', true).slice(0, 3);
+  const scored = tests.filter((t) => typeof t.score === 'number');
+  return h('div', {},
+    h('h1', {}, `Hello ${(app.user.name || '').split(' ')[0] || 'there'}`),
+    progressSection(skills, prog, 'Your progress'),
+    section('Next lessons', upcoming.length ? h('ul', { class: 'plain list' }, upcoming.map((l) => h('li', {},
+      h('strong', {}, `${fmt.day(l.scheduled_start)} ${fmt.time(l.scheduled_start)}`), ' with ', (inst.get(l.instructor_id) || {}).name || 'your instructor')))
+      : empty('No lessons booked. Request one under Bookings.')),
+    section('From your instructor', latestNotes.length ? latestNotes.map((n) => h('blockquote', {}, n.body,
+      h('footer', {}, fmt.day((lessonById.get(n.lesson_id) || {}).scheduled_start)))) : empty('No notes yet.')),
+    section('Theory', h('p', {}, scored.length
+      ? `${scored.length} mock test${scored.length === 1 ? '' : 's'} marked · ${scored.filter((t) => t.passed).length} passed · best ${Math.max(...scored.map((t) => t.score))} of ${scored[0].total}`
+      : 'No mock tests marked yet.'), h('a', { href: '#/theory', class: 'button' }, 'Practise theory')),
+    pushCard(app));
+}
+
+// ------------------------------------------------------------------------------ time zones
+function tzOffsetMs(ts, timeZone) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-US', {
+    timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  }).formatToParts(new Date(ts)).map((p) => [p.type, p.value]));
+  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
+  return asUtc - Math.floor(ts / 1000) * 1000;
+}
+
+/** The UTC instant of wall time `hhmm` on `day` (YYYY-MM-DD) in `timeZone`. */
+export function zonedToUtc(day, hhmm, timeZone) {
+  const [y, m, d] = day.split('-').map(Number);
+  const [hh, mm] = hhmm.split(':').map(Number);
+  const guess = Date.UTC(y, m - 1, d, hh, mm);
+  let ts = guess - tzOffsetMs(guess, timeZone);
+  ts = guess - tzOffsetMs(ts, timeZone);
+  return new Date(ts);
+}
+
+function weekdayOf(day) {
+  const [y, m, d] = day.split('-').map(Number);
+  return (new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7; // Monday = 0
+}
+
+const toMin = (t) => { const [a, b] = t.split(':').map(Number); return a * 60 + b; };
+const toHhmm = (n) => `${String(Math.floor(n / 60)).padStart(2, '0')}:${String(n % 60).padStart(2, '0')}`;
+
+/** Start times (as Dates) a booking of `minutes` could take on `day` with `instructorId`. */
+export function slots(availability, bookings, instructorId, day, minutes) {
+  const weekday = weekdayOf(day);
+  const live = bookings.filter((b) => ['requested', 'confirmed'].includes(b.status));
+  const out = [];
+  for (const a of availability) {
+    if (a.instructor_id !== instructorId || a.weekday !== weekday) continue;
+    if (a.valid_from && day < a.valid_from) continue;
+    if (a.valid_until && day > a.valid_until) continue;
+    for (let t = toMin(a.start_time); t + minutes <= toMin(a.end_time); t += 30) {
+      const start = zonedToUtc(day, toHhmm(t), a.timezone || 'UTC');
+      const end = new Date(start.getTime() + minutes * 60000);
+      if (start.getTime() < Date.now() + 3600e3) continue;
+      if (live.some((b) => new Date(b.start) < end && new Date(b.end) > start)) continue;
+      out.push(start);
+    }
+  }
+  return sortBy(out, (d) => d.getTime());
+}
+
+function localDay(d) {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+export async function bookings(app) {
+  const sid = app.user.student_id;
+  const [list, services, instructors, availability, payments, me] = await Promise.all([
+    app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
+    app.get('student', sid)]);
+  const svc = byKey(services);
+  const inst = byKey(instructors);
+  const pay = new Map(payments.map((p) => [p.booking_id, p]));
+  const mine = sortBy(list.filter((b) => b.student_id === sid || b._pending), (b) => b.start, true);
+  const cancel = (b) => async () => {
+    if (!confirm(`Cancel the lesson on ${fmt.day(b.start)} at ${fmt.time(b.start)}?`)) return;
+    await app.mutate('booking', 'patch', b.id, { status: 'cancelled' });
+    app.announce('Booking cancelled');
+    app.refresh();
+  };
+  // The request form.
+  const myInstructors = ((me && me.instructor_ids) || []).map((id) => inst.get(id)).filter(Boolean);
+  const instSel = h('select', { id: 'book-instructor', required: true }, myInstructors.map((i) => h('option', { value: i.id }, i.name)));
+  const lessonServices = sortBy(services.filter((s) => s.duration_min), (s) => s.duration_min * 1e6 + s.price_cents);
+  const svcSel = h('select', { id: 'book-service', required: true }, lessonServices.map((s) => h('option', { value: s.id }, `${s.name} · ${fmt.money(s.price_cents, s.currency)}`)));
+  const tomorrow = new Date(Date.now() + 86400e3);
+  const dayIn = h('input', { id: 'book-day', type: 'date', required: true, min: localDay(tomorrow), value: localDay(tomorrow) });
+  const timeSel = h('select', { id: 'book-time', required: true });
+  const pickup = h('input', { id: 'book-pickup', maxlength: 500, autocomplete: 'street-address' });
+  const fillTimes = () => {
+    const s = svc.get(svcSel.value);
+    const options = s && instSel.value ? slots(availability, list, instSel.value, dayIn.value, s.duration_min) : [];
+    timeSel.replaceChildren(...(options.length ? options.map((d) => h('option', { value: d.toISOString() }, fmt.time(d.toISOString())))
+      : [h('option', { value: '' }, 'No free times that day')]));
+  };
+  instSel.onchange = fillTimes; svcSel.onchange = fillTimes; dayIn.onchange = fillTimes;
+  fillTimes();
+  const form = h('form', {
+    class: 'book',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      if (!timeSel.value) { app.announce('Choose a day with free times'); return; }
+      const data = { instructor_id: instSel.value, service_id: svcSel.value, start: timeSel.value };
+      if (pickup.value.trim()) data.pickup_location = pickup.value.trim();
+      await app.mutate('booking', 'put', app.newId(), data);
+      app.announce('Lesson requested: your instructor will confirm it');
+      app.refresh();
+    },
+  },
+  field('Instructor', instSel), field('Lesson', svcSel), field('Day', dayIn), field('Start time', timeSel, 'Times follow the school\'s timezone and your instructor\'s availability.'),
+  field('Pickup address (optional)', pickup),
+  h('button', { type: 'submit', class: 'primary' }, 'Request lesson'));
+  const future = (b) => new Date(b.start) > new Date();
+  return h('div', {},
+    h('h1', {}, 'Bookings'),
+    section('Your lessons', mine.length ? h('ul', { class: 'plain list', 'data-testid': 'bookings' }, mine.map((b) => {
+      const p = pay.get(b.id);
+      const payment = p ? p.status : b.payment_status;
+      return h('li', { class: 'booking' },
+        h('div', {}, h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',
+          ' · ', (inst.get(b.instructor_id) || {}).name || ''),
+        h('div', {}, statusBadge(b.status), ' ',
+          b.price_cents !== undefined ? `${fmt.money(b.price_cents, b.currency)} · ` : '',
+          payment ? badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '') : null,
+          b._pending ? badge('not synced', 'pending') : null),
+        ['requested', 'confirmed'].includes(b.status) && future(b)
+          ? h('button', { type: 'button', onclick: cancel(b) }, 'Cancel') : null);
+    })) : empty('No bookings yet.')),
+    section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),
+    section('Payments', payments.length ? h('ul', { class: 'plain list' }, payments.map((p) => h('li', {},
+      `${fmt.money(p.amount_cents, p.currency)} · ${p.status}`))) : empty('No payments recorded yet.')));
+}

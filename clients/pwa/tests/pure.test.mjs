@@ -1,0 +1,68 @@
+// Unit tests of the PWA's pure functions (no browser needed): `node --test clients/pwa/tests/`.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { format, next } from '../js/hlc.js';
+import { uuid7, writableData } from '../js/outbox.js';
+import { passMark } from '../js/ui/theory.js';
+import { slots, zonedToUtc } from '../js/ui/student.js';
+import { distanceOf, haversine } from '../js/ui/trip.js';
+
+test('hlc stamps are fixed width and compare as strings', () => {
+  const node = '5b0c7f3e-9a1d-4c55-8a0e-2f7d1c9b6a10';
+  assert.equal(format(1763779200000, 7, node), `1763779200000-0007-${node}`);
+  assert.ok(format(999, 0, node) < format(1000, 0, node));
+});
+
+test('hlc never goes backwards', () => {
+  assert.deepEqual(next(null, 5), { ms: 5, counter: 0 });
+  assert.deepEqual(next({ ms: 5, counter: 0 }, 5), { ms: 5, counter: 1 });
+  assert.deepEqual(next({ ms: 9, counter: 3 }, 5), { ms: 9, counter: 4 }); // clock went back
+  assert.deepEqual(next({ ms: 9, counter: 9999 }, 5), { ms: 10, counter: 0 });
+  assert.deepEqual(next({ ms: 9, counter: 3 }, 12), { ms: 12, counter: 0 });
+});
+
+test('only client-writable fields leave the device', () => {
+  const data = writableData('mock_test', { started_at: 'a', finished_at: 'b', answers: [], score: 50, passed: true });
+  assert.deepEqual(Object.keys(data).sort(), ['answers', 'finished_at', 'started_at']);
+  const note = writableData('lesson_note', { body: 'x', student_id: 's', rev: 3, lesson_id: 'l' });
+  assert.deepEqual(Object.keys(note).sort(), ['body', 'lesson_id']);
+  assert.deepEqual(writableData('trip', { distance_m: 1, duration_s: 2, ended_at: 'e' }), { ended_at: 'e' });
+  assert.throws(() => writableData('student_progress', {}));
+});
+
+test('uuid7 is a time-ordered version 7 UUID', () => {
+  const a = uuid7();
+  assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(a, uuid7());
+});
+
+test('pass mark: 43 of 50, else 86 % rounded up', () => {
+  assert.equal(passMark(50), 43);
+  assert.equal(passMark(10), 9);
+  assert.equal(passMark(100), 86);
+});
+
+test('school wall time to UTC across daylight saving', () => {
+  assert.equal(zonedToUtc('2026-07-01', '09:00', 'Europe/London').toISOString(), '2026-07-01T08:00:00.000Z');
+  assert.equal(zonedToUtc('2026-12-01', '09:00', 'Europe/London').toISOString(), '2026-12-01T09:00:00.000Z');
+  assert.equal(zonedToUtc('2026-03-29', '09:00', 'Europe/London').toISOString(), '2026-03-29T08:00:00.000Z');
+});
+
+test('bookable slots fit the availability and skip live bookings', () => {
+  const avail = [{ instructor_id: 'i', weekday: 0, start_time: '09:00', end_time: '11:00', timezone: 'UTC',
+    valid_from: null, valid_until: null }];
+  const day = '2099-01-05'; // a Monday
+  const free = slots(avail, [], 'i', day, 60).map((d) => d.toISOString().slice(11, 16));
+  assert.deepEqual(free, ['09:00', '09:30', '10:00']);
+  const taken = [{ status: 'confirmed', start: '2099-01-05T09:30:00Z', end: '2099-01-05T10:30:00Z' }];
+  assert.deepEqual(slots(avail, taken, 'i', day, 60).map((d) => d.toISOString().slice(11, 16)), []);
+  assert.deepEqual(slots(avail, [], 'i', '2099-01-06', 60), []); // Tuesday: no slot
+});
+
+test('route distance by haversine', () => {
+  const a = [0, 51.5, -0.1];
+  const b = [1, 51.5, -0.1 + 1 / 69.4]; // about 1 km east at this latitude
+  assert.ok(Math.abs(haversine(a, b) - 1000) < 15);
+  assert.equal(distanceOf([a]), 0);
+});

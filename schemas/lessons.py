@@ -1,0 +1,281 @@
+"""Bookings, lessons, notes, skills and assessments, progress, trips and GPS segments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schemas.base import Base, JsonDoc, RevInt, UtcDateTime, id_type
+from schemas.synced import SyncedMixin
+
+BOOKING_STATUSES = ("requested", "confirmed", "declined", "cancelled", "completed")
+LESSON_STATUSES = ("scheduled", "in_progress", "completed", "no_show", "cancelled")
+
+
+def _fk(cols: str, table: str) -> ForeignKeyConstraint:
+    """A tenant-scoped foreign key: (tenant_id, <col>) → <table>(tenant_id, id)."""
+    return ForeignKeyConstraint(["tenant_id", cols], [f"{table}.tenant_id", f"{table}.id"])
+
+
+class Booking(SyncedMixin, Base):
+    """A slot a student booked with an instructor; the price is snapshotted when made."""
+
+    __tablename__ = "bookings"
+
+    student_id: Mapped[str] = mapped_column(id_type())
+    instructor_id: Mapped[str] = mapped_column(id_type())
+    service_id: Mapped[str] = mapped_column(id_type())
+    start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    end: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    pickup_location: Mapped[str | None] = mapped_column(Text)
+    price_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_status: Mapped[str] = mapped_column(String(16), default="unpaid")
+    # A weekly series shares a recurrence_id; each occurrence is its own booking so that
+    # one can be moved or cancelled alone.
+    recurrence_id: Mapped[str | None] = mapped_column(id_type())
+    recurrence_rule: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        _fk("student_id", "students"),
+        _fk("instructor_id", "instructors"),
+        _fk("service_id", "services"),
+        CheckConstraint(
+            "status IN ('requested', 'confirmed', 'declined', 'cancelled', 'completed')",
+            name="status",
+        ),
+        CheckConstraint(
+            "payment_status IN ('unpaid', 'pending', 'paid', 'refunded', 'failed')",
+            name="payment_status",
+        ),
+        CheckConstraint('start < "end"', name="ordered"),
+        CheckConstraint("price_cents >= 0", name="price"),
+        Index("ix_bookings_instructor_start", "tenant_id", "instructor_id", "start"),
+        Index("ix_bookings_student_start", "tenant_id", "student_id", "start"),
+    )
+
+
+class Lesson(SyncedMixin, Base):
+    """A lesson as it happens in the car; created by the server when a booking is confirmed
+    (or by an instructor/admin directly)."""
+
+    __tablename__ = "lessons"
+
+    booking_id: Mapped[str | None] = mapped_column(id_type())
+    instructor_id: Mapped[str] = mapped_column(id_type())
+    student_id: Mapped[str] = mapped_column(id_type())
+    scheduled_start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    scheduled_end: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    attended: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (
+        _fk("student_id", "students"),
+        _fk("instructor_id", "instructors"),
+        _fk("booking_id", "bookings"),
+        CheckConstraint(
+            "status IN ('scheduled', 'in_progress', 'completed', 'no_show', 'cancelled')",
+            name="status",
+        ),
+        CheckConstraint("scheduled_start < scheduled_end", name="ordered"),
+        Index("ix_lessons_student", "tenant_id", "student_id"),
+        Index("ix_lessons_instructor_start", "tenant_id", "instructor_id", "scheduled_start"),
+        Index("ix_lessons_booking", "tenant_id", "booking_id"),
+    )
+
+
+class LessonNote(SyncedMixin, Base):
+    """An instructor's note on a lesson. `student_id` is copied from the lesson so scope
+    checks need no join; private notes never reach students."""
+
+    __tablename__ = "lesson_notes"
+
+    lesson_id: Mapped[str] = mapped_column(id_type())
+    student_id: Mapped[str] = mapped_column(id_type())
+    body: Mapped[str] = mapped_column(Text, default="")
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+
+    __table_args__ = (
+        _fk("lesson_id", "lessons"),
+        Index("ix_lesson_notes_lesson", "tenant_id", "lesson_id"),
+    )
+
+
+class NoteRevision(Base):
+    """The body of a note at each rev it was written at: the base a three-way merge needs
+    when a client's edit started from an older rev."""
+
+    __tablename__ = "note_revisions"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    note_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    rev: Mapped[int] = mapped_column(RevInt, primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (_fk("note_id", "lesson_notes"),)
+
+
+class Skill(SyncedMixin, Base):
+    """One entry of the school's skills catalogue (the stages of learning to drive)."""
+
+    __tablename__ = "skills"
+
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        CheckConstraint("stage >= 1 AND stage <= 5", name="stage"),
+    )
+
+
+class SkillAssessment(SyncedMixin, Base):
+    """An immutable assessment event: a skill's level (1 to 5) seen in a lesson."""
+
+    __tablename__ = "skill_assessments"
+
+    lesson_id: Mapped[str] = mapped_column(id_type())
+    student_id: Mapped[str] = mapped_column(id_type())
+    skill_id: Mapped[str] = mapped_column(id_type())
+    level: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    assessed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        _fk("lesson_id", "lessons"),
+        _fk("skill_id", "skills"),
+        _fk("student_id", "students"),
+        CheckConstraint("level >= 1 AND level <= 5", name="level"),
+        Index("ix_skill_assessments_student", "tenant_id", "student_id"),
+    )
+
+
+class StudentProgress(SyncedMixin, Base):
+    """Derived by the server from assessments: the latest level per skill and readiness."""
+
+    __tablename__ = "student_progress"
+
+    student_id: Mapped[str] = mapped_column(id_type())
+    levels: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    readiness_pct: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        _fk("student_id", "students"),
+        UniqueConstraint("tenant_id", "student_id"),
+        CheckConstraint("readiness_pct >= 0 AND readiness_pct <= 100", name="readiness"),
+    )
+
+
+class Trip(SyncedMixin, Base):
+    """The route driven in a lesson; distance and duration derived from its segments."""
+
+    __tablename__ = "trips"
+
+    lesson_id: Mapped[str] = mapped_column(id_type())
+    student_id: Mapped[str] = mapped_column(id_type())
+    instructor_id: Mapped[str] = mapped_column(id_type())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    distance_m: Mapped[float] = mapped_column(Float, default=0.0)
+    duration_s: Mapped[int] = mapped_column(Integer, default=0)
+    point_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        _fk("lesson_id", "lessons"),
+        Index("ix_trips_lesson", "tenant_id", "lesson_id"),
+    )
+
+
+class TripSegment(SyncedMixin, Base):
+    """Up to 500 GPS points `[t_ms, lat, lon, speed_kmh?, accuracy_m?]`; immutable."""
+
+    __tablename__ = "trip_segments"
+
+    trip_id: Mapped[str] = mapped_column(id_type())
+    student_id: Mapped[str] = mapped_column(id_type())
+    index: Mapped[int] = mapped_column(Integer)
+    points: Mapped[list[Any]] = mapped_column(JsonDoc)
+
+    __table_args__ = (
+        _fk("trip_id", "trips"),
+        UniqueConstraint("tenant_id", "trip_id", "index"),
+        CheckConstraint('"index" >= 0', name="index"),
+    )
+
+
+class TheoryQuestion(SyncedMixin, Base):
+    """A multiple-choice question of the school's own theory bank."""
+
+    __tablename__ = "theory_questions"
+
+    key: Mapped[str | None] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JsonDoc)
+    correct_option: Mapped[int] = mapped_column(Integer)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key"),
+        CheckConstraint("correct_option >= 0", name="correct_option"),
+    )
+
+
+class TheoryAttempt(SyncedMixin, Base):
+    """A student's answer to one question; `correct` is computed by the server."""
+
+    __tablename__ = "theory_attempts"
+
+    student_id: Mapped[str] = mapped_column(id_type())
+    question_id: Mapped[str] = mapped_column(id_type())
+    chosen_option: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(8), default="practice")
+    mock_test_id: Mapped[str | None] = mapped_column(id_type())
+    answered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    correct: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        _fk("student_id", "students"),
+        _fk("question_id", "theory_questions"),
+        CheckConstraint("mode IN ('practice', 'mock')", name="mode"),
+        Index("ix_theory_attempts_student", "tenant_id", "student_id"),
+    )
+
+
+class MockTest(SyncedMixin, Base):
+    """A finished mock theory test, scored by the server against the bank."""
+
+    __tablename__ = "mock_tests"
+
+    student_id: Mapped[str] = mapped_column(id_type())
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    answers: Mapped[list[Any]] = mapped_column(JsonDoc)
+    total: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        _fk("student_id", "students"),
+        CheckConstraint("score >= 0 AND score <= total", name="score"),
+        Index("ix_mock_tests_student", "tenant_id", "student_id"),
+    )

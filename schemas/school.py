@@ -1,0 +1,193 @@
+"""People and the school's offer: students, instructors, guardians, assignments, services,
+rate cards and availability."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schemas.base import Base, JsonDoc, UtcDateTime, id_type, utcnow
+from schemas.synced import SyncedMixin
+
+
+class Student(SyncedMixin, Base):
+    """A learner driver. `left_at` is set when they leave the school: their records then
+    leave every replica, while lesson and payment rows stay for legal retention."""
+
+    __tablename__ = "students"
+
+    user_id: Mapped[str | None] = mapped_column(id_type())
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    licence_number: Mapped[str | None] = mapped_column(String(32))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    address: Mapped[str | None] = mapped_column(Text)
+    theory_test_date: Mapped[dt.date | None] = mapped_column(Date)
+    practical_test_date: Mapped[dt.date | None] = mapped_column(Date)
+    goals: Mapped[str | None] = mapped_column(Text)
+    left_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_students_user", "tenant_id", "user_id"),)
+
+
+class Instructor(SyncedMixin, Base):
+    """An approved driving instructor (ADI number in GB)."""
+
+    __tablename__ = "instructors"
+
+    user_id: Mapped[str | None] = mapped_column(id_type())
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    adi_number: Mapped[str | None] = mapped_column(String(32))
+    specialties: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    stripe_account_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_instructors_user", "tenant_id", "user_id"),)
+
+
+class Guardian(Base):
+    """A parent or carer who follows a young learner."""
+
+    __tablename__ = "guardians"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(id_type())
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+
+class StudentGuardian(Base):
+    """Which guardian follows which student."""
+
+    __tablename__ = "student_guardians"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    student_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    guardian_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "student_id"], ["students.tenant_id", "students.id"]),
+        ForeignKeyConstraint(["tenant_id", "guardian_id"], ["guardians.tenant_id", "guardians.id"]),
+    )
+
+
+class StudentInstructor(Base):
+    """An admin-made assignment of a student to an instructor; one of a student's
+    assignments is primary. These rows define instructors' and students' sync scopes."""
+
+    __tablename__ = "student_instructors"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    student_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    instructor_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "student_id"], ["students.tenant_id", "students.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "instructor_id"], ["instructors.tenant_id", "instructors.id"]
+        ),
+        Index("ix_student_instructors_instructor", "tenant_id", "instructor_id"),
+    )
+
+
+class Service(SyncedMixin, Base):
+    """Something a student can book: a 60-minute lesson, a motorway lesson, a mock test."""
+
+    __tablename__ = "services"
+
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32), default="lesson")
+    duration_min: Mapped[int] = mapped_column(Integer)
+    price_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        CheckConstraint("duration_min > 0 AND duration_min <= 1440", name="duration"),
+        CheckConstraint("price_cents >= 0", name="price"),
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+    )
+
+
+class RateCard(Base):
+    """A price override for a service: per instructor and/or for a dated period. A booking
+    snapshots the price in force when it is made."""
+
+    __tablename__ = "rate_cards"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    service_id: Mapped[str] = mapped_column(id_type())
+    instructor_id: Mapped[str | None] = mapped_column(id_type())
+    price_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "service_id"], ["services.tenant_id", "services.id"]),
+        CheckConstraint("price_cents >= 0", name="price"),
+    )
+
+
+class Availability(SyncedMixin, Base):
+    """A weekly slot an instructor teaches in, read in the school's timezone."""
+
+    __tablename__ = "availability"
+
+    instructor_id: Mapped[str] = mapped_column(id_type())
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[str] = mapped_column(String(5))
+    end_time: Mapped[str] = mapped_column(String(5))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "instructor_id"], ["instructors.tenant_id", "instructors.id"]
+        ),
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint("start_time < end_time", name="times_ordered"),
+        Index("ix_availability_instructor", "tenant_id", "instructor_id"),
+    )
+
+
+class AvailabilityException(Base):
+    """A dated block when an instructor is not available (holiday, sick day)."""
+
+    __tablename__ = "availability_exceptions"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    instructor_id: Mapped[str] = mapped_column(id_type())
+    starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "instructor_id"], ["instructors.tenant_id", "instructors.id"]
+        ),
+        CheckConstraint("starts_at < ends_at", name="ordered"),
+    )

@@ -1,0 +1,477 @@
+"""Pydantic wire models: what a client may send for each synced entity (`*Write`, every
+field optional so the same model checks puts and patches) and what it receives (`*Record`).
+
+Field names and meanings follow ../shared/design/PROTOCOL.md ("Fields every client can rely
+on"). Validation is strict: a string where a number belongs, an unknown field or a 1 MB string
+is an `invalid` mutation that names the field, never a silent coercion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+def _uuid(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError("must be a UUID string") from exc
+    return str(parsed)
+
+
+def _utc(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError("must be an ISO 8601 timestamp") from exc
+    else:
+        raise ValueError("must be an ISO 8601 timestamp string")
+    if parsed.tzinfo is None:
+        raise ValueError("must carry a timezone (use Z for UTC)")
+    return parsed.astimezone(dt.UTC)
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("must be a date YYYY-MM-DD") from exc
+    raise ValueError("must be a date YYYY-MM-DD")
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def _hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError("must be a time HH:MM")
+    return value
+
+
+def _finite(value: float) -> float:
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Uuid = Annotated[str, Field(strict=True, max_length=36), AfterValidator(_uuid)]
+Utc = Annotated[dt.datetime, BeforeValidator(_utc)]
+Day = Annotated[dt.date, BeforeValidator(_date)]
+HhMm = Annotated[str, Field(strict=True), AfterValidator(_hhmm)]
+ShortText = Annotated[str, Field(strict=True, max_length=200)]
+LongText = Annotated[str, Field(strict=True, max_length=20_000)]
+Tag = Annotated[str, Field(strict=True, min_length=1, max_length=40)]
+Level = Annotated[int, Field(strict=True, ge=1, le=5)]
+Option = Annotated[int, Field(strict=True, ge=0, le=9)]
+# A GPS point [t_ms, lat, lon, speed_kmh?, accuracy_m?]; checked in depth by sync.geo.
+GpsPoint = Annotated[list[float | int | None], Field(min_length=3, max_length=5)]
+
+LessonStatus = Literal["scheduled", "in_progress", "completed", "no_show", "cancelled"]
+BookingStatus = Literal["requested", "confirmed", "declined", "cancelled", "completed"]
+
+
+class _Write(BaseModel):
+    """Client-writable fields: unknown fields are rejected, nothing is coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Record(BaseModel):
+    """A record as every client receives it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    rev: int
+    updated_at: dt.datetime
+
+
+# --- lesson -------------------------------------------------------------------------------
+class LessonWrite(_Write):
+    instructor_id: Uuid | None = None
+    student_id: Uuid | None = None
+    scheduled_start: Utc | None = None
+    scheduled_end: Utc | None = None
+    status: LessonStatus | None = None
+    started_at: Utc | None = None
+    ended_at: Utc | None = None
+    attended: bool | None = None
+
+
+class LessonRecord(_Record):
+    booking_id: str | None
+    instructor_id: str
+    student_id: str
+    scheduled_start: dt.datetime
+    scheduled_end: dt.datetime
+    status: LessonStatus
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    attended: bool | None
+
+
+# --- lesson_note --------------------------------------------------------------------------
+class LessonNoteWrite(_Write):
+    lesson_id: Uuid | None = None
+    body: LongText | None = None
+    private: bool | None = None
+    tags: Annotated[list[Tag], Field(max_length=20)] | None = None
+
+
+class LessonNoteRecord(_Record):
+    lesson_id: str
+    student_id: str
+    body: str
+    private: bool
+    tags: list[str]
+
+
+# --- skill_assessment ---------------------------------------------------------------------
+class SkillAssessmentWrite(_Write):
+    lesson_id: Uuid | None = None
+    student_id: Uuid | None = None
+    skill_id: Uuid | None = None
+    level: Level | None = None
+    comment: Annotated[str, Field(strict=True, max_length=2000)] | None = None
+    assessed_at: Utc | None = None
+
+
+class SkillAssessmentRecord(_Record):
+    lesson_id: str
+    student_id: str
+    skill_id: str
+    level: int
+    comment: str | None
+    assessed_at: dt.datetime
+
+
+# --- student_progress (derived) -----------------------------------------------------------
+class StudentProgressRecord(_Record):
+    student_id: str
+    levels: dict[str, int]
+    readiness_pct: int
+
+
+# --- trip ---------------------------------------------------------------------------------
+class TripWrite(_Write):
+    lesson_id: Uuid | None = None
+    started_at: Utc | None = None
+    ended_at: Utc | None = None
+
+
+class TripRecord(_Record):
+    lesson_id: str
+    student_id: str
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    distance_m: float
+    duration_s: int
+
+
+class TripSegmentWrite(_Write):
+    trip_id: Uuid | None = None
+    index: Annotated[int, Field(strict=True, ge=0, le=100_000)] | None = None
+    points: Annotated[list[GpsPoint], Field(min_length=1, max_length=500)] | None = None
+
+
+class TripSegmentRecord(_Record):
+    trip_id: str
+    index: int
+    points: list[list[float | int | None]]
+
+
+# --- theory -------------------------------------------------------------------------------
+class TheoryQuestionRecord(_Record):
+    topic: str
+    question: str
+    options: list[str]
+    correct_option: int
+    explanation: str
+
+
+class TheoryAttemptWrite(_Write):
+    question_id: Uuid | None = None
+    chosen_option: Option | None = None
+    mode: Literal["practice", "mock"] | None = None
+    mock_test_id: Uuid | None = None
+    answered_at: Utc | None = None
+
+
+class TheoryAttemptRecord(_Record):
+    student_id: str
+    question_id: str
+    chosen_option: int | None
+    mode: Literal["practice", "mock"]
+    mock_test_id: str | None
+    answered_at: dt.datetime
+    correct: bool
+
+
+class MockAnswer(_Write):
+    question_id: Uuid
+    chosen_option: Option | None = None
+
+
+class MockTestWrite(_Write):
+    started_at: Utc | None = None
+    finished_at: Utc | None = None
+    answers: Annotated[list[MockAnswer], Field(min_length=1, max_length=200)] | None = None
+
+
+class MockTestRecord(_Record):
+    student_id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    answers: list[dict[str, Any]]
+    total: int
+    score: int
+    passed: bool
+
+
+# --- booking and availability -------------------------------------------------------------
+class BookingWrite(_Write):
+    student_id: Uuid | None = None
+    instructor_id: Uuid | None = None
+    service_id: Uuid | None = None
+    start: Utc | None = None
+    end: Utc | None = None
+    status: BookingStatus | None = None
+    pickup_location: Annotated[str, Field(strict=True, max_length=500)] | None = None
+
+
+class BookingRecord(_Record):
+    student_id: str
+    instructor_id: str
+    service_id: str
+    start: dt.datetime
+    end: dt.datetime
+    status: BookingStatus
+    pickup_location: str | None
+    price_cents: int
+    currency: str
+    payment_status: str
+
+
+class AvailabilityWrite(_Write):
+    instructor_id: Uuid | None = None
+    weekday: Annotated[int, Field(strict=True, ge=0, le=6)] | None = None
+    start_time: HhMm | None = None
+    end_time: HhMm | None = None
+    valid_from: Day | None = None
+    valid_until: Day | None = None
+
+
+class AvailabilityRecord(_Record):
+    instructor_id: str
+    weekday: int
+    start_time: str
+    end_time: str
+    valid_from: dt.date | None
+    valid_until: dt.date | None
+    timezone: str
+
+
+# --- read-only replicas -------------------------------------------------------------------
+class StudentRecord(_Record):
+    user_id: str | None
+    name: str
+    email: str | None
+    phone: str | None
+    instructor_ids: list[str]
+
+
+class InstructorRecord(_Record):
+    user_id: str | None
+    name: str
+
+
+class SkillRecord(_Record):
+    code: str
+    name: str
+    stage: int
+    position: int
+
+
+class ServiceRecord(_Record):
+    name: str
+    duration_min: int
+    price_cents: int
+    currency: str
+
+
+class PaymentRecord(_Record):
+    booking_id: str
+    amount_cents: int
+    currency: str
+    status: str
+
+
+WRITE_MODELS: dict[str, type[_Write]] = {
+    "lesson": LessonWrite,
+    "lesson_note": LessonNoteWrite,
+    "skill_assessment": SkillAssessmentWrite,
+    "trip": TripWrite,
+    "trip_segment": TripSegmentWrite,
+    "theory_attempt": TheoryAttemptWrite,
+    "mock_test": MockTestWrite,
+    "booking": BookingWrite,
+    "availability": AvailabilityWrite,
+}
+
+RECORD_MODELS: dict[str, type[_Record]] = {
+    "lesson": LessonRecord,
+    "lesson_note": LessonNoteRecord,
+    "skill_assessment": SkillAssessmentRecord,
+    "student_progress": StudentProgressRecord,
+    "trip": TripRecord,
+    "trip_segment": TripSegmentRecord,
+    "theory_question": TheoryQuestionRecord,
+    "theory_attempt": TheoryAttemptRecord,
+    "mock_test": MockTestRecord,
+    "booking": BookingRecord,
+    "availability": AvailabilityRecord,
+    "student": StudentRecord,
+    "instructor": InstructorRecord,
+    "skill": SkillRecord,
+    "service": ServiceRecord,
+    "payment": PaymentRecord,
+}
+
+# ----- envelopes -------------------------------------------------------------------------
+
+
+class DeviceInfo(BaseModel):
+    """Sync health a client reports with its pushes."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    app_version: Annotated[str, Field(max_length=64)] | None = None
+    pending: Annotated[int, Field(ge=0)] | None = None
+    last_pull_rev: Annotated[int, Field(ge=0)] | None = None
+    platform: Annotated[str, Field(max_length=64)] | None = None
+
+
+class Mutation(BaseModel):
+    """One mutation as sent. Only `seq` is checked here (it orders the batch); the rest is
+    checked per mutation by the engine, so one bad mutation is rejected alone."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    seq: Annotated[int, Field(strict=True, ge=1)]
+    entity: Any = None
+    id: Any = None
+    op: Any = None
+    base_rev: Any = None
+    hlc: Any = None
+    data: Any = None
+
+
+class PushRequest(BaseModel):
+    """`POST /v1/sync/push` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    client_id: Uuid
+    schema_version: Annotated[int, Field(strict=True, ge=1)] = SCHEMA_VERSION
+    mutations: Annotated[list[Mutation], Field(max_length=500)]
+    device: DeviceInfo | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorBody
+
+
+class MutationResultBody(BaseModel):
+    seq: int
+    status: Literal["applied", "merged", "conflict", "rejected"]
+    rev: int | None = None
+    record: dict[str, Any] | None = None
+    loser: dict[str, Any] | None = None
+    conflict_id: str | None = None
+    error: ErrorBody | None = None
+    duplicate: bool | None = None
+
+
+class PushResponse(BaseModel):
+    results: list[MutationResultBody]
+    acked_seq: int
+    rev: int
+
+
+class Change(BaseModel):
+    entity: str
+    id: str
+    rev: int
+    op: Literal["put", "delete"]
+    record: dict[str, Any] | None = None
+
+
+class PullResponse(BaseModel):
+    changes: list[Change]
+    cursor: str
+    has_more: bool
+    rev: int
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: Annotated[str, Field(min_length=1, max_length=63)]
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: Annotated[str, Field(min_length=10, max_length=512)]
+
+
+class UserInfo(BaseModel):
+    id: str
+    role: str
+    tenant_id: str
+    name: str | None = None
+    email: str | None = None
+    student_id: str | None = None
+    instructor_id: str | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    user: UserInfo
+
+
+ENVELOPE_MODELS: dict[str, type[BaseModel]] = {
+    "push_request": PushRequest,
+    "push_response": PushResponse,
+    "pull_response": PullResponse,
+    "error": ErrorResponse,
+    "login_request": LoginRequest,
+    "token_response": TokenResponse,
+}

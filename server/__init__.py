@@ -1,0 +1,1 @@
+"""DriveSync's aiohttp server: app factory, routes, middlewares, config and CLI."""

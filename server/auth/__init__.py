@@ -1,0 +1,1 @@
+"""Sign-in, tokens and password hashing."""

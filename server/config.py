@@ -1,0 +1,113 @@
+"""One `Settings` object, read from `DRIVESYNC_*` environment variables and validated at
+start, so a bad setting fails fast with the variable's name and what was wrong."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Every setting of the server and workers; see docs/operations.md."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIVESYNC_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR}/drivesync.sqlite3",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    secret_key: str = Field(
+        default="",
+        description="Signs access tokens and sync cursors. Empty: a random key is made "
+        "once and kept in var/secret.key (fine for one machine, not for several).",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    var_dir: Path = DEFAULT_VAR_DIR
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
+    tombstone_horizon_days: int = Field(default=30, ge=1)
+    max_clock_skew_ms: int = Field(default=300_000, ge=0)
+    max_push_mutations: int = Field(default=500, ge=1, le=500)
+    max_push_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_pull_limit: int = Field(default=5000, ge=1, le=5000)
+    default_pull_limit: int = Field(default=1000, ge=1, le=5000)
+    max_inflight_requests: int = Field(
+        default=256, ge=1, description="Requests served at once per process before 503 overloaded."
+    )
+    heartbeat_s: float = Field(default=25.0, gt=0)
+    ws_auth_timeout_s: float = Field(default=5.0, gt=0)
+    pwa_dir: Path | None = None
+    run_dispatcher: bool = Field(
+        default=False, description="Run the outbox dispatcher inside the server process."
+    )
+    log_level: str = "INFO"
+
+    # Channels (issue 4); unset means the local file/console sink.
+    smtp_url: str | None = None
+    email_from: str = "DriveSync <no-reply@drivesync.local>"
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:admin@drivesync.local"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split(':', 1)[0]!r})"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_secret(self) -> str:
+        """The signing key: the configured one, or a random one kept in var/secret.key."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used, with the variable name spelled out."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning pydantic's errors into one message a
+    person can act on: which `DRIVESYNC_` variable, and what was wrong with it."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "DRIVESYNC_" + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,14 @@
+"""HTTP routes, one module per concern; `register_sync_routes` adds the sync engine's."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def register_sync_routes(app: web.Application) -> None:
+    """Add sync, live, admin and OpenAPI routes and the services behind them."""
+    from server.routes import effects
+    from server.routes import sync as sync_routes
+
+    sync_routes.setup(app)
+    effects.setup(app)

@@ -1,0 +1,100 @@
+"""The admin REST API: assignments, students leaving, the journal (conflicts, rejections,
+lost fields) with resolve and replay, and devices' sync health. Owners and admins only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.wire import Uuid
+from server.http import json_response, parse, read_json, require_admin
+from server.keys import SYNC
+
+routes = web.RouteTableDef()
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instructor_ids: Annotated[list[Uuid], Field(min_length=1, max_length=20)]
+    primary: Uuid | None = None
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keep: str
+    text: Annotated[str, Field(max_length=20_000)] | None = None
+
+
+@routes.put("/v1/admin/students/{student_id}/instructors")
+async def assign(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    body = parse(AssignBody, await read_json(request))
+    result = await request.app[SYNC].admin.assign(
+        who, request.match_info["student_id"], body.instructor_ids, body.primary
+    )
+    return json_response(result)
+
+
+@routes.post("/v1/admin/students/{student_id}/leave")
+async def leave(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    return json_response(
+        await request.app[SYNC].admin.student_leaves(who, request.match_info["student_id"])
+    )
+
+
+@routes.get("/v1/admin/journal")
+async def journal(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    q = request.query
+    limit = int(q["limit"]) if q.get("limit", "").isdigit() else 100
+    return json_response(
+        await request.app[SYNC].admin.journal(who, q.get("kind"), q.get("status"), limit)
+    )
+
+
+@routes.get("/v1/admin/conflicts")
+async def conflicts(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    status = request.query.get("status", "open")
+    return json_response(await request.app[SYNC].admin.journal(who, "conflict", status or None))
+
+
+@routes.get("/v1/admin/rejections")
+async def rejections(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    status = request.query.get("status", "open")
+    return json_response(await request.app[SYNC].admin.journal(who, "rejected", status or None))
+
+
+@routes.get("/v1/admin/journal/{entry_id}")
+async def entry(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    return json_response(await request.app[SYNC].admin.entry(who, request.match_info["entry_id"]))
+
+
+@routes.post("/v1/admin/conflicts/{entry_id}/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    body = parse(ResolveBody, await read_json(request))
+    return json_response(
+        await request.app[SYNC].admin.resolve(
+            who, request.match_info["entry_id"], body.keep, body.text
+        )
+    )
+
+
+@routes.post("/v1/admin/rejections/{entry_id}/replay")
+async def replay(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    return json_response(await request.app[SYNC].admin.replay(who, request.match_info["entry_id"]))
+
+
+@routes.get("/v1/admin/devices")
+async def devices(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    return json_response(await request.app[SYNC].admin.devices(who))

@@ -1,0 +1,194 @@
+"""Live pokes: `GET /v1/sync/live` (WebSocket) and `GET /v1/sync/events` (SSE).
+
+Once authenticated the server sends `{"type": "ready", "rev": N}`, then `{"type": "poke",
+"rev": M}` after every commit in the client's scope, and a heartbeat every 25 s. A poke only
+says "pull now"; the data always comes by pull, so a lost poke costs latency, never data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+
+from schemas import TenantRev
+from server.auth.tokens import TokenError, read_access_token
+from server.keys import SECRET, SETTINGS, SYNC
+from server.middlewares import bearer_token, public
+from sync.errors import Unauthenticated
+from sync.notifier import Subscriber
+from sync.principal import Principal
+from sync.scope import Scope
+from sync.store import CommitInfo
+
+routes = web.RouteTableDef()
+LIVE_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("live_sockets")
+
+
+def setup(app: web.Application) -> None:
+    """Track live sockets so shutdown closes them (1001 going away) instead of waiting."""
+    sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+    app[LIVE_SOCKETS] = sockets
+
+    async def close_all(app: web.Application) -> None:
+        for ws in set(sockets):
+            await ws.close(code=1001, message=b"server shutdown")
+
+    app.on_shutdown.append(close_all)
+    app.add_routes(routes)
+
+
+class _Watch:
+    """A connection's current scope and the predicate the notifier calls."""
+
+    def __init__(self, who: Principal, scope: Scope) -> None:
+        self.who = who
+        self.scope = scope
+        self.stale = False
+
+    def wants(self, info: CommitInfo) -> bool:
+        if self.scope.everything or info.catalogue:
+            return True
+        own = {self.who.instructor_id, self.who.student_id, *self.who.ward_ids} - {None}
+        if own & info.rescoped:
+            self.stale = True  # their assignments changed: reload the scope before poking
+            return True
+        if self.who.instructor_id and self.who.instructor_id in info.instructor_ids:
+            return True
+        if self.who.student_id and self.who.student_id in info.student_ids:
+            return True
+        return bool(info.student_ids & self.scope.student_ids) or bool(
+            info.instructor_ids & self.scope.instructor_ids
+        )
+
+
+async def _open(app: web.Application, who: Principal) -> tuple[_Watch, Subscriber, int]:
+    service = app[SYNC]
+    async with service.store.read(who.tenant_id) as session:
+        head = await session.scalar(select(TenantRev.rev)) or 0
+    watch = _Watch(who, await service.admin.scope_of(who))
+    sub = Subscriber(who.tenant_id, watch.wants)
+    service.notifier.subscribe(sub)
+    return watch, sub, head
+
+
+async def _next_poke(
+    app: web.Application,
+    watch: _Watch,
+    sub: Subscriber,
+    wait_s: float,
+    closed: asyncio.Future[Any] | None = None,
+) -> int | None:
+    """The next rev to poke with (latest of those queued), or None on heartbeat time or
+    when `closed` (the connection's reader) finishes first."""
+    getter = asyncio.ensure_future(sub.queue.get())
+    waiting: set[asyncio.Future[Any]] = {getter} if closed is None else {getter, closed}
+    done, _ = await asyncio.wait(waiting, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+    if getter not in done:
+        getter.cancel()
+        return None
+    rev: int = getter.result()
+    while not sub.queue.empty():
+        rev = max(rev, sub.queue.get_nowait())
+    if watch.stale:
+        watch.scope = await app[SYNC].admin.scope_of(watch.who)
+        watch.stale = False
+    return rev
+
+
+def _principal(app: web.Application, token: str | None) -> Principal:
+    if not token:
+        raise Unauthenticated("missing bearer token")
+    try:
+        return read_access_token(token, app[SECRET])
+    except TokenError as exc:
+        raise Unauthenticated(exc.message) from exc
+
+
+@routes.get("/v1/sync/live")
+@public
+async def live(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    settings = app[SETTINGS]
+    ws = web.WebSocketResponse(heartbeat=settings.heartbeat_s, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    token = bearer_token(request)
+    if token is None:
+        try:
+            msg = await ws.receive(timeout=settings.ws_auth_timeout_s)
+        except TimeoutError:
+            await ws.close(code=4401, message=b"authenticate within 5 s")
+            return ws
+        data: Any = msg.json() if msg.type == WSMsgType.TEXT else None
+        if isinstance(data, dict) and data.get("type") == "auth":
+            token = data.get("token")
+    try:
+        who = _principal(app, token if isinstance(token, str) else None)
+    except Unauthenticated as exc:
+        await ws.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
+        await ws.close(code=4401, message=b"unauthenticated")
+        return ws
+    watch, sub, head = await _open(app, who)
+    reader = asyncio.create_task(_drain(ws))
+    app[LIVE_SOCKETS].add(ws)
+    try:
+        await ws.send_json({"type": "ready", "rev": head})
+        while not ws.closed and not reader.done():
+            rev = await _next_poke(app, watch, sub, settings.heartbeat_s, reader)
+            if ws.closed or reader.done():
+                break
+            await ws.send_json(
+                {"type": "poke", "rev": rev} if rev is not None else {"type": "heartbeat"}
+            )
+    except (ConnectionResetError, RuntimeError):
+        pass  # the client went away mid-send
+    finally:
+        app[SYNC].notifier.unsubscribe(sub)
+        app[LIVE_SOCKETS].discard(ws)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await ws.close()
+    return ws
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) client messages until the socket closes."""
+    async for msg in ws:
+        if msg.type == WSMsgType.ERROR:
+            break
+
+
+@routes.get("/v1/sync/events")
+@public
+async def events(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    who = _principal(app, bearer_token(request) or request.query.get("access_token"))
+    watch, sub, head = await _open(app, who)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    try:
+        await response.write(f'event: ready\ndata: {{"type":"ready","rev":{head}}}\n\n'.encode())
+        while True:
+            rev = await _next_poke(app, watch, sub, app[SETTINGS].heartbeat_s)
+            if rev is None:
+                await response.write(b": heartbeat\n\n")
+            else:
+                await response.write(
+                    f'event: poke\ndata: {{"type":"poke","rev":{rev}}}\n\n'.encode()
+                )
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        app[SYNC].notifier.unsubscribe(sub)
+    return response

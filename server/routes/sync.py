@@ -1,0 +1,156 @@
+"""Sync endpoints: push, pull, checksum, info. Thin: parse, authorize, call the engine,
+shape the answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+from aiohttp import web
+
+from schemas.wire import PushRequest
+from server.http import json_response, parse, principal, read_json
+from server.keys import SECRET, SESSIONS, SETTINGS, SYNC
+from server.middlewares import public
+from sync.errors import Invalid, TooLarge
+from sync.service import Limits, SyncService
+from sync.store import Store
+
+routes = web.RouteTableDef()
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer", {"field": name}) from None
+    if not lo <= value <= hi:
+        raise Invalid(f"{name} must be between {lo} and {hi}", {"field": name})
+    return value
+
+
+def _entities(request: web.Request) -> frozenset[str] | None:
+    raw = request.query.get("entities")
+    if not raw:
+        return None
+    return frozenset(p.strip() for p in raw.split(",") if p.strip())
+
+
+@routes.post("/v1/sync/push")
+async def push(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    body = await read_json(request, settings.max_push_bytes)
+    if isinstance(body, dict) and isinstance(body.get("mutations"), list):
+        if len(body["mutations"]) > settings.max_push_mutations:
+            raise TooLarge(
+                f"at most {settings.max_push_mutations} mutations a request",
+                {"max_mutations": settings.max_push_mutations},
+            )
+    req = parse(PushRequest, body)
+    raw = [m for m in body["mutations"]]
+    for item, parsed in zip(raw, req.mutations, strict=True):
+        item["seq"] = parsed.seq
+    result = await request.app[SYNC].push.push(
+        principal(request), req.client_id, req.schema_version, raw, req.device
+    )
+    return json_response(result)
+
+
+@routes.get("/v1/sync/pull")
+async def pull(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    limit = _int_param(request, "limit", settings.default_pull_limit, 1, settings.max_pull_limit)
+    version = _int_param(request, "schema_version", 1, 1, 1000)
+    page = await request.app[SYNC].pull.pull(
+        principal(request), request.query.get("cursor") or None, limit, _entities(request), version
+    )
+    cursor = page.cursor.to_string(request.app[SECRET])
+    if "application/x-ndjson" in request.headers.get("Accept", ""):
+        return await _ndjson(request, page.changes, cursor, page.has_more, page.rev)
+    response = json_response(
+        {"changes": page.changes, "cursor": cursor, "has_more": page.has_more, "rev": page.rev}
+    )
+    response.enable_compression()
+    return response
+
+
+async def _ndjson(
+    request: web.Request, changes: list[dict[str, object]], cursor: str, has_more: bool, rev: int
+) -> web.StreamResponse:
+    """One change per line, then a final line with the cursor: a client can apply a large
+    initial sync as it streams in."""
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    response.enable_compression()
+    await response.prepare(request)
+    buffer = bytearray()
+    for change in changes:
+        buffer += orjson.dumps(change) + b"\n"
+        if len(buffer) > 65536:
+            await response.write(bytes(buffer))
+            buffer.clear()
+    buffer += orjson.dumps({"cursor": cursor, "has_more": has_more, "rev": rev}) + b"\n"
+    await response.write(bytes(buffer))
+    await response.write_eof()
+    return response
+
+
+@routes.get("/v1/sync/checksum")
+async def checksum(request: web.Request) -> web.Response:
+    from sync.checksum import checksum as compute
+
+    who = principal(request)
+    service = request.app[SYNC]
+    cursor_text = request.query.get("cursor")
+    cursor_rev = None
+    entities = _entities(request)
+    if cursor_text:
+        cursor = service.pull.decode(who, cursor_text)
+        cursor_rev = cursor.rev
+        entities = frozenset(cursor.entities) if cursor.entities is not None else entities
+    body = await compute(service.store, who, entities)
+    if cursor_rev is not None:
+        body["cursor_rev"] = cursor_rev
+    return json_response(body)
+
+
+@routes.get("/v1/sync/info")
+@public
+async def info(request: web.Request) -> web.Response:
+    return json_response(request.app[SYNC].info())
+
+
+async def _sync_service(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    sessions = app[SESSIONS]
+    dialect = "sqlite" if settings.is_sqlite else "postgresql"
+    limits = Limits(
+        max_mutations=settings.max_push_mutations,
+        max_push_bytes=settings.max_push_bytes,
+        max_pull_limit=settings.max_pull_limit,
+        default_pull_limit=settings.default_pull_limit,
+        tombstone_horizon_days=settings.tombstone_horizon_days,
+        max_clock_skew_ms=settings.max_clock_skew_ms,
+    )
+    service = SyncService(Store(sessions, dialect), app[SECRET], limits)
+    app[SYNC] = service
+    if not settings.is_sqlite:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(settings.database_url).set(drivername="postgresql")
+        await service.notifier.start_pg(url.render_as_string(hide_password=False))
+    yield
+    await service.notifier.close()
+
+
+def setup(app: web.Application) -> None:
+    """Register sync routes and the engine's lifetime (after the database's)."""
+    app.cleanup_ctx.append(_sync_service)
+    app.add_routes(routes)
+    from server.routes import admin, live, openapi
+
+    app.add_routes(admin.routes)
+    live.setup(app)
+    app.add_routes(openapi.routes)

@@ -1,0 +1,283 @@
+"""Bookings are server-authoritative: a request must fit one availability slot of the
+instructor, overlap no live booking of the instructor or the student, lie in the future,
+and pair a student with an assigned instructor. Confirming creates the lesson in the same
+commit; cancelling cancels it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+
+from schemas import (
+    Availability,
+    AvailabilityException,
+    Booking,
+    Lesson,
+    RateCard,
+    Service,
+    StudentInstructor,
+)
+from sync.apply import check_nulls, check_visible, load_row
+from sync.mutation import Context, Mutation, Outcome, Reject
+from sync.policy import LIVE_BOOKING, booking_move_ok
+
+LESSON_NS = uuid.UUID("3c8e1f52-41d6-4b8e-b0c4-5a1e2d7f9b63")
+
+
+def lesson_id_for(booking_id: str) -> str:
+    """The lesson a confirmed booking creates has an id derived from the booking's."""
+    return str(uuid.uuid5(LESSON_NS, booking_id))
+
+
+async def lesson_of(ctx: Context, booking_id: str) -> Lesson | None:
+    """The lesson made for a booking, if any."""
+    lesson: Lesson | None = await ctx.session.scalar(
+        select(Lesson).where(Lesson.booking_id == booking_id).limit(1)
+    )
+    return lesson
+
+
+async def apply_booking(ctx: Context, m: Mutation) -> Outcome:
+    if m.op == "delete":
+        raise Reject("invalid", "bookings are cancelled (status: cancelled), not deleted", "op")
+    check_nulls(Booking, m.data)
+    row = await load_row(ctx, Booking, m.id)
+    if row is None:
+        if m.op == "patch":
+            raise Reject("not_found", "no booking with this id", "id")
+        return await _request(ctx, m)
+    check_visible(ctx, "booking", row)
+    data = dict(m.data)
+    for fixed in ("student_id", "instructor_id", "service_id"):
+        if fixed in data and data[fixed] != getattr(row, fixed):
+            raise Reject("invalid", f"{fixed} of a booking cannot change", fixed)
+    role = ctx.who.role
+    status = data.pop("status", row.status)
+    if status != row.status and not booking_move_ok(role, row.status, status):
+        raise Reject(
+            "invalid_transition",
+            f"a {role} cannot move a booking from {row.status} to {status}",
+            "status",
+        )
+    moved = ("start" in data and data["start"] != row.start) or (
+        "end" in data and data["end"] != row.end
+    )
+    if moved:
+        if role == "student":
+            raise Reject("forbidden", "to move a booking, cancel it and request another", "start")
+        if row.status not in LIVE_BOOKING:
+            raise Reject("invalid_transition", "only a live booking can be moved", "start")
+        service = await load_row(ctx, Service, row.service_id)
+        start = data.get("start", row.start)
+        end = data.get("end") or (start + dt.timedelta(minutes=service.duration_min))
+        await check_slot(ctx, row.instructor_id, row.student_id, start, end, exclude=row.id)
+        row.start, row.end = start, end
+    if "pickup_location" in data:
+        row.pickup_location = data["pickup_location"]
+    previous = row.status
+    row.status = status
+    rev = ctx.txn.stamp("booking", row)
+    await _follow_status(ctx, row, previous)
+    if moved:
+        lesson = await lesson_of(ctx, row.id)
+        if lesson is not None and lesson.status == "scheduled":
+            lesson.scheduled_start, lesson.scheduled_end = row.start, row.end
+            ctx.txn.stamp("lesson", lesson)
+    return Outcome("applied", rev)
+
+
+async def _request(ctx: Context, m: Mutation) -> Outcome:
+    d = dict(m.data)
+    who = ctx.who
+    if who.role == "student":
+        if d.get("student_id") not in (None, who.student_id):
+            raise Reject("forbidden", "a student books only for themselves", "student_id")
+        d["student_id"] = who.student_id
+        if d.get("status", "requested") != "requested":
+            raise Reject("invalid_transition", "a student's booking starts as requested", "status")
+    if d.get("student_id") is None:
+        raise Reject("invalid", "student_id is required", "student_id")
+    if who.role == "instructor" and d["instructor_id"] != who.instructor_id:
+        raise Reject("forbidden", "an instructor books only into their own diary", "instructor_id")
+    status = d.get("status") or "requested"
+    if status not in LIVE_BOOKING:
+        raise Reject("invalid_transition", "a new booking is requested or confirmed", "status")
+    assigned = await ctx.session.scalar(
+        select(StudentInstructor.instructor_id).where(
+            StudentInstructor.student_id == d["student_id"],
+            StudentInstructor.instructor_id == d["instructor_id"],
+        )
+    )
+    if assigned is None:
+        raise Reject(
+            "not_assigned", "this student is not assigned to this instructor", "instructor_id"
+        )
+    service = await load_row(ctx, Service, d["service_id"])
+    if service is None or service.deleted or not service.active:
+        raise Reject("not_found", "service_id names no bookable service", "service_id")
+    start = d["start"]
+    end = d.get("end") or start + dt.timedelta(minutes=service.duration_min)
+    if end <= start:
+        raise Reject("invalid", "end must be after start", "end")
+    await check_slot(ctx, d["instructor_id"], d["student_id"], start, end, exclude=m.id)
+    price, currency = await _price(ctx, service, d["instructor_id"], start)
+    row = Booking(
+        tenant_id=ctx.txn.tenant_id,
+        id=m.id,
+        created_by=who.user_id,
+        student_id=d["student_id"],
+        instructor_id=d["instructor_id"],
+        service_id=service.id,
+        start=start,
+        end=end,
+        status=status,
+        pickup_location=d.get("pickup_location"),
+        price_cents=price,
+        currency=currency,
+        payment_status="unpaid",
+        field_hlc={},
+        deleted=False,
+    )
+    check_visible(ctx, "booking", row)
+    rev = ctx.txn.stamp("booking", row)
+    await ctx.session.flush()
+    await _follow_status(ctx, row, None)
+    return Outcome("applied", rev)
+
+
+async def check_slot(
+    ctx: Context,
+    instructor_id: str,
+    student_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    exclude: str,
+) -> None:
+    """Reject a time that is past, outside availability, or overlapping a live booking."""
+    if start < ctx.txn.now:
+        raise Reject("in_past", "this time has already passed", "start")
+    tz = ZoneInfo(ctx.tenant.timezone)
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    if local_start.date() != local_end.date() and local_end.time() != dt.time(0):
+        raise Reject("unavailable", "a booking must fit within one day's slot", "end")
+    day = local_start.date()
+    hhmm_start = local_start.strftime("%H:%M")
+    hhmm_end = "24:00" if local_end.date() != day else local_end.strftime("%H:%M")
+    slots = await ctx.session.scalars(
+        select(Availability).where(
+            Availability.instructor_id == instructor_id,
+            Availability.deleted.is_(False),
+            Availability.weekday == day.weekday(),
+        )
+    )
+    fits = any(
+        s.start_time <= hhmm_start
+        and hhmm_end <= s.end_time
+        and (s.valid_from is None or s.valid_from <= day)
+        and (s.valid_until is None or day <= s.valid_until)
+        for s in slots
+    )
+    if not fits:
+        raise Reject("unavailable", "the instructor is not available at this time", "start")
+    blocked = await ctx.session.scalar(
+        select(AvailabilityException.id).where(
+            AvailabilityException.instructor_id == instructor_id,
+            AvailabilityException.starts_at < end,
+            AvailabilityException.ends_at > start,
+        )
+    )
+    if blocked:
+        raise Reject("unavailable", "the instructor is away at this time", "start")
+    clash = await ctx.session.scalar(
+        select(Booking.id)
+        .where(
+            Booking.id != exclude,
+            Booking.deleted.is_(False),
+            Booking.status.in_(sorted(LIVE_BOOKING)),
+            Booking.start < end,
+            Booking.end > start,
+            or_(Booking.instructor_id == instructor_id, Booking.student_id == student_id),
+        )
+        .limit(1)
+    )
+    if clash:
+        raise Reject(
+            "overlap",
+            "this overlaps another booking of the instructor or student",
+            "start",
+            booking_id=clash,
+        )
+
+
+async def _price(
+    ctx: Context, service: Service, instructor_id: str, start: dt.datetime
+) -> tuple[int, str]:
+    """The price in force: an instructor's rate card, else a general one, else the service's."""
+    day = start.date()
+    cards = list(
+        await ctx.session.scalars(select(RateCard).where(RateCard.service_id == service.id))
+    )
+
+    def valid(card: RateCard) -> bool:
+        return (card.valid_from is None or card.valid_from <= day) and (
+            card.valid_until is None or day <= card.valid_until
+        )
+
+    for wanted in (instructor_id, None):
+        for card in cards:
+            if card.instructor_id == wanted and valid(card):
+                return card.price_cents, card.currency
+    return service.price_cents, service.currency
+
+
+async def _follow_status(ctx: Context, row: Booking, previous: str | None) -> None:
+    """Side effects of a booking's status: its lesson and notifications."""
+    if row.status == previous:
+        return
+    lesson_id = lesson_id_for(row.id)
+    lesson: Any = await lesson_of(ctx, row.id)
+    if row.status == "confirmed":
+        if lesson is None:
+            lesson = Lesson(
+                tenant_id=ctx.txn.tenant_id,
+                id=lesson_id,
+                created_by=ctx.who.user_id,
+                booking_id=row.id,
+                instructor_id=row.instructor_id,
+                student_id=row.student_id,
+                scheduled_start=row.start,
+                scheduled_end=row.end,
+                status="scheduled",
+                field_hlc={},
+                deleted=False,
+            )
+            ctx.txn.stamp("lesson", lesson)
+        elif lesson.status == "cancelled" or lesson.deleted:
+            lesson.status, lesson.deleted = "scheduled", False
+            ctx.txn.stamp("lesson", lesson)
+    elif (
+        row.status in ("cancelled", "declined")
+        and lesson is not None
+        and lesson.status == "scheduled"
+    ):
+        lesson.status = "cancelled"
+        ctx.txn.stamp("lesson", lesson)
+    payload = {
+        "booking_id": row.id,
+        "student_id": row.student_id,
+        "instructor_id": row.instructor_id,
+        "status": row.status,
+        "by": ctx.who.role,
+    }
+    event = {
+        "requested": "booking_requested",
+        "confirmed": "booking_confirmed",
+        "cancelled": "booking_cancelled",
+        "declined": "booking_declined",
+    }.get(row.status)
+    if event:
+        ctx.emit(event, payload, f"{event}:{row.id}:{row.rev}")

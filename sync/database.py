@@ -1,0 +1,95 @@
+"""Engine and session factory for both databases, with the settings each needs.
+
+SQLite: WAL (readers don't block the writer), foreign keys on, a busy timeout, and
+`BEGIN IMMEDIATE` for every transaction so a writer takes the write lock up front — the
+SQLite half of "commit order is rev order" (PostgreSQL gets it from the counter row lock).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+# Execution option marking a read-only transaction (see `read_options`).
+READ_ONLY = "drivesync_read_only"
+
+
+def read_options(engine_or_dialect_name: str) -> dict[str, Any]:
+    """Execution options for a transaction that only reads but needs one consistent
+    snapshot across several statements (a pull page and its records)."""
+    if engine_or_dialect_name == "sqlite":
+        return {READ_ONLY: True}
+    return {READ_ONLY: True, "isolation_level": "REPEATABLE READ"}
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """An async engine for `url` (sqlite+aiosqlite or postgresql+asyncpg)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            connect_args={"timeout": 60},
+            json_serializer=_dumps,
+            json_deserializer=orjson.loads,
+            # One connection per checkout: SQLite connections are cheap, and a pool of
+            # them would hold file locks across tests.
+            poolclass=NullPool,
+        )
+        _sqlite_hooks(engine)
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        json_serializer=_dumps,
+        json_deserializer=orjson.loads,
+        pool_pre_ping=False,
+    )
+
+
+def _sqlite_hooks(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Readers (pulls) begin deferred: under WAL they then read one snapshot without
+        # blocking the writer.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep objects usable after commit (handlers read them afterwards)."""
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,157 @@
+"""One mutation being applied: its parsed parts, the context it runs in, what it yields.
+
+`Reject` is raised by entity handlers to refuse a mutation with a stable code; the push
+service turns it into a `rejected` result and a journal entry, and goes on with the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sync.entities import ENTITIES, SERVER_FIELDS, EntitySpec
+from sync.hlc import Hlc
+from sync.principal import Principal
+from sync.scope import Scope
+from sync.store import WriteTxn
+
+
+class Reject(Exception):
+    """A mutation refused as a whole: `code` is stable (invalid, forbidden, not_found,
+    read_only_field, immutable, deleted, invalid_transition, unavailable, overlap, in_past,
+    not_assigned), `field` names the offending field when there is one."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = dict(details)
+        if field is not None:
+            self.details["field"] = field
+
+
+@dataclass
+class TenantInfo:
+    """Per-school settings a mutation may need."""
+
+    timezone: str
+    currency: str
+    pass_mark: int
+    pass_total: int
+
+
+@dataclass
+class Mutation:
+    """A mutation checked for shape: known entity and op, UUID id, parsed hlc, and `data`
+    validated against the entity's write model (only the fields the client sent)."""
+
+    seq: int
+    spec: EntitySpec
+    id: str
+    op: str
+    hlc: str
+    base_rev: int | None
+    data: dict[str, Any]
+    raw: dict[str, Any]
+    clamped: bool = False
+
+
+@dataclass
+class Context:
+    """Everything an entity handler may use."""
+
+    txn: WriteTxn
+    who: Principal
+    scope: Scope
+    client_id: str
+    tenant: TenantInfo
+    outbox: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    journal_enabled: bool = True
+    # Bookkeeping rows (results, audit, journal) added in one batch after the mutations.
+    deferred: list[Any] = field(default_factory=list)
+
+    @property
+    def session(self) -> Any:
+        return self.txn.session
+
+    def emit(self, event: str, payload: dict[str, Any], dedupe: str) -> None:
+        """Queue an outbox event, committed with the change that caused it."""
+        self.outbox.append((event, payload, dedupe))
+
+
+@dataclass
+class Outcome:
+    """What a handler did: status, the record committed, and what lost."""
+
+    status: str
+    rev: int | None
+    record: dict[str, Any] | None = None
+    loser: dict[str, Any] | None = None
+    conflict_id: str | None = None
+    lost: dict[str, Any] | None = None
+    include_record: bool = True
+
+
+def parse_mutation(raw: dict[str, Any], who: Principal, now_ms: int, max_skew_ms: int) -> Mutation:
+    """Check a raw mutation's shape, or `Reject` naming the field."""
+    import uuid as _uuid
+
+    from sync.hlc import clamp
+
+    seq = raw["seq"]
+    entity = raw.get("entity")
+    if not isinstance(entity, str) or entity not in ENTITIES:
+        raise Reject("invalid", f"unknown entity {entity!r}", "entity")
+    spec = ENTITIES[entity]
+    op = raw.get("op")
+    if op not in ("put", "patch", "delete"):
+        raise Reject("invalid", "op must be put, patch or delete", "op")
+    rid = raw.get("id")
+    try:
+        if not isinstance(rid, str) or len(rid) > 36:
+            raise ValueError
+        rid = str(_uuid.UUID(rid))
+    except ValueError:
+        raise Reject("invalid", "id must be a UUID string", "id") from None
+    hlc_text = raw.get("hlc")
+    try:
+        if not isinstance(hlc_text, str):
+            raise ValueError("missing")
+        stamp = Hlc.parse(hlc_text)
+    except ValueError as exc:
+        raise Reject("invalid", f"hlc is not a valid stamp: {exc}", "hlc") from None
+    stamp, clamped = clamp(stamp, now_ms, max_skew_ms)
+    base_rev = raw.get("base_rev")
+    if base_rev is not None and (
+        not isinstance(base_rev, int) or isinstance(base_rev, bool) or base_rev < 0
+    ):
+        raise Reject("invalid", "base_rev must be a non-negative integer", "base_rev")
+    if not spec.writers:
+        raise Reject("forbidden", f"{entity} is a read-only replica", "entity")
+    if who.role not in spec.writers:
+        raise Reject("forbidden", f"a {who.role} may not write {entity}")
+    data: dict[str, Any] = {}
+    if op != "delete":
+        body = raw.get("data")
+        if not isinstance(body, dict):
+            raise Reject("invalid", "data must be an object", "data")
+        for name in body:
+            if name in SERVER_FIELDS or name in spec.read_only_fields:
+                raise Reject("read_only_field", f"{name} is set by the server", str(name))
+        data = validate_fields(spec.write_model, body)
+    return Mutation(seq, spec, rid, op, str(stamp), base_rev, data, raw, clamped)
+
+
+def validate_fields(model: type[BaseModel] | None, body: dict[str, Any]) -> dict[str, Any]:
+    """The fields the client sent, validated and normalised (UUIDs, UTC times)."""
+    assert model is not None
+    try:
+        parsed = model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "data"
+        raise Reject("invalid", f"{where}: {first['msg']}", where) from None
+    dumped = parsed.model_dump()
+    return {name: dumped[name] for name in body}

@@ -1,0 +1,297 @@
+"""Pull: the changes in a user's scope since their cursor, in pages.
+
+One read transaction (one snapshot) per page. A page has two parts:
+1. while the user's scope differs from the one their cursor was made under, every record of
+   the students/instructors that entered or left it (entered → put, left → delete), walked
+   in (rev, id) order — older than the cursor or not, since the new scope's filter would
+   never reach a record that left it;
+2. then the change index after the cursor's rev, filtered by scope in SQL: puts for visible
+   records, deletes for tombstones and for records still in reach but no longer visible (a
+   note turned private, for a student).
+Each record appears at most once (the index holds one row per record, at its latest rev).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import SyncRecord, TenantRev
+from sync.access import load_scope, load_snapshot, save_snapshot
+from sync.cursor import Cursor, CursorError, ScopeDiff
+from sync.entities import ENTITIES, Visibility
+from sync.errors import Invalid, ResetRequired
+from sync.principal import Principal
+from sync.records import RecordContext, student_ids_of, to_record
+from sync.scope import Scope, changed_members
+from sync.store import Store
+from sync.tables import table_of
+from sync.tenancy import bind_tenant
+
+
+@dataclass
+class PullPage:
+    """One page of changes, the cursor to continue from, and the snapshot's rev."""
+
+    changes: list[dict[str, Any]]
+    cursor: Cursor
+    has_more: bool
+    rev: int
+
+
+def reach(scope: Scope, only: frozenset[str] | None) -> ColumnElement[bool]:
+    """SQL for the index rows a user may hear about: the records they can see, plus those
+    they could see but for the `private` flag (sent to them as deletes)."""
+    if scope.everything:
+        if only is None:
+            return and_(True)
+        return SyncRecord.entity.in_(sorted(only))
+    parts: list[ColumnElement[bool]] = []
+    catalogue = scope.entities_by_visibility(Visibility.CATALOGUE, only)
+    if catalogue:
+        parts.append(SyncRecord.entity.in_(catalogue))
+    by_instructor = scope.entities_by_visibility(Visibility.INSTRUCTOR, only)
+    if by_instructor and scope.instructor_ids:
+        parts.append(
+            and_(
+                SyncRecord.entity.in_(by_instructor),
+                SyncRecord.instructor_id.in_(sorted(scope.instructor_ids)),
+            )
+        )
+    by_student = scope.entities_by_visibility(Visibility.STUDENT, only)
+    if by_student and scope.student_ids:
+        parts.append(
+            and_(
+                SyncRecord.entity.in_(by_student),
+                SyncRecord.student_id.in_(sorted(scope.student_ids)),
+            )
+        )
+    return or_(*parts) if parts else false()
+
+
+def _moved(
+    members: frozenset[str], scope: Scope, only: frozenset[str] | None
+) -> ColumnElement[bool]:
+    """SQL for the index rows of members (students or instructors) whose visibility a
+    scope change may have flipped."""
+    if not members:
+        return false()
+    ids = sorted(members)
+    parts: list[ColumnElement[bool]] = []
+    by_student = scope.entities_by_visibility(Visibility.STUDENT, only)
+    if by_student:
+        parts.append(and_(SyncRecord.entity.in_(by_student), SyncRecord.student_id.in_(ids)))
+    by_instructor = scope.entities_by_visibility(Visibility.INSTRUCTOR, only)
+    if by_instructor:
+        parts.append(and_(SyncRecord.entity.in_(by_instructor), SyncRecord.instructor_id.in_(ids)))
+    return or_(*parts) if parts else false()
+
+
+class PullService:
+    """Builds pull pages and checksums for principals."""
+
+    def __init__(self, store: Store, secret: str, schema_versions: frozenset[int]) -> None:
+        self.store = store
+        self.secret = secret
+        self.schema_versions = schema_versions
+        self._snapshots: set[tuple[str, str]] = set()
+
+    def decode(self, who: Principal, text: str) -> Cursor:
+        """A cursor of this user and tenant, or 410 reset_required."""
+        try:
+            cursor = Cursor.from_string(text, self.secret)
+        except CursorError as exc:
+            raise ResetRequired(f"cursor rejected ({exc}): re-sync from scratch") from exc
+        if cursor.tenant_id != who.tenant_id or cursor.user_id != who.user_id:
+            raise ResetRequired("cursor belongs to another school or user: re-sync from scratch")
+        return cursor
+
+    async def _remember(self, tenant_id: str, scope: Scope) -> None:
+        key = (tenant_id, scope.fingerprint())
+        if key in self._snapshots:
+            return
+        async with self.store.sessions() as session, session.begin():
+            bind_tenant(session, tenant_id)
+            await save_snapshot(session, tenant_id, scope)
+        self._snapshots.add(key)
+
+    async def pull(
+        self,
+        who: Principal,
+        cursor_text: str | None,
+        limit: int,
+        entities: frozenset[str] | None,
+        schema_version: int,
+    ) -> PullPage:
+        if entities is not None:
+            unknown = sorted(entities - ENTITIES.keys())
+            if unknown:
+                raise Invalid(f"unknown entity {unknown[0]!r}", {"field": "entities"})
+        wanted = tuple(sorted(entities)) if entities is not None else None
+        async with self.store.read(who.tenant_id) as session:
+            state = await session.scalar(select(TenantRev))
+            head = state.rev if state else 0
+            horizon = state.horizon_rev if state else 0
+            scope = await load_scope(session, who)
+            fp = scope.fingerprint()
+            if cursor_text:
+                cursor = self.decode(who, cursor_text)
+                if cursor.schema_version != schema_version:
+                    raise ResetRequired("cursor was made for another schema version")
+                if cursor.entities != wanted:
+                    raise ResetRequired("cursor was made for another entity filter")
+                if cursor.rev < horizon or cursor.rev > head:
+                    raise ResetRequired(
+                        "cursor is older than the tombstone horizon: re-sync from scratch",
+                        {"horizon_rev": horizon},
+                    )
+            else:
+                cursor = Cursor(who.tenant_id, who.user_id, 0, fp, schema_version, wanted, head)
+            page = await self._page(session, who, scope, cursor, head, limit, entities)
+        await self._remember(who.tenant_id, scope)
+        return page
+
+    async def _page(
+        self,
+        session: AsyncSession,
+        who: Principal,
+        scope: Scope,
+        cursor: Cursor,
+        head: int,
+        limit: int,
+        only: frozenset[str] | None,
+    ) -> PullPage:
+        out: list[tuple[str, str, int, str]] = []  # (entity, id, rev, op)
+        fp = scope.fingerprint()
+        # A diff in progress must finish even if the scope came back to the cursor's own:
+        # the replica already holds part of the walk.
+        if cursor.scope != fp or cursor.diff is not None:
+            if cursor.diff is not None and cursor.diff.target == fp:
+                diff = cursor.diff
+            else:
+                # A new target: diff against the scope the replica was heading to (or was
+                # at). Members of an unfinished earlier diff stay in the walk: the replica
+                # may hold any mix of their records, so they are all sent again.
+                previous = cursor.diff.target if cursor.diff is not None else cursor.scope
+                old = await load_snapshot(session, who.role, previous)
+                if old is None:
+                    raise ResetRequired("cursor's scope is unknown: re-sync from scratch")
+                students, instructors = changed_members(old, scope)
+                members = set(cursor.diff.members) if cursor.diff is not None else set()
+                members |= students | instructors
+                diff = ScopeDiff(fp, members=tuple(sorted(members)))
+            rows = (
+                await session.execute(
+                    select(
+                        SyncRecord.entity,
+                        SyncRecord.id,
+                        SyncRecord.rev,
+                        SyncRecord.student_id,
+                        SyncRecord.instructor_id,
+                        SyncRecord.private,
+                        SyncRecord.deleted,
+                    )
+                    .where(
+                        # Every record of a moved member, whatever its rev: those changed
+                        # after the cursor may be out of reach of the new scope's filter.
+                        or_(SyncRecord.deleted.is_(False), SyncRecord.rev > cursor.rev),
+                        _moved(frozenset(diff.members), scope, only),
+                        tuple_(SyncRecord.rev, SyncRecord.id)
+                        > tuple_(diff.after_rev, diff.after_id),
+                    )
+                    .order_by(SyncRecord.rev, SyncRecord.id)
+                    .limit(limit + 1)
+                )
+            ).all()
+            for entity, rid, rev, student_id, instructor_id, private, deleted in rows[:limit]:
+                visible = not deleted and scope.sees(entity, student_id, instructor_id, private)
+                out.append((entity, rid, rev, "put" if visible else "delete"))
+            if len(rows) > limit:
+                last = rows[limit - 1]
+                cursor = replace(cursor, diff=replace(diff, after_rev=last.rev, after_id=last.id))
+                return await self._finish(session, who, out, cursor, True, head)
+            cursor = replace(cursor, scope=fp, diff=None)
+        room = limit - len(out)
+        if room <= 0:
+            return await self._finish(session, who, out, cursor, True, head)
+        stream = (
+            await session.execute(
+                select(
+                    SyncRecord.entity,
+                    SyncRecord.id,
+                    SyncRecord.rev,
+                    SyncRecord.deleted,
+                    SyncRecord.student_id,
+                    SyncRecord.instructor_id,
+                    SyncRecord.private,
+                )
+                .where(SyncRecord.rev > cursor.rev, reach(scope, only))
+                .order_by(SyncRecord.rev)
+                .limit(room + 1)
+            )
+        ).all()
+        has_more = len(stream) > room
+        already = {(entity, rid) for entity, rid, _rev, _op in out}
+        for entity, rid, rev, deleted, student_id, instructor_id, private in stream[:room]:
+            if (entity, rid) in already:
+                continue
+            if deleted:
+                if rev > cursor.init_rev:
+                    out.append((entity, rid, rev, "delete"))
+            elif scope.sees(entity, student_id, instructor_id, private):
+                out.append((entity, rid, rev, "put"))
+            else:
+                out.append((entity, rid, rev, "delete"))
+        new_rev = stream[room - 1].rev if has_more else head
+        return await self._finish(session, who, out, cursor.advanced(new_rev), has_more, head)
+
+    async def _finish(
+        self,
+        session: AsyncSession,
+        who: Principal,
+        out: list[tuple[str, str, int, str]],
+        cursor: Cursor,
+        has_more: bool,
+        head: int,
+    ) -> PullPage:
+        wanted: dict[str, list[str]] = defaultdict(list)
+        for entity, rid, _rev, op in out:
+            if op == "put":
+                wanted[entity].append(rid)
+        records: dict[tuple[str, str], dict[str, Any]] = {}
+        student_rows: list[Any] = []
+        fetched: dict[str, list[Any]] = {}
+        for entity, ids in wanted.items():
+            table = table_of(entity)
+            rows: list[Any] = []
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                rows.extend(await session.scalars(select(table).where(table.id.in_(chunk))))
+            fetched[entity] = rows
+            student_rows.extend(student_ids_of(entity, rows))
+        ctx = await RecordContext.load(session, who.tenant_id, student_rows)
+        for entity, rows in fetched.items():
+            for row in rows:
+                records[(entity, row.id)] = to_record(entity, row, ctx)
+        changes: list[dict[str, Any]] = []
+        for entity, rid, rev, op in out:
+            if op == "put":
+                record = records.get((entity, rid))
+                if record is None:  # pragma: no cover - index and table disagree
+                    continue
+                changes.append(
+                    {
+                        "entity": entity,
+                        "id": rid,
+                        "rev": record["rev"],
+                        "op": "put",
+                        "record": record,
+                    }
+                )
+            else:
+                changes.append({"entity": entity, "id": rid, "rev": rev, "op": "delete"})
+        return PullPage(changes, cursor, has_more, head)

@@ -1,0 +1,392 @@
+"""Push: apply a batch of one device's mutations exactly once.
+
+One write transaction per batch (the tenant's rev lock is its first statement). Mutations
+at or below the device's acked seq get their stored result again, marked duplicate; the rest
+must continue at acked_seq + 1 (else 409 seq_gap) and are applied one by one, each in a
+savepoint, so a rejected mutation — or one that trips a database constraint — is refused
+alone and never blocks the queue. Results, the new acked seq, journal entries and outbox
+rows commit together with the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError
+
+from schemas import AuditEntry, Conflict, Device, MutationResult, OutboxEvent, Tenant
+from schemas.wire import DeviceInfo
+from sync.access import load_scope
+from sync.append import apply_append
+from sync.apply import apply_lww
+from sync.booking import apply_booking
+from sync.entities import Policy, scope_keys
+from sync.errors import Invalid, SeqGap, UpgradeRequired
+from sync.mutation import Context, Mutation, Outcome, Reject, TenantInfo, parse_mutation
+from sync.principal import Principal
+from sync.records import RecordContext, to_record
+from sync.store import Store, WriteTxn
+from sync.tables import table_of
+
+HANDLERS = {
+    Policy.LWW: apply_lww,
+    Policy.NOTE: apply_lww,
+    Policy.APPEND: apply_append,
+    Policy.ONCE: apply_append,
+    Policy.BOOKING: apply_booking,
+}
+
+
+class PushService:
+    """Applies pushes; see the module docstring for the guarantees."""
+
+    def __init__(self, store: Store, schema_versions: frozenset[int], max_skew_ms: int) -> None:
+        self.store = store
+        self.schema_versions = schema_versions
+        self.max_skew_ms = max_skew_ms
+
+    async def push(
+        self,
+        who: Principal,
+        client_id: str,
+        schema_version: int,
+        mutations: list[dict[str, Any]],
+        device_info: DeviceInfo | None = None,
+    ) -> dict[str, Any]:
+        if schema_version not in self.schema_versions:
+            raise UpgradeRequired(
+                f"schema version {schema_version} is not supported; upgrade the app",
+                {"supported": sorted(self.schema_versions)},
+            )
+        seqs = [m["seq"] for m in mutations]
+        if len(set(seqs)) != len(seqs):
+            raise Invalid("a seq appears twice in the batch", {"field": "mutations"})
+        ordered = sorted(mutations, key=lambda m: m["seq"])
+        async with self.store.write(who.tenant_id) as txn:
+            device = await self._device(txn, who, client_id)
+            acked = device.acked_seq
+            dup_seqs = [m["seq"] for m in ordered if m["seq"] <= acked]
+            fresh = [m for m in ordered if m["seq"] > acked]
+            expected = acked + 1
+            for m in fresh:
+                if m["seq"] != expected:
+                    raise SeqGap(
+                        f"mutation seq {m['seq']} does not follow {expected - 1}; "
+                        f"resend from {expected}",
+                        {"expected": expected},
+                    )
+                expected += 1
+            results = await self._stored_results(txn, device.id, dup_seqs)
+            if fresh:
+                ctx = await self._context(txn, who, client_id)
+                now_ms = int(time.time() * 1000)
+                for raw in fresh:
+                    result = await self._apply_one(ctx, raw, now_ms, device)
+                    ctx.deferred.append(
+                        MutationResult(
+                            tenant_id=who.tenant_id,
+                            device_id=device.id,
+                            seq=raw["seq"],
+                            result=result,
+                        )
+                    )
+                    results.append(result)
+                # Bookkeeping rows go out in one batch at the end rather than being
+                # flushed at every mutation's savepoint (round trips dominate push time).
+                device.acked_seq = fresh[-1]["seq"]
+                txn.session.add_all(ctx.deferred)
+                ctx.deferred.clear()
+                await self._flush_effects(ctx)
+            self._health(device, device_info, txn.now)
+            acked_seq = device.acked_seq
+        results.sort(key=lambda r: r["seq"])
+        return {"results": results, "acked_seq": acked_seq, "rev": txn.rev}
+
+    async def apply_detached(
+        self, who: Principal, client_id: str, raw: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Apply one mutation outside any device's seq order (journal replays). Not
+        journaled again when it is rejected once more: the original entry stays open."""
+        async with self.store.write(who.tenant_id) as txn:
+            ctx = await self._context(txn, who, client_id)
+            ctx.journal_enabled = False
+            result = await self._apply_one(ctx, raw, int(time.time() * 1000), None)
+            txn.session.add_all(ctx.deferred)
+            await self._flush_effects(ctx)
+        return result
+
+    async def _device(self, txn: WriteTxn, who: Principal, client_id: str) -> Device:
+        device = await txn.session.scalar(
+            select(Device).where(Device.user_id == who.user_id, Device.client_id == client_id)
+        )
+        if device is None:
+            device = Device(
+                tenant_id=who.tenant_id,
+                id=str(uuid.uuid4()),
+                user_id=who.user_id,
+                client_id=client_id,
+                acked_seq=0,
+                last_seen_at=txn.now,
+            )
+            txn.session.add(device)
+            await txn.session.flush()
+        return device
+
+    async def _stored_results(
+        self, txn: WriteTxn, device_id: str, seqs: list[int]
+    ) -> list[dict[str, Any]]:
+        if not seqs:
+            return []
+        rows = await txn.session.execute(
+            select(MutationResult.seq, MutationResult.result).where(
+                MutationResult.device_id == device_id, MutationResult.seq.in_(seqs)
+            )
+        )
+        stored: dict[int, dict[str, Any]] = {seq: result for seq, result in rows.all()}
+        out = []
+        for seq in seqs:
+            result = stored.get(seq)
+            if result is None:
+                # Acked long ago and its result compacted: it was applied or rejected then.
+                result = {
+                    "seq": seq,
+                    "status": "rejected",
+                    "error": {
+                        "code": "result_expired",
+                        "message": "processed long ago; result no longer kept",
+                        "details": {},
+                    },
+                }
+            out.append({**result, "duplicate": True})
+        return out
+
+    async def _context(self, txn: WriteTxn, who: Principal, client_id: str) -> Context:
+        tenant = await txn.session.scalar(select(Tenant).where(Tenant.id == who.tenant_id))
+        assert tenant is not None
+        info = TenantInfo(tenant.timezone, tenant.currency, tenant.pass_mark, tenant.pass_total)
+        scope = await load_scope(txn.session, who)
+        return Context(txn, who, scope, client_id, info)
+
+    async def _apply_one(
+        self, ctx: Context, raw: dict[str, Any], now_ms: int, device: Device | None
+    ) -> dict[str, Any]:
+        """Apply one mutation in a savepoint; always returns a result, never raises Reject."""
+        txn = ctx.txn
+        mark_rev, mark_index = txn.rev, dict(txn._index)
+        mark_outbox = len(ctx.outbox)
+        m: Mutation | None = None
+        try:
+            m = parse_mutation(raw, ctx.who, now_ms, self.max_skew_ms)
+            if m.clamped and device is not None:
+                device.skew_ms = int(m.raw["hlc"][:13]) - now_ms
+            async with txn.session.begin_nested():
+                outcome = await HANDLERS[m.spec.policy](ctx, m)
+                await txn.session.flush()
+        except (Reject, IntegrityError, DataError) as exc:
+            txn.rev, txn._index = mark_rev, mark_index
+            del ctx.outbox[mark_outbox:]
+            if not isinstance(exc, Reject):
+                exc = Reject(
+                    "invalid",
+                    "the change breaks a rule of the data (a reference or a unique value)",
+                )
+            return await self._reject(ctx, raw, m, exc)
+        return await self._result(ctx, raw, m, outcome)
+
+    async def _record(
+        self, ctx: Context, entity: str, rid: str, *, for_admin: bool = False
+    ) -> dict[str, Any] | None:
+        """The committed record, as the writer may see it: None when it does not exist, is
+        deleted, or lies outside the writer's scope (a rejection must never hand over a
+        record the writer cannot read). `for_admin` skips the scope check (journal)."""
+        table = table_of(entity)
+        row = await ctx.session.scalar(select(table).where(table.id == rid))
+        if row is None or row.deleted:
+            return None
+        if not for_admin and not ctx.scope.sees(entity, *scope_keys(entity, row)):
+            return None
+        if entity == "student":
+            rctx = await RecordContext.load(ctx.session, ctx.txn.tenant_id, [row.id])
+        else:  # only student records need more than the school's timezone
+            rctx = RecordContext(ctx.tenant.timezone, {})
+        return to_record(entity, row, rctx)
+
+    async def _result(
+        self, ctx: Context, raw: dict[str, Any], m: Mutation, outcome: Outcome
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {"seq": m.seq, "status": outcome.status, "rev": outcome.rev}
+        if ctx.journal_enabled:
+            ctx.deferred.append(
+                AuditEntry(
+                    tenant_id=ctx.txn.tenant_id,
+                    id=str(uuid.uuid4()),
+                    at=ctx.txn.now,
+                    user_id=ctx.who.user_id,
+                    action=f"sync.{m.op}",
+                    entity=m.spec.name,
+                    record_id=m.id,
+                    rev=outcome.rev,
+                    details={
+                        "client_id": ctx.client_id,
+                        "seq": m.seq,
+                        "status": outcome.status,
+                        "hlc": m.hlc,
+                        "fields": sorted(m.data),
+                    },
+                )
+            )
+        record = None
+        created = m.op == "put"
+        if (
+            outcome.include_record
+            or created
+            or m.spec.name == "booking"
+            or outcome.status != "applied"
+        ):
+            record = await self._record(ctx, m.spec.name, m.id)
+            if record is not None:
+                result["record"] = record
+        if m.clamped:
+            result["hlc_clamped"] = True
+        if outcome.status == "conflict":
+            result["loser"] = outcome.loser
+            result["conflict_id"] = self._journal(
+                ctx,
+                raw,
+                m,
+                "conflict",
+                "conflict",
+                "edits overlap; the committed text was kept",
+                record,
+                outcome.loser,
+            )
+            ctx.emit(
+                "conflict_stored",
+                {"conflict_id": result["conflict_id"], "entity": m.spec.name, "record_id": m.id},
+                f"conflict:{result['conflict_id']}",
+            )
+        elif outcome.lost:
+            result["lost"] = sorted(outcome.lost)
+            self._journal(
+                ctx,
+                raw,
+                m,
+                "lost_field",
+                "lost_lww",
+                "newer edits won for: " + ", ".join(sorted(outcome.lost)),
+                record,
+                outcome.lost,
+            )
+        return result
+
+    async def _reject(
+        self, ctx: Context, raw: dict[str, Any], m: Mutation | None, exc: Reject
+    ) -> dict[str, Any]:
+        record = journal_record = None
+        if m is not None:
+            journal_record = await self._record(ctx, m.spec.name, m.id, for_admin=True)
+            record = await self._record(ctx, m.spec.name, m.id)
+        self._journal(
+            ctx, raw, m, "rejected", exc.code, exc.message, journal_record, None, exc.details
+        )
+        result: dict[str, Any] = {
+            "seq": raw["seq"],
+            "status": "rejected",
+            "error": {"code": exc.code, "message": exc.message, "details": exc.details},
+        }
+        if record is not None:
+            result["record"] = record
+        return result
+
+    def _journal(
+        self,
+        ctx: Context,
+        raw: dict[str, Any],
+        m: Mutation | None,
+        kind: str,
+        code: str,
+        message: str,
+        record: dict[str, Any] | None,
+        loser: dict[str, Any] | None,
+        details: dict[str, Any] | None = None,
+    ) -> str:
+        entry_id = str(uuid.uuid4())
+        if not ctx.journal_enabled:
+            return entry_id
+        entity = m.spec.name if m else str(raw.get("entity"))[:32]
+        record_id = m.id if m else str(raw.get("id"))[:100]
+        ctx.deferred.append(
+            Conflict(
+                tenant_id=ctx.txn.tenant_id,
+                id=entry_id,
+                kind=kind,
+                status="open",
+                user_id=ctx.who.user_id,
+                client_id=ctx.client_id,
+                seq=raw["seq"],
+                entity=entity,
+                record_id=record_id,
+                mutation=_jsonable(raw),
+                code=code,
+                message=message,
+                record=record,
+                loser=_jsonable(loser) if loser is not None else None,
+                base={"base_rev": raw.get("base_rev"), **(details or {})}
+                if details or raw.get("base_rev")
+                else None,
+                rev=record.get("rev") if record else None,
+                received_at=ctx.txn.now,
+            )
+        )
+        return entry_id
+
+    async def _flush_effects(self, ctx: Context) -> None:
+        seen: set[str] = set()
+        for event, payload, dedupe in ctx.outbox:
+            if dedupe in seen:
+                continue
+            seen.add(dedupe)
+            exists = await ctx.session.scalar(
+                select(OutboxEvent.id).where(OutboxEvent.dedupe_key == dedupe)
+            )
+            if exists:
+                continue
+            ctx.session.add(
+                OutboxEvent(
+                    tenant_id=ctx.txn.tenant_id,
+                    id=str(uuid.uuid4()),
+                    event_type=event,
+                    payload=payload,
+                    dedupe_key=dedupe,
+                    status="pending",
+                    attempts=0,
+                    available_at=ctx.txn.now,
+                )
+            )
+        ctx.outbox.clear()
+
+    def _health(self, device: Device, info: DeviceInfo | None, now: dt.datetime) -> None:
+        device.last_seen_at = now
+        device.last_push_at = now
+        if info is not None:
+            for name in ("app_version", "pending", "last_pull_rev", "platform"):
+                value = getattr(info, name)
+                if value is not None:
+                    setattr(device, name, value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Mutation payloads as JSON (clients send JSON, but be safe with parsed values)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

@@ -1,0 +1,72 @@
+"""Turning table rows into wire records (the `record` of pushes, pulls and the journal)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas import StudentInstructor, Tenant
+from sync.entities import ENTITIES
+
+
+def wire_value(value: Any) -> Any:
+    """A column value as JSON: UTC timestamps end in Z, dates are ISO."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+class RecordContext:
+    """What a record needs beyond its own row: the school's timezone (availability) and
+    students' instructor ids (student). Loaded once per page, for the rows on it."""
+
+    def __init__(self, timezone: str, instructor_ids: dict[str, list[str]]) -> None:
+        self.timezone = timezone
+        self.instructor_ids = instructor_ids
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, tenant_id: str, student_ids: Iterable[str] = ()
+    ) -> RecordContext:
+        tz = await session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
+        wanted = sorted(set(student_ids))
+        assigned: dict[str, list[str]] = defaultdict(list)
+        if wanted:
+            rows = await session.execute(
+                select(StudentInstructor.student_id, StudentInstructor.instructor_id)
+                .where(StudentInstructor.student_id.in_(wanted))
+                .order_by(StudentInstructor.student_id, StudentInstructor.instructor_id)
+            )
+            for student_id, instructor_id in rows:
+                assigned[student_id].append(instructor_id)
+        return cls(tz or "UTC", assigned)
+
+
+def to_record(entity: str, row: Any, ctx: RecordContext) -> dict[str, Any]:
+    """The wire form of one row: id, rev, updated_at and the entity's record fields."""
+    spec = ENTITIES[entity]
+    out: dict[str, Any] = {
+        "id": row.id,
+        "rev": row.rev,
+        "updated_at": wire_value(row.updated_at),
+    }
+    for name in spec.record_fields:
+        if entity == "availability" and name == "timezone":
+            out[name] = ctx.timezone
+        elif entity == "student" and name == "instructor_ids":
+            out[name] = list(ctx.instructor_ids.get(row.id, ()))
+        else:
+            out[name] = wire_value(getattr(row, name))
+    return out
+
+
+def student_ids_of(entity: str, rows: Sequence[Any]) -> list[str]:
+    """Ids of student rows (the only entity whose record needs the assignments)."""
+    return [r.id for r in rows] if entity == "student" else []

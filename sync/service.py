@@ -1,0 +1,55 @@
+"""The sync engine's front door: one object the web layer holds, bundling push, pull,
+checksum, admin actions and the notifier over one store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sync.notifier import Notifier
+from sync.pull import PullService
+from sync.push import PushService
+from sync.store import Store
+
+SCHEMA_VERSIONS = frozenset({1})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Published limits (GET /v1/sync/info)."""
+
+    max_mutations: int = 500
+    max_push_bytes: int = 2 * 1024 * 1024
+    max_pull_limit: int = 5000
+    default_pull_limit: int = 1000
+    tombstone_horizon_days: int = 30
+    max_clock_skew_ms: int = 300_000
+
+
+class SyncService:
+    """Push, pull, checksum and admin operations of the engine."""
+
+    def __init__(self, store: Store, secret: str, limits: Limits) -> None:
+        from sync.admin import AdminService
+
+        self.store = store
+        self.limits = limits
+        self.notifier = Notifier()
+        store.listeners.append(self.notifier.on_commit)
+        self.push = PushService(store, SCHEMA_VERSIONS, limits.max_clock_skew_ms)
+        self.pull = PullService(store, secret, SCHEMA_VERSIONS)
+        self.admin = AdminService(store, self.push)
+
+    def info(self) -> dict[str, object]:
+        return {
+            "protocol": 1,
+            "schema_versions": sorted(SCHEMA_VERSIONS),
+            "limits": {
+                "max_mutations": self.limits.max_mutations,
+                "max_push_bytes": self.limits.max_push_bytes,
+                "max_pull_limit": self.limits.max_pull_limit,
+                "default_pull_limit": self.limits.default_pull_limit,
+            },
+            "tombstone_horizon_days": self.limits.tombstone_horizon_days,
+            "max_clock_skew_ms": self.limits.max_clock_skew_ms,
+            "heartbeat_s": 25,
+        }

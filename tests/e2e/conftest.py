@@ -1,0 +1,240 @@
+"""End-to-end fixtures: the real server in a background thread (its own event loop, port 0,
+a copy of the demo database per test) and headless Chromium from Debian's package driven
+by Playwright's sync API (never a downloaded browser).
+
+Without /usr/bin/chromium these tests are skipped with the reason — unless CI is set, when
+that is a failure. Screenshots go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from server.config import Settings
+from server.keys import PRINCIPAL
+from tests.conftest import TEST_SECRET, Templates
+
+CHROMIUM = os.environ.get("DRIVESYNC_CHROMIUM", "/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+PASSWORD = "drive-demo-1"
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+# BROWSER-TESTS.md: no DNS look-ups, no component downloads, no sandbox in containers.
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+def _require_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    message = (
+        f"{CHROMIUM} not found: install Debian's chromium "
+        "(apt-get install -y chromium fonts-dejavu-core)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and the browser tests cannot run: {message}")
+    pytest.skip(message)
+
+
+@dataclass
+class LiveServer:
+    """The app under test, reachable at `url`, with what its pushes answered recorded."""
+
+    url: str
+    db_path: Path
+    pushes: list[dict[str, Any]] = field(default_factory=list)
+    _listening: Callable[[bool], None] | None = None
+
+    def refuse_connections(self) -> None:
+        """Stop listening (connections are refused, as with no network), e.g. while a
+        browser restarts: Chromium fires pending Background Syncs at start-up, before a
+        context's offline emulation reaches the service worker."""
+        assert self._listening is not None
+        self._listening(False)
+
+    def accept_connections(self) -> None:
+        assert self._listening is not None
+        self._listening(True)
+
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read the server's database directly (for assertions)."""
+        con = sqlite3.connect(self.db_path)
+        try:
+            return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read()
+        return json.loads(text) if text else None
+
+    def token(self, email: str) -> str:
+        body = self.api(
+            "POST", "/v1/auth/login", {"tenant": "demo", "email": email, "password": PASSWORD}
+        )
+        return str(body["access_token"])
+
+    def pushed_seqs(self, user_email: str) -> list[tuple[int, bool, str]]:
+        """(seq, duplicate, status) of every push result for a user, in arrival order."""
+        user_id = self.sql("SELECT id FROM users WHERE email = ?", user_email)[0][0]
+        return [r for p in self.pushes if p["user_id"] == user_id for r in p["results"]]
+
+
+def _recorder(pushes: list[dict[str, Any]]) -> Any:
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if (
+            request.path == "/v1/sync/push"
+            and isinstance(response, web.Response)
+            and response.status == 200
+            and response.body is not None
+        ):
+            body = json.loads(bytes(response.body))  # type: ignore[arg-type]
+            who = request.get(PRINCIPAL)
+            pushes.append(
+                {
+                    "user_id": who.user_id if who else None,
+                    "results": [
+                        (r["seq"], bool(r.get("duplicate")), r["status"]) for r in body["results"]
+                    ],
+                }
+            )
+        return response
+
+    return record
+
+
+@pytest.fixture
+def server(templates: Templates, tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app on a fresh copy of the demo school, in a thread with its own loop."""
+    from server.app import create_app
+
+    db_path = tmp_path / "e2e.sqlite3"
+    shutil.copy(templates.sqlite_demo, db_path)
+    from server.vapid import new_vapid_keys
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        secret_key=TEST_SECRET,
+        var_dir=tmp_path / "var",
+        heartbeat_s=10.0,
+        vapid_private_key=new_vapid_keys()[0],
+    )
+    pushes: list[dict[str, Any]] = []
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="e2e-server", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[web.AppRunner, int]:
+        app = create_app(settings)
+        app.middlewares.append(_recorder(pushes))
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return runner, port
+
+    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+
+    async def listening(on: bool) -> None:
+        if on:
+            if not runner.sites:
+                await web.TCPSite(runner, "127.0.0.1", port).start()
+        else:
+            for site in list(runner.sites):
+                await site.stop()
+
+    def set_listening(on: bool) -> None:
+        asyncio.run_coroutine_threadsafe(listening(on), loop).result(timeout=10)
+
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}/", db_path, pushes, set_listening)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    _require_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        message = 'the playwright package is missing: pip install -e ".[dev]"'
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and the browser tests cannot run: {message}")
+        pytest.skip(message)
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+Launch = Callable[..., Any]
+
+
+@pytest.fixture
+def launch(playwright: Any, tmp_path: Path) -> Iterator[Launch]:
+    """launch(name, viewport=PHONE, **options) → a persistent browser context (one profile
+    per name, so launching the same name again is a browser restart on the same profile)."""
+    opened: list[Any] = []
+
+    def _launch(name: str, viewport: dict[str, int] | None = None, **options: Any) -> Any:
+        ctx = playwright.chromium.launch_persistent_context(
+            str(tmp_path / f"profile-{name}"),
+            executable_path=CHROMIUM,
+            args=ARGS,
+            service_workers="allow",
+            viewport=viewport or PHONE,
+            locale="en-GB",
+            timezone_id="Europe/London",
+            **options,
+        )
+        ctx.set_default_timeout(10_000)
+        opened.append(ctx)
+        return ctx
+
+    yield _launch
+    for ctx in opened:
+        try:
+            ctx.close()
+        except Exception:  # already closed by the test (a browser restart)
+            pass
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS

@@ -1,0 +1,194 @@
+"""Push: exactly once, order, seq gaps, atomic batches, limits and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from schemas import AuditEntry
+from sync.tenancy import ALL_TENANTS, bind_tenant
+from tests.conftest import Db
+from tests.helpers import Device, uid
+
+
+async def _a_lesson(dev: Device) -> dict[str, Any]:
+    await dev.pull(entities="lesson")
+    return next(iter(dev.of("lesson").values()))
+
+
+async def _audit_count(db: Db, client_id: str) -> int:
+    async with db.sessions() as s:
+        bind_tenant(s, ALL_TENANTS)
+        rows = await s.scalars(select(AuditEntry.details))
+        return sum(1 for d in rows if d.get("client_id") == client_id)
+
+
+async def test_resend_gets_original_results_and_changes_nothing(client: Any, db: Db) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    note = uid()
+    batch = [
+        inst.mutation(
+            "lesson_note", note, "put", {"lesson_id": lesson["id"], "body": "Clutch control ok"}
+        ),
+        inst.mutation("lesson_note", note, "patch", {"body": "Clutch control good"}),
+        inst.mutation("lesson", uid(), "patch", {"attended": True}),  # not found → rejected
+    ]
+    first = await inst.push(*batch)
+    assert [r["status"] for r in first["results"]] == ["applied", "applied", "rejected"]
+    assert first["acked_seq"] == 3
+    for _ in range(3):
+        again = await inst.push(*batch)
+        assert again["acked_seq"] == 3
+        for a, b in zip(first["results"], again["results"], strict=True):
+            assert b.pop("duplicate") is True
+            assert a == b
+        assert again["rev"] == first["rev"], "a resend changed data"
+    # Who changed what, when: one audit line per applied mutation, none for resends.
+    assert await _audit_count(db, inst.client_id) == 2
+    # Duplicates first, then new mutations, in one batch.
+    extra = inst.mutation("lesson_note", note, "patch", {"tags": ["clutch"]})
+    mixed = await inst.push(*batch, extra)
+    assert [r.get("duplicate") for r in mixed["results"]] == [True, True, True, None]
+    assert mixed["results"][3]["status"] == "applied"
+    assert mixed["acked_seq"] == 4
+
+
+async def test_seq_gap_is_409_and_applies_nothing(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    m1 = inst.mutation("lesson", lesson["id"], "patch", {"attended": True})
+    inst.seq += 1  # skip seq 2
+    m3 = inst.mutation("lesson", lesson["id"], "patch", {"attended": False})
+    resp = await inst.push_raw([m1, m3])
+    assert resp.status == 409
+    body = await resp.json()
+    assert body["error"]["code"] == "seq_gap" and body["error"]["details"]["expected"] == 2
+    # The batch committed nothing, not even m1: acked_seq is still 0.
+    resp = await inst.push_raw([m3])
+    assert (await resp.json())["error"]["details"]["expected"] == 1
+
+
+async def test_other_users_token_never_sees_stored_results(client: Any) -> None:
+    a = await Device(client, "instructor1@demo.test").login()
+    b = await Device(client, "instructor2@demo.test").login()
+    lesson = await _a_lesson(a)
+    m = a.mutation("lesson", lesson["id"], "patch", {"attended": True})
+    await a.push(m)
+    b.client_id = a.client_id  # same installation id, another user's token
+    resp = await b.push_raw([m])
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["results"][0].get("duplicate") is None
+    assert body["results"][0]["status"] == "rejected"  # instructor2 may not touch it
+
+
+async def test_concurrent_resends_of_one_batch_apply_once(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    notes = [uid() for _ in range(20)]
+    batch = [
+        inst.mutation("lesson_note", n, "put", {"lesson_id": lesson["id"], "body": f"n{i}"})
+        for i, n in enumerate(notes)
+    ]
+    bodies = await asyncio.gather(*(inst.push(*batch) for _ in range(4)))
+    applied = [r for body in bodies for r in body["results"] if not r.get("duplicate")]
+    assert len(applied) == 20 and all(r["status"] == "applied" for r in applied)
+    revs = {r["rev"] for body in bodies for r in body["results"]}
+    assert len(revs) == 20
+
+
+async def test_limits_and_malformed_envelopes(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    too_many = [inst.mutation("lesson", uid(), "patch", {"attended": True}) for _ in range(501)]
+    resp = await inst.push_raw(too_many)
+    assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_large"
+    inst.seq = 0
+    big = inst.mutation("lesson_note", uid(), "put", {"body": "x" * (2 * 1024 * 1024)})
+    resp = await inst.push_raw([big])
+    assert resp.status == 413
+    resp = await client.post("/v1/sync/push", data=b'{"client_id": ', headers=inst.headers)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+    resp = await client.post(
+        "/v1/sync/push", json={"client_id": "not-a-uuid", "mutations": []}, headers=inst.headers
+    )
+    assert resp.status == 422 and (await resp.json())["error"]["details"]["field"] == "client_id"
+    resp = await client.post(
+        "/v1/sync/push",
+        json={"client_id": inst.client_id, "mutations": [{"seq": "one"}]},
+        headers=inst.headers,
+    )
+    assert resp.status == 422
+    resp = await inst.push_raw([], schema_version=99)
+    assert resp.status == 426 and (await resp.json())["error"]["code"] == "upgrade_required"
+
+
+async def test_bad_mutations_rejected_alone_naming_the_field(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    lid = lesson["id"]
+    cases = [
+        (inst.mutation("lesson", lid, "patch", {"attended": "yes"}), "invalid", "attended"),
+        (inst.mutation("lesson", lid, "patch", {"colour": "red"}), "invalid", "colour"),
+        (
+            inst.mutation("lesson_note", uid(), "put", {"lesson_id": lid, "body": "y" * 1_000_000}),
+            "invalid",
+            "body",
+        ),
+        (inst.mutation("lesson", "not-a-uuid", "patch", {"attended": True}), "invalid", "id"),
+        (inst.mutation("spaceship", uid(), "put", {}), "invalid", "entity"),
+        (
+            inst.mutation("lesson_note", uid(), "put", {"lesson_id": lid, "student_id": uid()}),
+            "read_only_field",
+            "student_id",
+        ),
+        (inst.mutation("lesson", lid, "patch", {"rev": 5}), "read_only_field", "rev"),
+        (inst.mutation("student", uid(), "put", {"name": "x"}), "forbidden", "entity"),
+        (inst.mutation("lesson", lid, "frobnicate", {}), "invalid", "op"),
+    ]
+    good = inst.mutation("lesson", lid, "patch", {"attended": True})
+    body = await inst.push(*(c[0] for c in cases), good)
+    for (_m, code, field), result in zip(cases, body["results"], strict=False):
+        assert result["status"] == "rejected", result
+        assert result["error"]["code"] == code, result
+        assert result["error"]["details"].get("field") == field, result
+    assert body["results"][-1]["status"] == "applied"
+    assert body["acked_seq"] == len(cases) + 1
+    # Everything rejected is in the journal.
+    admin = await Device(client, "admin@demo.test").login()
+    resp = await client.get("/v1/admin/rejections", headers=admin.headers)
+    entries = (await resp.json())["entries"]
+    assert len([e for e in entries if e["client_id"] == inst.client_id]) == len(cases)
+
+
+async def test_future_hlc_is_clamped_and_flagged(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    future = int(time.time() * 1000) + 3 * 365 * 86400 * 1000
+    r = await inst.one("lesson", lesson["id"], "patch", {"attended": True}, hlc=inst.hlc(future))
+    assert r["status"] == "applied" and r["hlc_clamped"] is True
+    # A normal edit made a second later still wins: the future stamp was not trusted.
+    other = await Device(client, "admin@demo.test").login()
+    r2 = await other.one("lesson", lesson["id"], "patch", {"attended": False})
+    assert r2["status"] == "applied"
+    resp = await client.get("/v1/admin/devices", headers=other.headers)
+    dev = next(d for d in (await resp.json())["devices"] if d["client_id"] == inst.client_id)
+    assert dev["clock_skew_ms"] > 365 * 86400 * 1000
+
+
+async def test_device_health_recorded(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    await inst.push(
+        device={"app_version": "1.2.3", "pending": 7, "last_pull_rev": 3, "platform": "android"}
+    )
+    admin = await Device(client, "admin@demo.test").login()
+    resp = await client.get("/v1/admin/devices", headers=admin.headers)
+    body = await resp.json()
+    dev = next(d for d in body["devices"] if d["client_id"] == inst.client_id)
+    assert (dev["app_version"], dev["pending"], dev["platform"]) == ("1.2.3", 7, "android")
+    assert dev["lag_revs"] == body["rev"] - 3
+    resp = await client.get("/v1/admin/devices", headers=inst.headers)
+    assert resp.status == 403

@@ -1,0 +1,111 @@
+"""Sign-in, refresh and tenant isolation, on both databases."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from tests.conftest import TEST_SECRET, bearer, login
+
+
+async def test_login_instructor(client: Any) -> None:
+    body = await login(client, "instructor1@demo.test")
+    assert body["user"]["role"] == "instructor"
+    assert body["user"]["instructor_id"]
+    assert body["token_type"] == "Bearer"
+    claims = jwt.decode(body["access_token"], TEST_SECRET, algorithms=["HS256"], issuer="drivesync")
+    assert claims["tid"] == body["user"]["tenant_id"]
+    assert claims["exp"] - claims["iat"] == 900
+
+
+async def test_wrong_password_is_401_with_code(client: Any) -> None:
+    resp = await client.post(
+        "/v1/auth/login", json={"tenant": "demo", "email": "admin@demo.test", "password": "nope"}
+    )
+    assert resp.status == 401
+    assert (await resp.json())["error"]["code"] == "unauthenticated"
+    # Same answer for an unknown school or email: nothing leaks about which exists.
+    for tenant, email in (("nosuch", "admin@demo.test"), ("demo", "nobody@demo.test")):
+        resp = await client.post(
+            "/v1/auth/login", json={"tenant": tenant, "email": email, "password": "drive-demo-1"}
+        )
+        assert resp.status == 401
+
+
+async def test_login_rate_limited_after_failures(client: Any) -> None:
+    for _ in range(5):
+        resp = await client.post(
+            "/v1/auth/login",
+            json={"tenant": "demo", "email": "student1@demo.test", "password": "bad"},
+        )
+        assert resp.status == 401
+    resp = await client.post(
+        "/v1/auth/login",
+        json={"tenant": "demo", "email": "student1@demo.test", "password": "drive-demo-1"},
+    )
+    assert resp.status == 429
+    assert (await resp.json())["error"]["code"] == "rate_limited"
+    assert int(resp.headers["Retry-After"]) > 0
+    # Another account is unaffected.
+    await login(client, "student2@demo.test")
+
+
+async def test_malformed_login_body(client: Any) -> None:
+    resp = await client.post(
+        "/v1/auth/login", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "bad_request"
+    resp = await client.post("/v1/auth/login", json={"tenant": "demo"})
+    assert resp.status == 422
+    assert (await resp.json())["error"]["details"]["field"] in ("email", "password")
+
+
+async def test_refresh_rotates_and_detects_reuse(client: Any) -> None:
+    first = await login(client, "admin@demo.test")
+    resp = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert resp.status == 200
+    second = await resp.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    # Reusing the spent token fails and revokes the family, so the new one dies too.
+    resp = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert resp.status == 401
+    resp = await client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert resp.status == 401
+
+
+async def test_logout_revokes_refresh(client: Any) -> None:
+    tokens = await login(client, "admin@demo.test")
+    resp = await client.post("/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    assert resp.status == 204
+    resp = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert resp.status == 401
+
+
+async def test_expired_and_forged_tokens_are_401(client: Any) -> None:
+    tokens = await login(client, "admin@demo.test")
+    claims = jwt.decode(
+        tokens["access_token"], TEST_SECRET, algorithms=["HS256"], issuer="drivesync"
+    )
+    expired = jwt.encode(
+        {**claims, "iat": int(time.time()) - 3600, "exp": int(time.time()) - 60}, TEST_SECRET
+    )
+    forged = jwt.encode({**claims, "role": "owner"}, "another-secret")
+    none_alg = jwt.encode(claims, key=None, algorithm="none")
+    for token, words in (
+        (expired, "expired"),
+        (forged, "signature"),
+        (none_alg, "invalid"),
+        ("garbage", "invalid"),
+    ):
+        resp = await client.get("/v1/sync/pull", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status == 401
+        body = await resp.json()
+        assert body["error"]["code"] == "unauthenticated"
+        assert words in body["error"]["message"]
+    resp = await client.get("/v1/sync/pull")
+    assert resp.status == 401
+    resp = await client.get("/v1/sync/pull", headers=bearer(tokens))
+    assert resp.status == 200

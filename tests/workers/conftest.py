@@ -1,0 +1,123 @@
+"""Fixtures for the workers' tests: the local peers, worker configs and dispatchers on the
+test database, and a booking made and confirmed through real sync pushes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.vapid import new_vapid_keys
+from tests.conftest import Db
+from tests.helpers import Device, uid
+from tests.workers.peers import PushPeer, SmtpPeer, StripePeer, TwilioPeer
+from workers.config import WorkerConfig
+from workers.dispatcher import Dispatcher
+from workers.run import build_channels
+
+LONDON = ZoneInfo("Europe/London")
+TWILIO_SID, TWILIO_TOKEN = "AC" + "0" * 32, "twilio-test-token"
+STRIPE_KEY, STRIPE_WHSEC = "sk_test_drivesync", "whsec_test_drivesync"
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpPeer]:
+    peer = SmtpPeer().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def vapid() -> tuple[str, str]:
+    return new_vapid_keys()
+
+
+@pytest.fixture
+async def push(aiohttp_server: Any, vapid: tuple[str, str]) -> PushPeer:
+    peer = PushPeer(vapid[1])
+    server = await aiohttp_server(peer.app())
+    peer.base = str(server.make_url("")).rstrip("/")
+    return peer
+
+
+@pytest.fixture
+async def twilio(aiohttp_server: Any) -> TwilioPeer:
+    peer = TwilioPeer(TWILIO_SID, TWILIO_TOKEN)
+    server = await aiohttp_server(peer.app())
+    peer.base = str(server.make_url("")).rstrip("/")
+    return peer
+
+
+@pytest.fixture
+async def stripe_api(aiohttp_server: Any) -> StripePeer:
+    peer = StripePeer(STRIPE_KEY)
+    server = await aiohttp_server(peer.app())
+    peer.base = str(server.make_url("")).rstrip("/")
+    return peer
+
+
+def worker_config(db: Db, tmp_path: Path, **overrides: Any) -> WorkerConfig:
+    """Fast settings for tests: tiny backoff, short polls, no scheduler ticks unless asked."""
+    values: dict[str, Any] = {
+        "database_url": db.url,
+        "var_dir": tmp_path / "var",
+        "poll_s": 0.05,
+        "backoff_base_s": 0.0,
+        "backoff_cap_s": 0.0,
+        "max_attempts": 4,
+        "lease_s": 30.0,
+        "send_timeout_s": 2.0,
+        "scheduler_interval_s": 3600.0,
+    }
+    values.update(overrides)
+    return WorkerConfig(**values)
+
+
+def dispatcher(db: Db, config: WorkerConfig, worker_id: str = "w1", **kw: Any) -> Dispatcher:
+    return Dispatcher(config, db.sessions, db.dialect, worker_id, build_channels(config), **kw)
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[Dispatcher]]:
+    """Dispatchers made in a test, closed at its end."""
+    made: list[Dispatcher] = []
+    yield made
+    for d in made:
+        await d.close()
+
+
+def slot(days: int, hour: int, minute: int = 0) -> str:
+    """A UTC timestamp `days` ahead at a London wall-clock time, on a weekday."""
+    day = dt.datetime.now(LONDON).date() + dt.timedelta(days=days)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    local = dt.datetime.combine(day, dt.time(hour, minute), LONDON)
+    return local.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+async def book_and_confirm(
+    client: Any, days: int = 20, hour: int = 10, pickup: str = "Home", confirm: bool = True
+) -> tuple[Device, Device, str]:
+    """student1 requests a booking and instructor1 confirms it, both through sync pushes."""
+    st = await Device(client, "student1@demo.test").login()
+    inst = await Device(client, "instructor1@demo.test").login()
+    await st.pull(entities="service")
+    service = next(s for s in st.of("service").values() if s["duration_min"] == 60)
+    st.cursor = None  # that cursor was for services only; later pulls are of everything
+    bid = uid()
+    data = {
+        "instructor_id": inst.user["instructor_id"],
+        "service_id": service["id"],
+        "start": slot(days, hour),
+        "pickup_location": pickup,
+    }
+    r = await st.one("booking", bid, "put", data)
+    assert r["status"] == "applied", r
+    if confirm:
+        ok = await inst.one("booking", bid, "patch", {"status": "confirmed"})
+        assert ok["status"] == "applied", ok
+    return st, inst, bid

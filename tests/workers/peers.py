@@ -1,0 +1,387 @@
+"""Real local peers the workers talk to in tests: an SMTP server (aiosmtpd), a Web Push
+service that decrypts (RFC 8291) and checks VAPID (RFC 8292) on its own, and stand-ins for
+Twilio's and Stripe's REST APIs that the real SDKs are pointed at. All on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import jwt
+from aiohttp import web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- SMTP -----------------------------------------------------------------------------------
+
+
+class _PortZeroController(Controller):
+    """aiosmtpd's Controller, bound to port 0 (a free port), then told which it got."""
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class SmtpPeer:
+    """An SMTP server on 127.0.0.1 collecting what it receives; optional AUTH LOGIN/PLAIN,
+    and a queue of SMTP replies to answer DATA with (e.g. "451 try later")."""
+
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.replies: list[str] = []
+        self.user, self.password = user, password
+        kwargs: dict[str, Any] = {}
+        if user:
+            kwargs = {"authenticator": self._auth, "auth_required": True, "auth_require_tls": False}
+        self.controller = _PortZeroController(self, hostname="127.0.0.1", port=0, **kwargs)
+
+    def _auth(
+        self, _server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (
+            data.login.decode() == self.user and data.password.decode() == self.password
+        )
+        return AuthResult(success=ok, handled=False)
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        if self.replies:
+            return self.replies.pop(0)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        msg = message_from_bytes(envelope.original_content, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(msg)
+        return "250 2.0.0 queued"
+
+    @property
+    def url(self) -> str:
+        auth = f"{self.user}:{self.password}@" if self.user else ""
+        return f"smtp://{auth}127.0.0.1:{self.controller.port}?starttls=off"
+
+    def start(self) -> SmtpPeer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    async def wait_for(
+        self, address: str, count: int = 1, within: float = 10.0
+    ) -> list[EmailMessage]:
+        """Mails to `address` once there are `count` of them (polling; the server runs in a
+        thread of its own)."""
+        deadline = time.monotonic() + within
+        while len(self.to(address)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no mail for {address} after {within}s: {len(self.messages)} mails"
+                )
+            await asyncio.sleep(0.05)
+        return self.to(address)
+
+
+# --- Web Push ------------------------------------------------------------------------------
+
+
+@dataclass
+class Subscriber:
+    """A browser's side of one subscription: its ECDH key pair and auth secret."""
+
+    id: str
+    key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
+    auth: bytes = field(default_factory=lambda: os.urandom(16))
+
+    @property
+    def public(self) -> bytes:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+
+
+def ece_decrypt(body: bytes, sub: Subscriber) -> bytes:
+    """RFC 8291 / RFC 8188 aes128gcm, from the user agent's side, written out from the RFCs
+    (not with the library the sender used)."""
+    salt, rs, idlen = body[:16], struct.unpack("!L", body[16:20])[0], body[20]
+    sender_public = body[21 : 21 + idlen]
+    ciphertext = body[21 + idlen :]
+    assert rs >= 18 and len(ciphertext) <= rs, "one record expected"
+    sender = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), sender_public)
+    shared = sub.key.exchange(ec.ECDH(), sender)
+    info = b"WebPush: info\x00" + sub.public + sender_public
+    ikm = HKDF(hashes.SHA256(), 32, sub.auth, info).derive(shared)
+    cek = HKDF(hashes.SHA256(), 16, salt, b"Content-Encoding: aes128gcm\x00").derive(ikm)
+    nonce = HKDF(hashes.SHA256(), 12, salt, b"Content-Encoding: nonce\x00").derive(ikm)
+    padded = AESGCM(cek).decrypt(nonce, ciphertext, None)
+    stripped = padded.rstrip(b"\x00")
+    assert stripped.endswith(b"\x02"), "last-record delimiter missing"
+    return stripped[:-1]
+
+
+def verify_vapid(header: str, audience: str, expected_key: str | None) -> dict[str, Any]:
+    """Check an RFC 8292 `Authorization: vapid t=…, k=…` header; returns the JWT claims."""
+    scheme, _, params = header.partition(" ")
+    assert scheme.lower() == "vapid", header
+    parts = dict(p.strip().split("=", 1) for p in params.split(","))
+    key_raw = unb64u(parts["k"])
+    if expected_key is not None:
+        assert parts["k"] == expected_key, "VAPID key is not the server's"
+    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), key_raw)
+    claims: dict[str, Any] = jwt.decode(parts["t"], public, algorithms=["ES256"], audience=audience)
+    assert claims["exp"] <= time.time() + 24 * 3600, "exp more than 24 h ahead"
+    assert str(claims["sub"]).startswith(("mailto:", "https:")), claims
+    return claims
+
+
+class PushPeer:
+    """A push service: POST /push/<id> answers from a per-subscription script of statuses
+    (default 201), decrypting and verifying every message it accepts."""
+
+    def __init__(self, vapid_public: str | None = None) -> None:
+        self.vapid_public = vapid_public
+        self.subs: dict[str, Subscriber] = {}
+        self.script: dict[str, list[int]] = defaultdict(list)
+        self.retry_after: str | None = None
+        self.received: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self.hits: list[tuple[str, int]] = []
+        self.errors: list[str] = []
+        self.base = ""
+
+    def subscriber(self) -> Subscriber:
+        sub = Subscriber(uuid.uuid4().hex)
+        self.subs[sub.id] = sub
+        return sub
+
+    def json_for(self, sub: Subscriber) -> dict[str, Any]:
+        return {
+            "endpoint": f"{self.base}/push/{sub.id}",
+            "keys": {"p256dh": b64u(sub.public), "auth": b64u(sub.auth)},
+        }
+
+    async def handle(self, request: web.Request) -> web.Response:
+        sid = request.match_info["sid"]
+        status = self.script[sid].pop(0) if self.script[sid] else 201
+        self.hits.append((sid, status))
+        if status != 201:
+            headers = (
+                {"Retry-After": self.retry_after}
+                if self.retry_after and status in (429, 503)
+                else {}
+            )
+            return web.Response(status=status, headers=headers)
+        try:
+            assert request.headers.get("Content-Encoding") == "aes128gcm"
+            assert int(request.headers["TTL"]) > 0
+            verify_vapid(request.headers["Authorization"], self.base, self.vapid_public)
+            payload = json.loads(ece_decrypt(await request.read(), self.subs[sid]))
+        except Exception as exc:  # recorded and answered like a real service would
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return web.Response(status=400, text=str(exc))
+        self.received.append((sid, payload, {k.lower(): v for k, v in request.headers.items()}))
+        return web.Response(status=201, headers={"Location": f"{self.base}/msg/{uuid.uuid4().hex}"})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/push/{sid}", self.handle)
+        return app
+
+
+# --- Twilio ---------------------------------------------------------------------------------
+
+
+class TwilioPeer:
+    """Twilio's Messages API: form-encoded POST, Basic auth, JSON answers; a script of
+    statuses (500, 400, "slow") decides the next answers."""
+
+    def __init__(self, sid: str, token: str) -> None:
+        self.sid, self.token = sid, token
+        self.base = ""
+        self.script: list[int | str] = []
+        self.sent: list[dict[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        expected = "Basic " + base64.b64encode(f"{self.sid}:{self.token}".encode()).decode()
+        if (
+            request.headers.get("Authorization") != expected
+            or request.match_info["sid"] != self.sid
+        ):
+            return web.json_response(
+                {"code": 20003, "message": "Authenticate", "status": 401}, status=401
+            )
+        form = dict(await request.post())
+        step = self.script.pop(0) if self.script else 201
+        if step == "slow":
+            await asyncio.sleep(1)
+            step = 201
+        if step == 400:
+            body = {
+                "code": 21211,
+                "message": f"The 'To' number {form.get('To')} is not valid.",
+                "status": 400,
+            }
+            return web.json_response(body, status=400)
+        if step != 201:
+            return web.json_response(
+                {"code": 20500, "message": "Internal error", "status": step}, status=int(step)
+            )
+        sid = "SM" + uuid.uuid4().hex
+        self.sent.append({k: str(v) for k, v in form.items()})
+        return web.json_response(
+            {
+                "sid": sid,
+                "status": "queued",
+                "to": form.get("To"),
+                "from": form.get("From"),
+                "body": form.get("Body"),
+                "account_sid": self.sid,
+                "num_segments": "1",
+            },
+            status=201,
+        )
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self.handle)
+        return app
+
+
+# --- Stripe ---------------------------------------------------------------------------------
+
+
+def _nest(form: dict[str, str]) -> dict[str, Any]:
+    """Stripe's form encoding (`metadata[booking_id]=…`) back into nested dicts."""
+    out: dict[str, Any] = {}
+    for key, value in form.items():
+        parts = key.replace("]", "").split("[")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+class StripePeer:
+    """Stripe's PaymentIntents and Refunds endpoints, idempotent on Idempotency-Key like
+    Stripe: the same key answers the same object."""
+
+    def __init__(self, secret_key: str) -> None:
+        self.secret_key = secret_key
+        self.base = ""
+        self.intents: dict[str, dict[str, Any]] = {}
+        self.by_key: dict[str, dict[str, Any]] = {}
+        self.refunds: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str | None]] = []
+
+    def _auth_ok(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.secret_key}"
+
+    async def create_intent(self, request: web.Request) -> web.Response:
+        if not self._auth_ok(request):
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "bad key"}}, status=401
+            )
+        key = request.headers.get("Idempotency-Key")
+        self.requests.append(("payment_intents", key))
+        if key and key in self.by_key:
+            return web.json_response(self.by_key[key])
+        form = _nest({k: str(v) for k, v in (await request.post()).items()})
+        pid = "pi_" + uuid.uuid4().hex[:24]
+        intent = {
+            "id": pid,
+            "object": "payment_intent",
+            "amount": int(form["amount"]),
+            "currency": form["currency"],
+            "status": "requires_payment_method",
+            "client_secret": f"{pid}_secret_{uuid.uuid4().hex[:16]}",
+            "metadata": form.get("metadata", {}),
+        }
+        self.intents[pid] = intent
+        if key:
+            self.by_key[key] = intent
+        return web.json_response(intent)
+
+    async def get_intent(self, request: web.Request) -> web.Response:
+        intent = self.intents.get(request.match_info["pid"])
+        if intent is None or not self._auth_ok(request):
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "no such"}}, status=404
+            )
+        return web.json_response(intent)
+
+    async def create_refund(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key")
+        self.requests.append(("refunds", key))
+        if key and key in self.by_key:
+            return web.json_response(self.by_key[key])
+        form = _nest({k: str(v) for k, v in (await request.post()).items()})
+        refund = {
+            "id": "re_" + uuid.uuid4().hex[:24],
+            "object": "refund",
+            "amount": int(form["amount"]),
+            "status": "succeeded",
+            "payment_intent": form["payment_intent"],
+            "metadata": form.get("metadata", {}),
+        }
+        self.refunds.append(refund)
+        if key:
+            self.by_key[key] = refund
+        return web.json_response(refund)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/payment_intents", self.create_intent)
+        app.router.add_get("/v1/payment_intents/{pid}", self.get_intent)
+        app.router.add_post("/v1/refunds", self.create_refund)
+        return app
+
+
+def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A `Stripe-Signature` header made the way Stripe makes it: HMAC-SHA256 of
+    "<timestamp>.<body>" with the endpoint secret, as `t=…,v1=…`."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def stripe_event(kind: str, obj: dict[str, Any], event_id: str | None = None) -> bytes:
+    event = {
+        "id": event_id or "evt_" + uuid.uuid4().hex[:24],
+        "object": "event",
+        "type": kind,
+        "created": int(time.time()),
+        "data": {"object": obj},
+        "livemode": False,
+        "api_version": "2024-06-20",
+    }
+    return json.dumps(event).encode()

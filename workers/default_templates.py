@@ -1,0 +1,158 @@
+"""The wording every school gets until it writes its own (a `notification_templates` row per
+event type and channel replaces the matching part).
+
+Each event has an email (subject, plain text, HTML) and a short form (title and one or two
+lines) used for push, SMS and WhatsApp. Templates are Jinja2: the HTML body is autoescaped,
+the text bodies are not (they are never interpreted as markup). Variables: `school`,
+`recipient`, and the event's own (`booking`, `lesson`, `notes`, `mock_test`, `payment`, …; see
+workers/recipients.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """An event's default wording."""
+
+    subject: str
+    text: str
+    html: str
+    short: str
+
+
+# The HTML email around each event's body; `body` is already-rendered, escaped HTML.
+HTML_LAYOUT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ subject }}</title></head>
+<body style="font-family: sans-serif; line-height: 1.4; color: #222">
+<h2 style="color: {{ school.brand_color or '#1a56db' }}">{{ school.name }}</h2>
+{{ body }}
+<p style="color: #777; font-size: 12px">You receive this because of your notification
+settings at {{ school.name }}. Change them in the app under Settings → Notifications.</p>
+</body></html>"""
+
+TEXT_FOOTER = "\n\n--\n{{ school.name }}\nChange your notification settings in the app."
+
+_BOOKING_TEXT = """Service: {{ booking.service }}
+When: {{ booking.start }} - {{ booking.end_time }}
+Instructor: {{ booking.instructor }}
+Student: {{ booking.student }}
+{% if booking.pickup_location %}Pick-up: {{ booking.pickup_location }}
+{% endif %}Price: {{ booking.price }}"""
+
+_BOOKING_HTML = """<table>
+<tr><td>Service</td><td>{{ booking.service }}</td></tr>
+<tr><td>When</td><td>{{ booking.start }} - {{ booking.end_time }}</td></tr>
+<tr><td>Instructor</td><td>{{ booking.instructor }}</td></tr>
+<tr><td>Student</td><td>{{ booking.student }}</td></tr>
+{% if booking.pickup_location %}<tr><td>Pick-up</td><td>{{ booking.pickup_location }}</td></tr>
+{% endif %}<tr><td>Price</td><td>{{ booking.price }}</td></tr>
+</table>"""
+
+
+def _booking(headline: str, short: str) -> Defaults:
+    return Defaults(
+        subject=headline + ": {{ booking.start }}",
+        text="Hello {{ recipient.name }},\n\n" + headline + ".\n\n" + _BOOKING_TEXT,
+        html="<p>Hello {{ recipient.name }},</p><p>" + headline + ".</p>" + _BOOKING_HTML,
+        short=short,
+    )
+
+
+DEFAULTS: dict[str, Defaults] = {
+    "booking_requested": _booking(
+        "New lesson request from {{ booking.student }}",
+        "{{ booking.student }} asks for {{ booking.service }} on {{ booking.start }}.",
+    ),
+    "booking_confirmed": _booking(
+        "Your lesson is confirmed",
+        "{{ school.name }}: your lesson with {{ booking.instructor }} on {{ booking.start }} "
+        "is confirmed.",
+    ),
+    "booking_cancelled": _booking(
+        "Lesson cancelled",
+        "{{ school.name }}: the lesson on {{ booking.start }} "
+        "({{ booking.student }} with {{ booking.instructor }}) is cancelled.",
+    ),
+    "booking_declined": _booking(
+        "Your lesson request was declined",
+        "{{ school.name }}: {{ booking.instructor }} cannot take the lesson on "
+        "{{ booking.start }}. Please pick another time.",
+    ),
+    "booking_reminder": _booking(
+        "Reminder: your lesson starts in {{ hours }} hour{{ 's' if hours != 1 else '' }}",
+        "{{ school.name }}: reminder, your lesson with {{ booking.instructor }} starts "
+        "{{ booking.start }}.{% if booking.pickup_location %} Pick-up: "
+        "{{ booking.pickup_location }}.{% endif %}",
+    ),
+    "instructor_digest": Defaults(
+        subject="Your lessons on {{ date }} ({{ lessons | length }})",
+        text="Hello {{ recipient.name }},\n\nYour lessons on {{ date }}:\n"
+        "{% for l in lessons %}\n{{ l.start_time }}-{{ l.end_time }}  {{ l.student }}"
+        "{% if l.pickup_location %} (pick-up: {{ l.pickup_location }}){% endif %}{% endfor %}",
+        html="<p>Hello {{ recipient.name }},</p><p>Your lessons on {{ date }}:</p><ul>"
+        "{% for l in lessons %}<li>{{ l.start_time }}-{{ l.end_time }} {{ l.student }}"
+        "{% if l.pickup_location %} (pick-up: {{ l.pickup_location }}){% endif %}</li>"
+        "{% endfor %}</ul>",
+        short="{{ lessons | length }} lesson(s) tomorrow, first at {{ lessons[0].start_time }}.",
+    ),
+    "lesson_completed": Defaults(
+        subject="Your lesson on {{ lesson.date }}: summary",
+        text="Hello {{ recipient.name }},\n\nHere is the summary of your lesson with "
+        "{{ lesson.instructor }} on {{ lesson.start }}.\n"
+        "{% if notes %}\nNotes:\n{% for n in notes %}\n- {{ n.body }}{% endfor %}\n"
+        "{% else %}\nNo notes were written for this lesson.\n{% endif %}"
+        "{% if assessments %}\nSkills assessed:\n{% for a in assessments %}\n"
+        "- {{ a.skill }}: {{ a.level }}/5{% if a.comment %} ({{ a.comment }}){% endif %}"
+        "{% endfor %}\n{% endif %}",
+        html="<p>Hello {{ recipient.name }},</p><p>Here is the summary of your lesson with "
+        "{{ lesson.instructor }} on {{ lesson.start }}.</p>"
+        "{% if notes %}<h3>Notes</h3><ul>{% for n in notes %}<li>{{ n.body }}</li>"
+        "{% endfor %}</ul>{% else %}<p>No notes were written for this lesson.</p>{% endif %}"
+        "{% if assessments %}<h3>Skills assessed</h3><ul>{% for a in assessments %}"
+        "<li>{{ a.skill }}: {{ a.level }}/5{% if a.comment %} ({{ a.comment }}){% endif %}"
+        "</li>{% endfor %}</ul>{% endif %}",
+        short="Lesson summary from {{ lesson.instructor }} is in your email.",
+    ),
+    "mock_test_passed": Defaults(
+        subject="Mock theory test passed: {{ mock_test.student }} scored "
+        "{{ mock_test.score }}/{{ mock_test.total }}",
+        text="Hello {{ recipient.name }},\n\n{{ mock_test.student }} passed a mock theory "
+        "test with {{ mock_test.score }} out of {{ mock_test.total }}.",
+        html="<p>Hello {{ recipient.name }},</p><p>{{ mock_test.student }} passed a mock theory "
+        "test with <strong>{{ mock_test.score }} out of {{ mock_test.total }}</strong>.</p>",
+        short="{{ mock_test.student }} passed a mock theory test: "
+        "{{ mock_test.score }}/{{ mock_test.total }}.",
+    ),
+    "conflict_stored": Defaults(
+        subject="Sync conflict to review ({{ conflict.entity }})",
+        text="Hello {{ recipient.name }},\n\nTwo offline edits of a {{ conflict.entity }} could "
+        "not be combined. The committed version was kept; review it in the admin journal "
+        "(conflict {{ conflict.id }}).",
+        html="<p>Hello {{ recipient.name }},</p><p>Two offline edits of a "
+        "{{ conflict.entity }} could not be combined. The committed version was kept; review "
+        "it in the admin journal (conflict <code>{{ conflict.id }}</code>).</p>",
+        short="A {{ conflict.entity }} conflict needs review in the admin journal.",
+    ),
+    "payment_succeeded": Defaults(
+        subject="Receipt: {{ payment.amount }} for your lesson on {{ booking.start }}",
+        text="Hello {{ recipient.name }},\n\nThank you: we received {{ payment.amount }}.\n\n"
+        + _BOOKING_TEXT
+        + "\nPayment reference: {{ payment.reference }}",
+        html="<p>Hello {{ recipient.name }},</p><p>Thank you: we received "
+        "<strong>{{ payment.amount }}</strong>.</p>"
+        + _BOOKING_HTML
+        + "<p>Payment reference: {{ payment.reference }}</p>",
+        short="{{ school.name }}: payment of {{ payment.amount }} received. Thank you!",
+    ),
+    "payment_refunded": Defaults(
+        subject="Refund of {{ payment.refunded }} for your lesson on {{ booking.start }}",
+        text="Hello {{ recipient.name }},\n\nWe refunded {{ payment.refunded }} to your card.\n\n"
+        + _BOOKING_TEXT,
+        html="<p>Hello {{ recipient.name }},</p><p>We refunded "
+        "<strong>{{ payment.refunded }}</strong> to your card.</p>" + _BOOKING_HTML,
+        short="{{ school.name }}: {{ payment.refunded }} refunded to your card.",
+    ),
+}

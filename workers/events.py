@@ -1,0 +1,151 @@
+"""Each event type's expansion: recipients and template facts (see workers/recipients.py for
+the table of who receives what)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from schemas import MockTest, utcnow
+from workers.money import format_money
+from workers.recipients import Expansion, Facts, Recipient
+
+Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
+
+
+def _only(*people: Recipient | None) -> list[Recipient]:
+    seen: set[str] = set()
+    out = []
+    for p in people:
+        if p is not None and p.key not in seen:
+            seen.add(p.key)
+            out.append(p)
+    return out
+
+
+async def _booking_event(f: Facts, p: dict[str, Any]) -> Expansion:
+    row, booking = await f.booking(p.get("booking_id"))
+    if row is None:
+        return Expansion(stale="booking not found")
+    status = p.get("status")
+    # Overtaken: a request the instructor already answered (or the student withdrew), or a
+    # confirmation already cancelled. The later change has its own event; this one would
+    # only confuse. (A confirmed booking that has since been completed is not overtaken.)
+    if status == "requested" and row.status != "requested":
+        return Expansion(stale=f"booking is now {row.status}")
+    if status == "confirmed" and row.status in ("cancelled", "declined"):
+        return Expansion(stale=f"booking is now {row.status}")
+    student = await f.student(row.student_id)
+    instructor = await f.instructor(row.instructor_id)
+    if status == "requested":
+        people = _only(instructor)
+    elif status == "cancelled":
+        people = _only(student, instructor if p.get("by") != "instructor" else None)
+    else:
+        people = _only(student)
+    return Expansion(people, {"booking": booking, "by": p.get("by")})
+
+
+async def _reminder(f: Facts, p: dict[str, Any]) -> Expansion:
+    row, booking = await f.booking(p.get("booking_id"))
+    if row is None or row.deleted or row.status != "confirmed":
+        return Expansion(stale="booking no longer confirmed")
+    if row.start.isoformat() != p.get("start"):
+        return Expansion(stale="booking was moved")
+    # Hours left when it goes out (a late reminder says how long it really is).
+    left = max(1, round((row.start - utcnow()).total_seconds() / 3600))
+    context = {"booking": booking, "hours": left, "nominal_hours": p.get("hours")}
+    return Expansion(_only(await f.student(row.student_id)), context)
+
+
+async def _digest(f: Facts, p: dict[str, Any]) -> Expansion:
+    day = dt.date.fromisoformat(p["date"])
+    lessons = await f.lessons_on(p["instructor_id"], day)
+    if not lessons:
+        return Expansion(stale="no lessons that day any more")
+    context = {"date": day.strftime("%a %d %b %Y"), "lessons": lessons}
+    return Expansion(_only(await f.instructor(p["instructor_id"])), context)
+
+
+async def _lesson_completed(f: Facts, p: dict[str, Any]) -> Expansion:
+    row, lesson = await f.lesson(p.get("lesson_id"))
+    if row is None or row.deleted:
+        return Expansion(stale="lesson not found")
+    context = {
+        "lesson": lesson,
+        "notes": await f.public_notes(row.id),
+        "assessments": await f.assessments(row.id),
+    }
+    return Expansion(_only(await f.student(row.student_id)), context)
+
+
+async def _mock_test_passed(f: Facts, p: dict[str, Any]) -> Expansion:
+    student = await f.student(p.get("student_id"))
+    row: MockTest | None = await f._get(MockTest, p.get("mock_test_id"))
+    score = row.score if row is not None else p.get("score")
+    total = row.total if row is not None else p.get("total")
+    context = {
+        "mock_test": {
+            "student": student.name if student else "",
+            "score": score,
+            "total": total,
+        }
+    }
+    instructors = await f.instructors_of(p["student_id"]) if p.get("student_id") else []
+    return Expansion(_only(student, *instructors), context)
+
+
+async def _conflict(f: Facts, p: dict[str, Any]) -> Expansion:
+    context = {
+        "conflict": {
+            "id": p.get("conflict_id"),
+            "entity": str(p.get("entity", "record")).replace("_", " "),
+            "record_id": p.get("record_id"),
+        }
+    }
+    return Expansion(await f.admins(), context)
+
+
+async def _payment(f: Facts, p: dict[str, Any]) -> Expansion:
+    payment = await f.payment(p.get("payment_id"))
+    if payment is None:
+        return Expansion(stale="payment not found")
+    _row, booking = await f.booking(payment.booking_id)
+    context = {
+        "booking": booking,
+        "payment": {
+            "amount": format_money(payment.amount_cents, payment.currency),
+            "refunded": format_money(int(p.get("refunded_cents") or 0), payment.currency),
+            "reference": payment.provider_ref or payment.id,
+            "status": payment.status,
+        },
+    }
+    return Expansion(_only(await f.student(payment.student_id)), context)
+
+
+EXPANDERS: dict[str, Expander] = {
+    "booking_requested": _booking_event,
+    "booking_confirmed": _booking_event,
+    "booking_cancelled": _booking_event,
+    "booking_declined": _booking_event,
+    "booking_reminder": _reminder,
+    "instructor_digest": _digest,
+    "lesson_completed": _lesson_completed,
+    "mock_test_passed": _mock_test_passed,
+    "conflict_stored": _conflict,
+    "payment_succeeded": _payment,
+    "payment_refunded": _payment,
+}
+
+
+async def expand(facts: Facts, event_type: str, payload: dict[str, Any]) -> Expansion:
+    """Recipients and facts of one event; an unknown type has none (logged as skipped)."""
+    expander = EXPANDERS.get(event_type)
+    if expander is None:
+        return Expansion(stale=f"no notifications for event type {event_type}")
+    expansion = await expander(facts, payload)
+    expansion.context.setdefault(
+        "school", {"name": facts.tenant.name, "brand_color": facts.tenant.brand_color}
+    )
+    return expansion

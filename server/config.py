@@ -61,6 +61,29 @@ class Settings(BaseSettings):
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
 
+    # The outbox dispatcher (`drivesync worker`, or in-process); defaults as in WorkerConfig,
+    # which a unit test keeps in step.
+    worker_batch_size: int = Field(default=50, ge=1, le=1000)
+    worker_concurrency: int = Field(default=16, ge=1, le=1000)
+    worker_lease_s: float = Field(default=120.0, gt=0)
+    worker_poll_s: float = Field(default=1.0, gt=0)
+    worker_max_attempts: int = Field(default=8, ge=1, le=100)
+    worker_backoff_base_s: float = Field(default=2.0, ge=0)
+    worker_backoff_cap_s: float = Field(default=3600.0, ge=0)
+    worker_send_timeout_s: float = Field(default=10.0, gt=0)
+    worker_scheduler_interval_s: float = Field(
+        default=60.0, ge=0, description="How often reminders and digests are written; 0 = never."
+    )
+    worker_reminder_offsets_h: list[int] = Field(default=[24, 2])
+    worker_digest_hour: int = Field(default=18, ge=0, le=23)
+
+    @field_validator("worker_reminder_offsets_h")
+    @classmethod
+    def _offsets(cls, value: list[int]) -> list[int]:
+        if any(h < 1 or h > 24 * 14 for h in value) or len(set(value)) != len(value):
+            raise ValueError("must be distinct whole hours between 1 and 336, e.g. [24, 2]")
+        return sorted(value, reverse=True)
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

@@ -142,8 +142,8 @@ class Dispatcher:
 
     async def _maybe_schedule(self) -> None:
         now = time.monotonic()
-        if now < self._next_tick:
-            return
+        if now < self._next_tick or self.config.scheduler_interval_s <= 0:
+            return  # not yet, or scheduled notifications are switched off
         self._next_tick = now + self.config.scheduler_interval_s
         try:
             await scheduler.tick(self.sessions, self.config, self.clock())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -176,3 +177,20 @@ def test_worker_config_from_settings_reads_attributes() -> None:
     c = WorkerConfig.from_settings(settings)
     assert c.smtp_url == "smtp://h" and c.max_attempts == 3 and c.quiet_channels == ("sms",)
     assert str(c.sink_dir).endswith("v/outbox-sink") and c.vapid_private_key is None
+
+
+def test_server_settings_carry_the_worker_defaults_and_validate_them() -> None:
+    from server.config import SettingsError, load_settings
+
+    base = {"database_url": "sqlite+aiosqlite:///x", "var_dir": "v"}
+    assert WorkerConfig.from_settings(load_settings(**base)) == WorkerConfig(
+        database_url="sqlite+aiosqlite:///x", var_dir=Path("v")
+    )
+    tuned = WorkerConfig.from_settings(
+        load_settings(**base, worker_reminder_offsets_h=[2, 48], worker_scheduler_interval_s=0)
+    )
+    assert tuned.reminder_offsets_h == (48, 2) and tuned.scheduler_interval_s == 0
+    with pytest.raises(SettingsError, match="DRIVESYNC_WORKER_REMINDER_OFFSETS_H"):
+        load_settings(**base, worker_reminder_offsets_h=[0])
+    with pytest.raises(SettingsError, match="DRIVESYNC_WORKER_DIGEST_HOUR"):
+        load_settings(**base, worker_digest_hour=24)

@@ -18,7 +18,11 @@ from tests.workers.peers import SmtpPeer
 
 @pytest.fixture
 async def mail_client(db: Db, tmp_path: Path, aiohttp_client: Any, smtp: SmtpPeer) -> Any:
-    settings = make_settings(db, tmp_path, smtp_url=smtp.url, run_dispatcher=True)
+    # No scheduler ticks: reminders for the seeded lessons near the real time of day would
+    # mix with the mails under test.
+    settings = make_settings(
+        db, tmp_path, smtp_url=smtp.url, run_dispatcher=True, worker_scheduler_interval_s=0
+    )
     return await aiohttp_client(create_app(settings))
 
 

@@ -92,6 +92,27 @@ async def test_reminders_are_written_once_sent_and_follow_a_moved_booking(
     assert {e.status for e in await _events(db, "booking_reminder")} == {"done"}
 
 
+async def test_the_dispatcher_ticks_at_start_unless_scheduling_is_off(
+    client: Any, db: Db, tmp_path: Path, closing: list[Any]
+) -> None:
+    await book_and_confirm(client, days=20, hour=10)
+    async with db.sessions() as s:
+        bind_tenant(s, ALL_TENANTS)
+        start = max((await s.scalars(select(Booking.start))).all())
+    at = start - dt.timedelta(hours=23)  # the 24 h reminder is due, late but in its window
+    off = dispatcher(db, worker_config(db, tmp_path), "off", clock=lambda: at)
+    closing.append(off)
+    await off.run(once=True)
+    assert await _events(db, "booking_reminder") == []
+    on = dispatcher(
+        db, worker_config(db, tmp_path, scheduler_interval_s=3600), "on", clock=lambda: at
+    )
+    closing.append(on)
+    await on.run(once=True)
+    [r24] = await _events(db, "booking_reminder")
+    assert r24.payload["hours"] == 24 and r24.available_at == at  # late: goes at once
+
+
 async def test_instructor_digest_lists_tomorrows_lessons_once(
     client: Any, db: Db, tmp_path: Path, closing: list[Any]
 ) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from schemas import Lesson, LessonNote, NoteRevision
-from sync.entities import scope_keys
+from sync.entities import ENTITIES, scope_keys
 from sync.mutation import Context, Mutation, Outcome, Reject
 from sync.policy import (
     delete_beats_edits,
@@ -22,8 +22,45 @@ from sync.tables import table_of
 
 
 async def load_row(ctx: Context, table: Any, rid: str) -> Any:
-    """The current row of a record (tombstones included), or None."""
+    """The current row of a record (tombstones included), or None.
+
+    A push preloads its mutations' targets in one query per entity (`preload_targets`); the
+    first look at each target takes that answer instead of a round trip. Later looks query
+    again, so what earlier mutations of the batch did is always seen."""
+    hit = ctx.preloaded.pop((table, rid), _UNSET)
+    if hit is None:
+        return None  # absent when the batch began, and nothing has looked it up since
+    if hit is not _UNSET:
+        state = inspect(hit)
+        if state.persistent and not state.expired_attributes:
+            return hit
     return await ctx.session.scalar(select(table).where(table.id == rid))
+
+
+_UNSET: Any = object()
+
+
+async def preload_targets(ctx: Context, raws: list[dict[str, Any]]) -> None:
+    """Load the rows a batch of raw mutations targets, one query per entity and 1,000 ids,
+    into `ctx.preloaded` (None for ids with no row yet). Malformed mutations are left for
+    `parse_mutation` to reject."""
+    wanted: dict[str, set[str]] = {}
+    for raw in raws:
+        entity, rid = raw.get("entity"), raw.get("id")
+        if isinstance(entity, str) and entity in ENTITIES and isinstance(rid, str):
+            if len(rid) == 36:
+                wanted.setdefault(entity, set()).add(rid)
+    for entity, ids in wanted.items():
+        table = table_of(entity)
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start : start + 1000]
+            found = {
+                row.id: row
+                for row in await ctx.session.scalars(select(table).where(table.id.in_(chunk)))
+            }
+            for rid in chunk:
+                ctx.preloaded[(table, rid)] = found.get(rid)
 
 
 def check_visible(ctx: Context, entity: str, row: Any) -> None:

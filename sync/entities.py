@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel
@@ -46,19 +47,19 @@ class EntitySpec:
     # Roles beyond admins that may read the entity within its visibility.
     readers: frozenset[str] = frozenset({"instructor", "student", "guardian"})
 
-    @property
+    @cached_property  # asked per record and per mutation; the models never change
     def record_fields(self) -> tuple[str, ...]:
         return tuple(
             f for f in self.record_model.model_fields if f not in ("id", "rev", "updated_at")
         )
 
-    @property
+    @cached_property
     def writable(self) -> frozenset[str]:
         if self.write_model is None:
             return frozenset()
         return frozenset(self.write_model.model_fields)
 
-    @property
+    @cached_property
     def read_only_fields(self) -> frozenset[str]:
         """Fields a client may see but never send."""
         return frozenset(self.record_fields) - self.writable | SERVER_FIELDS

@@ -71,6 +71,8 @@ class Context:
     journal_enabled: bool = True
     # Bookkeeping rows (results, audit, journal) added in one batch after the mutations.
     deferred: list[Any] = field(default_factory=list)
+    # The batch's target rows, loaded up front: (mapped class, id) -> row or None.
+    preloaded: dict[tuple[Any, str], Any] = field(default_factory=dict)
 
     @property
     def session(self) -> Any:
@@ -153,5 +155,5 @@ def validate_fields(model: type[BaseModel] | None, body: dict[str, Any]) -> dict
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "data"
         raise Reject("invalid", f"{where}: {first['msg']}", where) from None
-    dumped = parsed.model_dump()
-    return {name: dumped[name] for name in body}
+    # Only the sent fields: dumping the whole model would deep-copy defaults too.
+    return parsed.model_dump(include=set(body))

@@ -26,7 +26,7 @@ from sync.cursor import Cursor, CursorError, ScopeDiff
 from sync.entities import ENTITIES, Visibility
 from sync.errors import Invalid, ResetRequired
 from sync.principal import Principal
-from sync.records import RecordContext, student_ids_of, to_record
+from sync.records import RecordContext, record_columns, student_ids_of, to_record
 from sync.scope import Scope, changed_members
 from sync.store import Store
 from sync.tables import table_of
@@ -270,7 +270,8 @@ class PullService:
             rows: list[Any] = []
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
-                rows.extend(await session.scalars(select(table).where(table.id.in_(chunk))))
+                query = select(*record_columns(entity, table)).where(table.id.in_(chunk))
+                rows.extend(await session.execute(query))
             fetched[entity] = rows
             student_rows.extend(student_ids_of(entity, rows))
         ctx = await RecordContext.load(session, who.tenant_id, student_rows)

@@ -22,7 +22,7 @@ from schemas import AuditEntry, Conflict, Device, MutationResult, OutboxEvent, T
 from schemas.wire import DeviceInfo
 from sync.access import load_scope
 from sync.append import apply_append
-from sync.apply import apply_lww
+from sync.apply import apply_lww, preload_targets
 from sync.booking import apply_booking
 from sync.entities import Policy, scope_keys
 from sync.errors import Invalid, SeqGap, UpgradeRequired
@@ -83,6 +83,7 @@ class PushService:
             results = await self._stored_results(txn, device.id, dup_seqs)
             if fresh:
                 ctx = await self._context(txn, who, client_id)
+                await preload_targets(ctx, fresh)
                 now_ms = int(time.time() * 1000)
                 for raw in fresh:
                     result = await self._apply_one(ctx, raw, now_ms, device)

@@ -49,6 +49,20 @@ class RecordContext:
         return cls(tz or "UTC", assigned)
 
 
+def record_columns(entity: str, table: Any) -> list[Any]:
+    """The columns a record is built from (pulls select only these, as plain rows: no ORM
+    objects, no decoding of bookkeeping such as `field_hlc`)."""
+    cached = _COLUMNS.get(entity)
+    if cached is None:
+        names = ("id", "rev", "updated_at", *ENTITIES[entity].record_fields)
+        present = set(table.__table__.c.keys())
+        cached = _COLUMNS[entity] = [getattr(table, n) for n in names if n in present]
+    return cached
+
+
+_COLUMNS: dict[str, list[Any]] = {}
+
+
 def to_record(entity: str, row: Any, ctx: RecordContext) -> dict[str, Any]:
     """The wire form of one row: id, rev, updated_at and the entity's record fields."""
     spec = ENTITIES[entity]

@@ -2,10 +2,11 @@
 
 One write transaction per batch (the tenant's rev lock is its first statement). Mutations
 at or below the device's acked seq get their stored result again, marked duplicate; the rest
-must continue at acked_seq + 1 (else 409 seq_gap) and are applied one by one, each in a
-savepoint, so a rejected mutation — or one that trips a database constraint — is refused
-alone and never blocks the queue. Results, the new acked seq, journal entries and outbox
-rows commit together with the data.
+must continue at acked_seq + 1 (else 409 seq_gap) and are applied in order: first all
+together in one savepoint (the common case: every mutation applies), and if any is rejected
+or trips a database constraint, undone and applied again one by one, each in a savepoint,
+so that mutation is refused alone and never blocks the queue. Results, the new acked seq,
+journal entries and outbox rows commit together with the data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -85,8 +87,8 @@ class PushService:
                 ctx = await self._context(txn, who, client_id)
                 await preload_targets(ctx, fresh)
                 now_ms = int(time.time() * 1000)
-                for raw in fresh:
-                    result = await self._apply_one(ctx, raw, now_ms, device)
+                applied = await self._apply_batch(ctx, fresh, now_ms, device)
+                for raw, result in zip(fresh, applied, strict=True):
                     ctx.deferred.append(
                         MutationResult(
                             tenant_id=who.tenant_id,
@@ -171,6 +173,44 @@ class PushService:
         info = TenantInfo(tenant.timezone, tenant.currency, tenant.pass_mark, tenant.pass_total)
         scope = await load_scope(txn.session, who)
         return Context(txn, who, scope, client_id, info)
+
+    async def _apply_batch(
+        self, ctx: Context, fresh: list[dict[str, Any]], now_ms: int, device: Device
+    ) -> list[dict[str, Any]]:
+        """Apply a batch's new mutations; one result each.
+
+        First optimistically: the whole batch in one savepoint with no flush of its own, so
+        the ORM sends its UPDATEs and INSERTs together instead of a savepoint, a flush and a
+        release per mutation (round trips are most of a push's time). The first rejection or
+        broken constraint undoes the attempt, and the batch runs again mutation by mutation,
+        each in its own savepoint, so one bad mutation is refused alone."""
+        if len(fresh) > 1:
+            mark = _Mark.of(ctx)
+            try:
+                return await self._apply_optimistic(ctx, fresh, now_ms, device)
+            except _Undo:
+                mark.restore(ctx)
+        return [await self._apply_one(ctx, raw, now_ms, device) for raw in fresh]
+
+    async def _apply_optimistic(
+        self, ctx: Context, fresh: list[dict[str, Any]], now_ms: int, device: Device
+    ) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        skew: int | None = None
+        try:
+            async with ctx.session.begin_nested():
+                for raw in fresh:
+                    m = parse_mutation(raw, ctx.who, now_ms, self.max_skew_ms)
+                    if m.clamped:
+                        skew = int(m.raw["hlc"][:13]) - now_ms
+                    outcome = await HANDLERS[m.spec.policy](ctx, m)
+                    results.append(await self._result(ctx, raw, m, outcome))
+                await ctx.session.flush()
+        except (Reject, IntegrityError, DataError) as exc:
+            raise _Undo from exc
+        if skew is not None:  # set outside the savepoint: an undo would expire the device
+            device.skew_ms = skew
+        return results
 
     async def _apply_one(
         self, ctx: Context, raw: dict[str, Any], now_ms: int, device: Device | None
@@ -391,3 +431,43 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and value != value:
         return None
     return value
+
+
+class _Undo(Exception):
+    """The optimistic batch met a rejection or a broken constraint: undo it, go one by one."""
+
+
+@dataclass
+class _Mark:
+    """What a push has accumulated outside the database, to put back after an undo (the
+    savepoint's rollback puts back the database and expires the ORM objects it touched)."""
+
+    rev: int
+    index: dict[tuple[str, str], dict[str, Any]]
+    extra_instructors: set[str]
+    rescoped_students: set[str]
+    outbox: int
+    deferred: int
+
+    @classmethod
+    def of(cls, ctx: Context) -> _Mark:
+        txn = ctx.txn
+        return cls(
+            txn.rev,
+            dict(txn._index),
+            set(txn.extra_instructors),
+            set(txn.rescoped_students),
+            len(ctx.outbox),
+            len(ctx.deferred),
+        )
+
+    def restore(self, ctx: Context) -> None:
+        txn = ctx.txn
+        txn.rev, txn._index = self.rev, self.index
+        txn.extra_instructors, txn.rescoped_students = (
+            self.extra_instructors,
+            self.rescoped_students,
+        )
+        del ctx.outbox[self.outbox :]
+        del ctx.deferred[self.deferred :]
+        ctx.preloaded.clear()  # rows the attempt touched are expired: look them up again

@@ -192,3 +192,63 @@ async def test_device_health_recorded(client: Any) -> None:
     assert dev["lag_revs"] == body["rev"] - 3
     resp = await client.get("/v1/admin/devices", headers=inst.headers)
     assert resp.status == 403
+
+
+async def test_a_constraint_breaker_is_refused_alone_and_the_rest_applies_once(
+    client: Any, db: Db
+) -> None:
+    """A batch is first applied all at once; a mutation that only the database can refuse
+    (its CHECK constraint) undoes that attempt, and the batch is applied again one by one:
+    the breaker is rejected, the others are applied exactly once, nothing of the undone
+    attempt is left behind."""
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    inst.cursor = None  # that cursor was for lessons only
+    await inst.pull(entities="availability")
+    slot = next(iter(inst.of("availability").values()))
+    before = await _audit_count(db, inst.client_id)
+    a, b = uid(), uid()
+    body = await inst.push(
+        inst.mutation("lesson_note", a, "put", {"lesson_id": lesson["id"], "body": "first"}),
+        inst.mutation(
+            "availability", slot["id"], "patch", {"start_time": "18:00", "end_time": "09:00"}
+        ),
+        inst.mutation("lesson_note", b, "put", {"lesson_id": lesson["id"], "body": "second"}),
+        inst.mutation("lesson", lesson["id"], "patch", {"attended": not lesson["attended"]}),
+    )
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses == ["applied", "rejected", "applied", "applied"], body["results"]
+    assert body["results"][1]["error"]["code"] == "invalid"
+    assert body["acked_seq"] == 4
+    # Revs given once each, in order, with no hole left by the undone attempt.
+    revs = [r["rev"] for r in body["results"] if r["status"] == "applied"]
+    assert revs == sorted(revs) and revs[-1] == body["rev"] and revs[-1] - revs[0] == 2
+    fresh = Device(client, "instructor1@demo.test")
+    await fresh.login()
+    await fresh.pull()
+    notes = fresh.of("lesson_note")
+    assert notes[a]["body"] == "first" and notes[b]["body"] == "second"
+    kept = fresh.of("availability")[slot["id"]]
+    assert (kept["start_time"], kept["end_time"]) == (slot["start_time"], slot["end_time"])
+    assert fresh.of("lesson")[lesson["id"]]["attended"] is not lesson["attended"]
+    assert await _audit_count(db, inst.client_id) == before + 3  # one per applied mutation
+    admin = await Device(client, "admin@demo.test").login()
+    resp = await client.get("/v1/admin/rejections", headers=admin.headers)
+    mine = [e for e in (await resp.json())["entries"] if e["client_id"] == inst.client_id]
+    assert [(e["seq"], e["entity"]) for e in mine] == [(2, "availability")]
+
+
+async def test_a_clamped_clock_in_a_whole_batch_is_recorded(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    future = int(time.time() * 1000) + 86400 * 1000
+    body = await inst.push(  # the note first: the helper's clock never runs backwards
+        inst.mutation("lesson_note", uid(), "put", {"lesson_id": lesson["id"], "body": "x"}),
+        inst.mutation("lesson", lesson["id"], "patch", {"attended": True}, hlc=inst.hlc(future)),
+    )
+    assert [r["status"] for r in body["results"]] == ["applied", "applied"]
+    assert body["results"][1]["hlc_clamped"] is True and "hlc_clamped" not in body["results"][0]
+    admin = await Device(client, "admin@demo.test").login()
+    resp = await client.get("/v1/admin/devices", headers=admin.headers)
+    dev = next(d for d in (await resp.json())["devices"] if d["client_id"] == inst.client_id)
+    assert dev["clock_skew_ms"] > 80_000_000

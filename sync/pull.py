@@ -274,7 +274,12 @@ class PullService:
                 rows.extend(await session.execute(query))
             fetched[entity] = rows
             student_rows.extend(student_ids_of(entity, rows))
-        ctx = await RecordContext.load(session, who.tenant_id, student_rows)
+        # The context costs a query; a page of deletes only (or nothing new) needs none.
+        ctx = (
+            await RecordContext.load(session, who.tenant_id, student_rows)
+            if fetched
+            else RecordContext("UTC", {})
+        )
         for entity, rows in fetched.items():
             for row in rows:
                 records[(entity, row.id)] = to_record(entity, row, ctx)

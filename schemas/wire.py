@@ -459,12 +459,29 @@ class UserInfo(BaseModel):
     instructor_id: str | None = None
 
 
+class SchoolInfo(BaseModel):
+    """What a client needs of its school to work offline (mock-test pass mark, timezone,
+    currency, branding); sent with every token pair so a change reaches devices within one
+    access-token lifetime."""
+
+    slug: str
+    name: str
+    timezone: str
+    currency: str
+    locale: str
+    brand_color: str | None = None
+    logo_url: str | None = None
+    pass_mark: int = Field(description="Correct answers needed out of pass_total (43 of 50).")
+    pass_total: int
+
+
 class TokenResponse(BaseModel):
     access_token: str
     refresh_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
     user: UserInfo
+    school: SchoolInfo
 
 
 ENVELOPE_MODELS: dict[str, type[BaseModel]] = {

@@ -68,7 +68,7 @@ class AuthService:
                 bind_tenant(session, tenant.id)
                 principal = await principal_for(session, tenant.id, user.id)
                 tokens = await self._issue(session, principal, family_id=str(uuid.uuid4()))
-                return {**tokens, "principal": principal}, user
+                return {**tokens, "principal": principal, "school": school_info(tenant)}, user
         # The failure is recorded in its own transaction so the rate limit sees it.
         async with self._sessions() as session, session.begin():
             bind_tenant(session, ALL_TENANTS)
@@ -108,7 +108,9 @@ class AuthService:
             tokens = await self._issue(session, principal, family_id=row.family_id)
             row.revoked_at = now
             row.replaced_by = str(tokens["refresh_id"])
-        return {**tokens, "principal": principal}
+            tenant = await session.scalar(select(Tenant).where(Tenant.id == row.tenant_id))
+            assert tenant is not None  # the token's foreign key guarantees it
+        return {**tokens, "principal": principal, "school": school_info(tenant)}
 
     async def revoke(self, token: str) -> None:
         """Log out: revoke the refresh token's family."""
@@ -151,3 +153,18 @@ class AuthService:
             "refresh_id": refresh_id,
             "expires_in": self._settings.access_token_ttl_s,
         }
+
+
+def school_info(tenant: Tenant) -> dict[str, object]:
+    """The school as clients see it with their tokens (`schemas.wire.SchoolInfo`)."""
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "timezone": tenant.timezone,
+        "currency": tenant.currency,
+        "locale": tenant.locale,
+        "brand_color": tenant.brand_color,
+        "logo_url": tenant.logo_url,
+        "pass_mark": tenant.pass_mark,
+        "pass_total": tenant.pass_total,
+    }

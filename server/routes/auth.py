@@ -33,6 +33,7 @@ def _token_body(
         "token_type": "Bearer",
         "expires_in": tokens["expires_in"],
         "user": user,
+        "school": tokens["school"],
     }
 
 

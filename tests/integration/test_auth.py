@@ -6,8 +6,11 @@ import time
 from typing import Any
 
 import jwt
+from sqlalchemy import update
 
-from tests.conftest import TEST_SECRET, bearer, login
+from schemas import Tenant
+from sync.tenancy import ALL_TENANTS, bind_tenant
+from tests.conftest import TEST_SECRET, Db, bearer, login
 
 
 async def test_login_instructor(client: Any) -> None:
@@ -74,6 +77,23 @@ async def test_refresh_rotates_and_detects_reuse(client: Any) -> None:
     assert resp.status == 401
     resp = await client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
     assert resp.status == 401
+
+
+async def test_tokens_carry_the_school_and_its_pass_mark(client: Any, db: Db) -> None:
+    """Clients need the school's pass mark offline; a change reaches them at the next
+    refresh. Each school sees only its own."""
+    student = await login(client, "student1@demo.test")
+    school = student["school"]
+    assert (school["slug"], school["pass_mark"], school["pass_total"]) == ("demo", 43, 50)
+    assert school["timezone"] == "Europe/London" and school["currency"] == "GBP"
+    async with db.sessions() as s, s.begin():
+        bind_tenant(s, ALL_TENANTS)
+        await s.execute(update(Tenant).where(Tenant.slug == "demo").values(pass_mark=40))
+    resp = await client.post("/v1/auth/refresh", json={"refresh_token": student["refresh_token"]})
+    assert resp.status == 200
+    assert (await resp.json())["school"]["pass_mark"] == 40
+    rival = await login(client, "admin@rival.test", tenant="rival")
+    assert rival["school"]["slug"] == "rival" and rival["school"]["pass_mark"] == 43
 
 
 async def test_logout_revokes_refresh(client: Any) -> None:

@@ -65,6 +65,7 @@ async function refreshTokens(staleAccess) {
       access_token: fresh.access_token,
       refresh_token: fresh.refresh_token,
       user: { ...session.user, ...fresh.user },
+      school: fresh.school || session.school, // a changed pass mark arrives this way
     };
     await setSession(next);
     return next;

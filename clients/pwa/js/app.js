@@ -284,7 +284,7 @@ function showLogin(message) {
   $('#sync-status').replaceChildren();
   $('#main').replaceChildren(loginView(async (body) => {
     const tokens = await call('POST', '/v1/auth/login', body, { auth: false });
-    const session = { access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user, tenant: body.tenant };
+    const session = { access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user, tenant: body.tenant, school: tokens.school };
     await setSession(session);
     await start(session);
   }, message));

@@ -41,6 +41,12 @@ test('pass mark: 43 of 50, else 86 % rounded up', () => {
   assert.equal(passMark(50), 43);
   assert.equal(passMark(10), 9);
   assert.equal(passMark(100), 86);
+  // The school's own mark, scaled the way the server scales it.
+  const school = { pass_mark: 40, pass_total: 50 };
+  assert.equal(passMark(50, school), 40);
+  assert.equal(passMark(25, school), 20);
+  assert.equal(passMark(10, { pass_mark: 7, pass_total: 9 }), 8);
+  assert.equal(passMark(0, school), 0);
 });
 
 test('school wall time to UTC across daylight saving', () => {

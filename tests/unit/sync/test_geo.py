@@ -46,7 +46,9 @@ def test_triangle_inequality(
     ab = haversine_m(lat1, lon1, lat2, lon2)
     bc = haversine_m(lat2, lon2, lat3, lon3)
     ac = haversine_m(lat1, lon1, lat3, lon3)
-    assert ac <= ab + bc + 1e-3  # slack for float rounding
+    # Slack: near antipodal points asin() is ill-conditioned, so a distance of 20,000 km
+    # carries about R * sqrt(machine epsilon) = 0.1 m of rounding (found by hypothesis).
+    assert ac <= ab + bc + 1.0
 
 
 def test_track_distance() -> None:

@@ -15,9 +15,17 @@ export function topicName(topic) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** The pass mark the protocol describes: 43 of 50, i.e. 86 % rounded up for other totals. */
-export function passMark(total) {
-  return total === 50 ? 43 : Math.ceil(total * 0.86);
+/**
+ * Correct answers needed to pass a test of `total` questions: the school's mark (sent with the
+ * tokens, so known offline; 43 of 50 when unknown), scaled to the test's length and rounded
+ * up — the same rule the server scores with (sync/derive.py pass_threshold).
+ */
+export function passMark(total, school) {
+  const mark = school?.pass_mark ?? 43;
+  const outOf = school?.pass_total ?? 50;
+  if (total <= 0) return 0;
+  if (total === outOf) return mark;
+  return Math.ceil(total * mark / outOf - 1e-9);
 }
 
 function shuffle(list) {
@@ -179,12 +187,12 @@ function testView(app, draft, bank) {
         } }, 'Hand in'))));
 }
 
-function resultLine(t) {
+function resultLine(t, school) {
   if (t._pending || typeof t.score !== 'number') {
     return h('span', { 'data-testid': 'mock-status' }, badge('waiting to be marked', 'pending'), ' Marked by the school when you are back online.');
   }
   return h('span', { 'data-testid': 'mock-status' }, `Score ${t.score} of ${t.total} · `,
-    badge(t.passed ? 'Passed' : 'Not passed', t.passed ? 'completed' : 'cancelled'), ` (pass mark ${passMark(t.total)})`);
+    badge(t.passed ? 'Passed' : 'Not passed', t.passed ? 'completed' : 'cancelled'), ` (pass mark ${passMark(t.total, school)})`);
 }
 
 export async function mock(app) {
@@ -202,10 +210,10 @@ export async function mock(app) {
   return h('div', {},
     h('h1', {}, 'Mock test'),
     section('A new test',
-      h('p', {}, `${n} questions from every topic · ${MOCK_MINUTES} minutes · pass mark ${passMark(n)} of ${n}. Works offline.`),
+      h('p', {}, `${n} questions from every topic · ${MOCK_MINUTES} minutes · pass mark ${passMark(n, app.session?.school)} of ${n}. Works offline.`),
       h('button', { type: 'button', class: 'primary', onclick: start, disabled: !n, 'data-testid': 'start-mock' }, 'Start the test')),
     section('Your results', tests.length ? h('ul', { class: 'plain list', 'data-testid': 'mock-results' }, sortBy(tests, (t) => t.finished_at, true).map((t) => h('li', {},
-      h('a', { href: `#/result/${t.id}`, class: 'row-link' }, h('span', { class: 'when' }, fmt.dateTime(t.finished_at)), resultLine(t)))))
+      h('a', { href: `#/result/${t.id}`, class: 'row-link' }, h('span', { class: 'when' }, fmt.dateTime(t.finished_at)), resultLine(t, app.session?.school)))))
       : empty('No mock tests yet.')));
 }
 
@@ -217,7 +225,7 @@ export async function result(app, id) {
   return h('div', {},
     h('h1', {}, 'Mock test result'),
     section(fmt.dateTime(test.finished_at),
-      h('p', { class: 'big' }, resultLine(test)),
+      h('p', { class: 'big' }, resultLine(test, app.session?.school)),
       marked ? h('ol', { class: 'review' }, (test.answers || []).map((a) => {
         const q = bank.get(a.question_id);
         if (!q) return h('li', {}, 'Question no longer in the bank');

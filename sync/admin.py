@@ -8,7 +8,16 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from schemas import Conflict, Device, LessonNote, Student, StudentInstructor, SyncRecord, TenantRev
+from schemas import (
+    Conflict,
+    Device,
+    LessonNote,
+    Student,
+    StudentInstructor,
+    SyncRecord,
+    Tenant,
+    TenantRev,
+)
 from sync.access import load_scope, principal_for
 from sync.errors import Invalid, NotFound
 from sync.hlc import Hlc
@@ -72,12 +81,57 @@ def audit(
     )
 
 
+# School settings an admin may change. Timezone and currency are fixed once a school has
+# data: availability records carry the timezone and prices the currency, so changing either
+# would mean re-stamping them (not built).
+SCHOOL_EDITABLE = (
+    "name",
+    "locale",
+    "brand_color",
+    "logo_url",
+    "pass_mark",
+    "pass_total",
+    "platform_fee_bps",
+)
+SCHOOL_FIELDS = ("slug", "timezone", "currency", *SCHOOL_EDITABLE)
+
+
 class AdminService:
     """Admin operations; every method takes the acting admin's principal."""
 
     def __init__(self, store: Store, push: PushService) -> None:
         self.store = store
         self.push = push
+
+    async def school(self, who: Principal) -> dict[str, Any]:
+        async with self.store.read(who.tenant_id) as s:
+            tenant = await s.scalar(select(Tenant).where(Tenant.id == who.tenant_id))
+            assert tenant is not None
+            return {name: getattr(tenant, name) for name in SCHOOL_FIELDS}
+
+    async def update_school(self, who: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change school settings (names in SCHOOL_EDITABLE). Devices learn of them with
+        their next token refresh; mock tests are scored with the mark in force when they
+        arrive."""
+        async with self.store.write(who.tenant_id) as txn:
+            tenant = await txn.session.scalar(select(Tenant).where(Tenant.id == who.tenant_id))
+            assert tenant is not None
+            mark = changes.get("pass_mark", tenant.pass_mark)
+            total = changes.get("pass_total", tenant.pass_total)
+            if mark > total:
+                field = "pass_mark" if "pass_mark" in changes else "pass_total"
+                raise Invalid(
+                    f"the pass mark ({mark}) cannot exceed the number of questions ({total})",
+                    {"field": field},
+                )
+            before = {name: getattr(tenant, name) for name in changes}
+            for name, value in changes.items():
+                setattr(tenant, name, value)
+            if changes:
+                audit(
+                    txn, who, "admin.school", "tenant", tenant.id, {"from": before, "to": changes}
+                )
+            return {name: getattr(tenant, name) for name in SCHOOL_FIELDS}
 
     async def assign(
         self, who: Principal, student_id: str, instructor_ids: list[str], primary: str | None = None

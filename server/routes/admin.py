@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.wire import Uuid
 from server.http import json_response, parse, read_json, require_admin
 from server.keys import SYNC
+from sync.errors import Invalid
 
 routes = web.RouteTableDef()
 
@@ -27,6 +28,42 @@ class ResolveBody(BaseModel):
 
     keep: str
     text: Annotated[str, Field(max_length=20_000)] | None = None
+
+
+class SchoolBody(BaseModel):
+    """School settings an admin may change; send only those to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    locale: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = None
+    brand_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    logo_url: Annotated[str, Field(max_length=500, pattern=r"^https://")] | None = None
+    pass_mark: Annotated[int, Field(ge=1, le=500)] | None = None
+    pass_total: Annotated[int, Field(ge=1, le=500)] | None = None
+    platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+
+# Fields that cannot be cleared: an explicit null for them is refused.
+_REQUIRED = frozenset({"name", "locale", "pass_mark", "pass_total", "platform_fee_bps"})
+
+
+@routes.get("/v1/admin/school")
+async def school(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    return json_response(await request.app[SYNC].admin.school(who))
+
+
+@routes.patch("/v1/admin/school")
+async def update_school(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    raw = await read_json(request, 16_384)
+    body = parse(SchoolBody, raw)
+    changes = body.model_dump(exclude_unset=True)
+    for name in sorted(_REQUIRED & changes.keys()):
+        if changes[name] is None:
+            raise Invalid(f"{name}: cannot be null", {"field": name, "reason": "cannot be null"})
+    return json_response(await request.app[SYNC].admin.update_school(who, changes))
 
 
 @routes.put("/v1/admin/students/{student_id}/instructors")

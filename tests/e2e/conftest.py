@@ -87,6 +87,15 @@ class LiveServer:
         finally:
             con.close()
 
+    def execute(self, statement: str, *args: Any) -> None:
+        """Change the server's database directly (test set-up a school admin would do)."""
+        con = sqlite3.connect(self.db_path)
+        try:
+            con.execute(statement, args)
+            con.commit()
+        finally:
+            con.close()
+
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method)

@@ -147,6 +147,18 @@ DEFAULTS: dict[str, Defaults] = {
         + "<p>Payment reference: {{ payment.reference }}</p>",
         short="{{ school.name }}: payment of {{ payment.amount }} received. Thank you!",
     ),
+    "payment_failed": Defaults(
+        subject="Payment of {{ payment.amount }} did not go through",
+        text="Hello {{ recipient.name }},\n\nYour payment of {{ payment.amount }} was not "
+        "taken{% if payment.reason %} ({{ payment.reason }}){% endif %}. Your lesson is still "
+        "booked; please pay again in the app, with this or another card.\n\n" + _BOOKING_TEXT,
+        html="<p>Hello {{ recipient.name }},</p><p>Your payment of "
+        "<strong>{{ payment.amount }}</strong> was not taken{% if payment.reason %} "
+        "({{ payment.reason }}){% endif %}. Your lesson is still booked; please pay again in "
+        "the app, with this or another card.</p>" + _BOOKING_HTML,
+        short="{{ school.name }}: your payment of {{ payment.amount }} did not go through. "
+        "Please pay again in the app.",
+    ),
     "payment_refunded": Defaults(
         subject="Refund of {{ payment.refunded }} for your lesson on {{ booking.start }}",
         text="Hello {{ recipient.name }},\n\nWe refunded {{ payment.refunded }} to your card.\n\n"

@@ -119,6 +119,7 @@ async def _payment(f: Facts, p: dict[str, Any]) -> Expansion:
             "refunded": format_money(int(p.get("refunded_cents") or 0), payment.currency),
             "reference": payment.provider_ref or payment.id,
             "status": payment.status,
+            "reason": str(p.get("reason") or ""),
         },
     }
     return Expansion(_only(await f.student(payment.student_id)), context)
@@ -135,6 +136,7 @@ EXPANDERS: dict[str, Expander] = {
     "mock_test_passed": _mock_test_passed,
     "conflict_stored": _conflict,
     "payment_succeeded": _payment,
+    "payment_failed": _payment,
     "payment_refunded": _payment,
 }
 

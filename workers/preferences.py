@@ -47,6 +47,7 @@ EVENT_TYPES: dict[str, str] = {
     "mock_test_passed": "A mock theory test was passed",
     "conflict_stored": "A sync conflict needs an admin",
     "payment_succeeded": "Payment receipt",
+    "payment_failed": "A card payment did not go through",
     "payment_refunded": "A payment was refunded",
 }
 ALL_EVENTS = "*"

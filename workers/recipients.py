@@ -14,7 +14,7 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | lesson_completed | the student (public notes only) |
 | mock_test_passed | the student and their instructors |
 | conflict_stored | the school's owners and admins |
-| payment_succeeded, payment_refunded | the student |
+| payment_succeeded, payment_failed, payment_refunded | the student |
 """
 
 from __future__ import annotations

@@ -153,7 +153,22 @@ async def apply_event(txn: WriteTxn, event: dict[str, Any]) -> str:
         if payment is None:
             return PARKED
         target = "succeeded" if kind.endswith("succeeded") else "failed"
-        return await _move(txn, payment, target)
+        outcome = await _move(txn, payment, target)
+        if kind == "payment_intent.payment_failed" and payment.status == "failed":
+            # Tell the student once per failed attempt (the error names the attempt's charge
+            # or card); a failure reported after a success changes nothing and says nothing.
+            error = obj.get("last_payment_error") or {}
+            method = error.get("payment_method")
+            attempt = error.get("charge") or (
+                method.get("id") if isinstance(method, dict) else method
+            )
+            await _emit(
+                txn,
+                "payment_failed",
+                {**_payload(payment), "reason": str(error.get("message") or "")[:300]},
+                f"payment_failed:{payment.id}:{attempt or event.get('id')}",
+            )
+        return outcome
     if kind == "charge.refunded":
         payment = await _payment_for(txn, obj.get("payment_intent"), meta, None)
         if payment is None:

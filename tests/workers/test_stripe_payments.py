@@ -213,3 +213,47 @@ async def test_webhooks_in_any_order_a_refund_before_the_success(pay: Any, db: D
     assert all(e.processed_at is not None for e in await _rows(db, WebhookEvent))
     [payout] = await _rows(db, Payout)
     assert payout.status == "cancelled"
+
+
+async def test_a_failed_card_payment_tells_the_student_once_per_attempt(
+    pay: Any, stripe_api: StripePeer, db: Db, tmp_path: Path, closing: list[Any]
+) -> None:
+    st, _inst, bid = await book_and_confirm(pay)
+    resp = await pay.post("/v1/payments/intents", json={"booking_id": bid}, headers=st.headers)
+    pi = stripe_api.intents[(await resp.json())["payment_intent_id"]]
+
+    def failure(charge: str) -> bytes:
+        error = {"charge": charge, "message": "Your card was declined <insufficient funds>."}
+        return stripe_event(
+            "payment_intent.payment_failed",
+            {**pi, "status": "requires_payment_method", "last_payment_error": error},
+        )
+
+    first = failure("ch_1")
+    assert (await (await _hook(pay, first)).json())["outcome"] == "failed"
+    assert (await (await _hook(pay, first)).json())["duplicate"] is True  # redelivered
+    again = await _hook(pay, failure("ch_2"))  # the student tried another card: declined too
+    assert (await again.json())["outcome"] == "kept failed"
+    await st.pull()
+    assert st.of("booking")[bid]["payment_status"] == "failed"
+    assert st.of("booking")[bid]["status"] == "confirmed"  # the lesson stays booked
+    ok = stripe_event("payment_intent.succeeded", {**pi, "status": "succeeded"})
+    assert (await (await _hook(pay, ok)).json())["outcome"] == "succeeded"
+    late = await _hook(pay, failure("ch_3"))  # reported after the success: nothing to tell
+    assert (await late.json())["outcome"] == "kept succeeded"
+
+    d = dispatcher(db, worker_config(db, tmp_path))
+    closing.append(d)
+    await d.run(once=True)
+    mails = [
+        json.loads(x)
+        for x in (tmp_path / "var" / "outbox-sink" / "email.jsonl").read_text().splitlines()
+    ]
+    failed = [m for m in mails if m["event_type"] == "payment_failed"]
+    assert len(failed) == 2 and {m["to"] for m in failed} == {"student1@demo.test"}
+    assert failed[0]["subject"] == "Payment of £42.00 did not go through"
+    assert "Your card was declined <insufficient funds>." in failed[0]["text"]
+    assert "&lt;insufficient funds&gt;" in failed[0]["html"]
+    assert [m["event_type"] for m in mails].count("payment_succeeded") == 1
+    pushes = (tmp_path / "var" / "outbox-sink" / "webpush.jsonl").read_text().splitlines()
+    assert sum(json.loads(x)["event_type"] == "payment_failed" for x in pushes) == 2

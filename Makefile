@@ -29,6 +29,7 @@ browser:
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy schemas sync workers server
 	$(VENV)/bin/lint-imports
 

@@ -47,11 +47,23 @@ class Device:
             self.counter += 1
         return f"{self.last_ms:013d}-{self.counter:04d}-{self.client_id}"
 
-    def mutation(self, entity: str, rid: str, op: str, data: dict[str, Any] | None = None,
-                 base_rev: int | None = None, hlc: str | None = None) -> dict[str, Any]:
+    def mutation(
+        self,
+        entity: str,
+        rid: str,
+        op: str,
+        data: dict[str, Any] | None = None,
+        base_rev: int | None = None,
+        hlc: str | None = None,
+    ) -> dict[str, Any]:
         self.seq += 1
-        m: dict[str, Any] = {"seq": self.seq, "entity": entity, "id": rid, "op": op,
-                             "hlc": hlc or self.hlc()}
+        m: dict[str, Any] = {
+            "seq": self.seq,
+            "entity": entity,
+            "id": rid,
+            "op": op,
+            "hlc": hlc or self.hlc(),
+        }
         if data is not None:
             m["data"] = data
         if base_rev is not None:
@@ -68,8 +80,9 @@ class Device:
         body: dict[str, Any] = await resp.json()
         return body
 
-    async def one(self, entity: str, rid: str, op: str, data: dict[str, Any] | None = None,
-                  **kw: Any) -> dict[str, Any]:
+    async def one(
+        self, entity: str, rid: str, op: str, data: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
         body = await self.push(self.mutation(entity, rid, op, data, **kw))
         result: dict[str, Any] = body["results"][0]
         return result

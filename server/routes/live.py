@@ -27,14 +27,18 @@ from sync.store import CommitInfo
 
 routes = web.RouteTableDef()
 LIVE_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("live_sockets")
+# Set at shutdown: SSE streams end at once instead of at their next heartbeat.
+LIVE_CLOSING: web.AppKey[asyncio.Event] = web.AppKey("live_closing")
 
 
 def setup(app: web.Application) -> None:
     """Track live sockets so shutdown closes them (1001 going away) instead of waiting."""
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[LIVE_SOCKETS] = sockets
+    app[LIVE_CLOSING] = asyncio.Event()
 
     async def close_all(app: web.Application) -> None:
+        app[LIVE_CLOSING].set()
         for ws in set(sockets):
             await ws.close(code=1001, message=b"server shutdown")
 
@@ -177,10 +181,14 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    closing = app[LIVE_CLOSING]
+    stop = asyncio.ensure_future(closing.wait())
     try:
         await response.write(f'event: ready\ndata: {{"type":"ready","rev":{head}}}\n\n'.encode())
-        while True:
-            rev = await _next_poke(app, watch, sub, app[SETTINGS].heartbeat_s)
+        while not closing.is_set():
+            rev = await _next_poke(app, watch, sub, app[SETTINGS].heartbeat_s, stop)
+            if closing.is_set():
+                break  # shutting down: the client reconnects to another process
             if rev is None:
                 await response.write(b": heartbeat\n\n")
             else:
@@ -190,5 +198,6 @@ async def events(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
+        stop.cancel()
         app[SYNC].notifier.unsubscribe(sub)
     return response

@@ -9,8 +9,11 @@ from server.config import Settings
 
 def test_every_setting_is_documented() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
-    missing = [f"DRIVESYNC_{name.upper()}" for name in Settings.model_fields
-               if f"DRIVESYNC_{name.upper()}" not in text]
+    missing = [
+        f"DRIVESYNC_{name.upper()}"
+        for name in Settings.model_fields
+        if f"DRIVESYNC_{name.upper()}" not in text
+    ]
     assert missing == [], f"document these in docs/operations.md: {missing}"
 
 

@@ -103,3 +103,20 @@ async def test_reassignment_pokes_the_new_instructor(client: Any) -> None:
     await admin.one("lesson", lesson["id"], "patch", {"attended": not lesson["attended"]})
     assert (await ws.receive_json(timeout=5))["type"] == "poke"
     await ws.close()
+
+
+async def test_shutdown_ends_sse_streams_at_once(client: Any) -> None:
+    admin = await Device(client, "admin@demo.test").login()
+    resp = await client.get(
+        "/v1/sync/events", params={"access_token": admin.tokens["access_token"]}
+    )
+    assert (await resp.content.readline()).startswith(b"event: ready")
+    started = asyncio.get_running_loop().time()
+    await client.app.shutdown()  # the on_shutdown signal, as when the server stops
+
+    async def drain() -> None:
+        while await resp.content.readline():
+            pass
+
+    await asyncio.wait_for(drain(), 5)  # the stream ends; the heartbeat would be 25 s away
+    assert asyncio.get_running_loop().time() - started < 5

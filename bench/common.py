@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,9 @@ def machine() -> dict[str, Any]:
             if line.startswith("MemTotal"):
                 mem_kb = int(line.split()[1])
     pg = "unknown"
-    with contextlib.suppress(Exception):
-        pg = asyncio.run(_pg_version())
+    with contextlib.suppress(Exception), ThreadPoolExecutor(1) as pool:
+        # In a thread of its own: machine() is also called from inside a running loop.
+        pg = pool.submit(lambda: asyncio.run(_pg_version())).result(timeout=10)
     import aiohttp as _aiohttp
     import sqlalchemy
 

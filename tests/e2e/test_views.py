@@ -118,6 +118,7 @@ def test_every_view_renders_on_phone_and_desktop(
             "journal",
             "notifications",
             "devices",
+            "school",
             "account",
         ],
     }[role]

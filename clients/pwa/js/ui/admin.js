@@ -5,7 +5,7 @@
  * journal, notifications and devices are read live from the admin API (online only).
  */
 
-import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay, addDays } from './dom.js';
+import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay, addDays, field } from './dom.js';
 import { statusBadge, lessonItem, tripPoints } from './instructor.js';
 import { routeSvg } from './trip.js';
 
@@ -219,6 +219,72 @@ export async function devices(app) {
       h('td', {}, String(d.acked_seq)),
       h('td', {}, d.lag_revs ?? '—'),
       h('td', {}, d.clock_skew_ms ? `${Math.round(d.clock_skew_ms / 1000)} s` : '—')))))) : empty('No device has synced yet.')));
+  return root;
+}
+
+/**
+ * The school's settings (online only): the mock-test pass mark above all, branding and the
+ * platform fee. Students' devices get a change with their next token refresh.
+ */
+export async function school(app) {
+  const root = h('div', {}, h('h1', {}, 'School'));
+  if (!navigator.onLine) { root.append(offlineNote('School settings')); return root; }
+  let current;
+  try {
+    current = await app.api('GET', '/v1/admin/school');
+  } catch (err) {
+    root.append(empty(`Could not load the school: ${err.message}`));
+    return root;
+  }
+  const defaultColour = '#1f6feb';
+  const input = (name, attrs) => h('input', { id: `school-${name}`, name, value: current[name] ?? '', ...attrs });
+  const controls = {
+    name: input('name', { required: true, maxlength: 200 }),
+    pass_mark: input('pass_mark', { type: 'number', min: 1, max: 500, required: true }),
+    pass_total: input('pass_total', { type: 'number', min: 1, max: 500, required: true }),
+    brand_color: input('brand_color', { type: 'color', value: current.brand_color || defaultColour }),
+    logo_url: input('logo_url', { type: 'url', placeholder: 'https://…', maxlength: 500 }),
+    fee_pct: h('input', { id: 'school-fee', name: 'fee_pct', type: 'number', min: 0, max: 100, step: 0.01,
+      value: (current.platform_fee_bps / 100).toString(), required: true }),
+  };
+  const status = h('p', { role: 'status', 'data-testid': 'school-status' });
+  const save = async (event) => {
+    event.preventDefault();
+    const form = {
+      name: controls.name.value.trim(),
+      pass_mark: Number(controls.pass_mark.value),
+      pass_total: Number(controls.pass_total.value),
+      brand_color: controls.brand_color.value,
+      logo_url: controls.logo_url.value.trim() || null,
+      platform_fee_bps: Math.round(Number(controls.fee_pct.value) * 100),
+    };
+    // Send only what changed (a colour picker always holds a colour: untouched, it is not one).
+    const shown = { ...current, brand_color: current.brand_color || defaultColour };
+    const body = Object.fromEntries(Object.entries(form).filter(([k, v]) => v !== shown[k]));
+    if (!Object.keys(body).length) { status.textContent = 'Nothing to save.'; return; }
+    status.textContent = 'Saving…';
+    try {
+      current = await app.api('PATCH', '/v1/admin/school', body);
+      if (app.session) app.session.school = { ...app.session.school, ...current };
+      status.textContent = `Saved. Pass mark ${current.pass_mark} of ${current.pass_total}.`;
+      app.announce('School settings saved');
+    } catch (err) {
+      const where = err.details?.field ? controls[err.details.field === 'platform_fee_bps' ? 'fee_pct' : err.details.field] : null;
+      status.textContent = `Not saved: ${err.message}`;
+      if (where) where.focus();
+    }
+  };
+  root.append(section(`${current.name} · ${current.slug}`,
+    h('form', { 'data-testid': 'school-form', onsubmit: save },
+      field('School name', controls.name),
+      field('Mock test pass mark', controls.pass_mark, 'Correct answers needed to pass (43 in Great Britain).'),
+      field('Questions in a mock test', controls.pass_total, 'The pass mark is out of this many (50 in Great Britain); other lengths are scaled.'),
+      field('Brand colour', controls.brand_color),
+      field('Logo address', controls.logo_url, 'An https:// address, or empty.'),
+      field('Platform fee (%)', controls.fee_pct, 'Taken from each paid lesson; the rest is the instructor\'s share.'),
+      h('p', { class: 'hint' }, `Time zone ${current.timezone} and currency ${current.currency} are fixed once the school has data.`),
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'school-save' }, 'Save'),
+      status)));
   return root;
 }
 

@@ -11,7 +11,7 @@ export const NAV = {
   instructor: [['today', 'Today'], ['week', 'Week'], ['students', 'Students'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['account', 'Account']],
   admin: [['dashboard', 'Dashboard'], ['lessons', 'Lessons'], ['journal', 'Journal'],
-    ['notifications', 'Notifications'], ['devices', 'Devices'], ['account', 'Account']],
+    ['notifications', 'Notifications'], ['devices', 'Devices'], ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
 NAV.guardian = NAV.student;
@@ -28,7 +28,7 @@ export const ROUTES = {
   admin: {
     dashboard: admin.dashboard, lessons: instructor.week, lesson: lesson.lessonView,
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
-    devices: admin.devices, account: account.accountView,
+    devices: admin.devices, school: admin.school, account: account.accountView,
   },
 };
 ROUTES.guardian = ROUTES.student;

@@ -34,6 +34,9 @@ from sync.records import RecordContext, to_record
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
+# How often a device's pulls of an unchanged rev are written to its health record.
+PULL_NOTE_INTERVAL_S = 60.0
+
 HANDLERS = {
     Policy.LWW: apply_lww,
     Policy.NOTE: apply_lww,
@@ -50,6 +53,7 @@ class PushService:
         self.store = store
         self.schema_versions = schema_versions
         self.max_skew_ms = max_skew_ms
+        self._pulls: dict[tuple[str, str, str], tuple[int, float]] = {}
 
     async def push(
         self,
@@ -121,6 +125,25 @@ class PushService:
             txn.session.add_all(ctx.deferred)
             await self._flush_effects(ctx)
         return result
+
+    async def note_pull(self, who: Principal, client_id: str, rev: int) -> None:
+        """Record that a device has pulled up to `rev` (so devices that only pull, such as a
+        guardian's phone, appear in the admins' device list, with their lag). Taken under
+        the tenant's write lock like a push, so the two never race to create the device
+        row; at most once a minute per device and rev in this process."""
+        key = (who.tenant_id, who.user_id, client_id)
+        now = time.monotonic()
+        seen = self._pulls.get(key)
+        if seen is not None and seen[0] == rev and now - seen[1] < PULL_NOTE_INTERVAL_S:
+            return
+        async with self.store.write(who.tenant_id) as txn:
+            device = await self._device(txn, who, client_id)
+            if device.last_pull_rev is None or rev > device.last_pull_rev:
+                device.last_pull_rev = rev
+            device.last_seen_at = txn.now
+        if len(self._pulls) > 100_000:  # bounded: forget everyone rather than grow forever
+            self._pulls.clear()
+        self._pulls[key] = (rev, now)
 
     async def _device(self, txn: WriteTxn, who: Principal, client_id: str) -> Device:
         device = await txn.session.scalar(

@@ -3,6 +3,7 @@ shape the answer."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import orjson
@@ -30,6 +31,16 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
     if not lo <= value <= hi:
         raise Invalid(f"{name} must be between {lo} and {hi}", {"field": name})
     return value
+
+
+def _uuid_param(request: web.Request, name: str) -> str | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise Invalid(f"{name} must be a UUID", {"field": name}) from None
 
 
 def _entities(request: web.Request) -> frozenset[str] | None:
@@ -64,9 +75,12 @@ async def pull(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     limit = _int_param(request, "limit", settings.default_pull_limit, 1, settings.max_pull_limit)
     version = _int_param(request, "schema_version", 1, 1, 1000)
+    client_id = _uuid_param(request, "client_id")
     page = await request.app[SYNC].pull.pull(
         principal(request), request.query.get("cursor") or None, limit, _entities(request), version
     )
+    if client_id and not page.has_more:  # caught up: the device's lag is now known
+        await request.app[SYNC].push.note_pull(principal(request), client_id, page.rev)
     cursor = page.cursor.to_string(request.app[SECRET])
     if "application/x-ndjson" in request.headers.get("Accept", ""):
         return await _ndjson(request, page.changes, cursor, page.has_more, page.rev)

@@ -158,7 +158,9 @@ export class SyncEngine {
       let changed = false;
       let resets = 0;
       for (let page = 0; page < 10000; page += 1) {
-        const q = new URLSearchParams({ limit: String(pullLimit()), schema_version: String(SCHEMA_VERSION) });
+        // client_id: the server records this device's progress (admins see its lag even
+        // when it has nothing to push).
+        const q = new URLSearchParams({ limit: String(pullLimit()), schema_version: String(SCHEMA_VERSION), client_id: this.clientId });
         if (cursor) q.set('cursor', cursor);
         let body;
         try {

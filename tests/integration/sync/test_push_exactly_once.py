@@ -252,3 +252,45 @@ async def test_a_clamped_clock_in_a_whole_batch_is_recorded(client: Any) -> None
     resp = await client.get("/v1/admin/devices", headers=admin.headers)
     dev = next(d for d in (await resp.json())["devices"] if d["client_id"] == inst.client_id)
     assert dev["clock_skew_ms"] > 80_000_000
+
+
+async def test_a_device_that_only_pulls_shows_in_device_health(client: Any) -> None:
+    reader = await Device(client, "student2@demo.test").login()
+    admin = await Device(client, "admin@demo.test").login()
+
+    async def listed() -> dict[str, Any] | None:
+        resp = await client.get("/v1/admin/devices", headers=admin.headers)
+        body = await resp.json()
+        return next((d for d in body["devices"] if d["client_id"] == reader.client_id), None)
+
+    resp = await client.get(
+        "/v1/sync/pull", params={"client_id": "not-a-uuid"}, headers=reader.headers
+    )
+    assert resp.status == 422 and (await resp.json())["error"]["details"]["field"] == "client_id"
+    await reader.pull()  # without client_id: nothing recorded
+    assert await listed() is None
+    resp = await client.get(
+        "/v1/sync/pull",
+        params={"client_id": reader.client_id, "limit": 5000},
+        headers=reader.headers,
+    )
+    page = await resp.json()
+    assert resp.status == 200 and not page["has_more"]
+    device = await listed()
+    assert device is not None and device["last_pull_rev"] == page["rev"]
+    assert device["acked_seq"] == 0 and device["lag_revs"] == 0
+    # A push elsewhere in the school: the device now lags by it, until it pulls again.
+    lesson = await _a_lesson(admin)
+    done = await admin.one("lesson", lesson["id"], "patch", {"attended": not lesson["attended"]})
+    device = await listed()
+    assert device is not None and device["lag_revs"] == done["rev"] - page["rev"] > 0
+    # The same device pushing later keeps its row (no second row, no race).
+    await reader.one(
+        "theory_attempt",
+        uid(),
+        "put",
+        {"question_id": uid(), "chosen_option": 0, "answered_at": "2030-01-01T10:00:00Z"},
+    )
+    resp = await client.get("/v1/admin/devices", headers=admin.headers)
+    rows = [d for d in (await resp.json())["devices"] if d["client_id"] == reader.client_id]
+    assert len(rows) == 1 and rows[0]["acked_seq"] == 1

@@ -18,6 +18,7 @@ from schemas import (
     Tenant,
     TenantRev,
 )
+from schemas.wire import SchoolInfo
 from sync.access import load_scope, principal_for
 from sync.errors import Invalid, NotFound
 from sync.hlc import Hlc
@@ -93,7 +94,8 @@ SCHOOL_EDITABLE = (
     "pass_total",
     "platform_fee_bps",
 )
-SCHOOL_FIELDS = ("slug", "timezone", "currency", *SCHOOL_EDITABLE)
+# What admins read: what every device gets with its tokens, plus the platform fee.
+SCHOOL_FIELDS = (*SchoolInfo.model_fields, "platform_fee_bps")
 
 
 class AdminService:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -49,18 +50,13 @@ class RecordContext:
         return cls(tz or "UTC", assigned)
 
 
+@cache
 def record_columns(entity: str, table: Any) -> list[Any]:
     """The columns a record is built from (pulls select only these, as plain rows: no ORM
     objects, no decoding of bookkeeping such as `field_hlc`)."""
-    cached = _COLUMNS.get(entity)
-    if cached is None:
-        names = ("id", "rev", "updated_at", *ENTITIES[entity].record_fields)
-        present = set(table.__table__.c.keys())
-        cached = _COLUMNS[entity] = [getattr(table, n) for n in names if n in present]
-    return cached
-
-
-_COLUMNS: dict[str, list[Any]] = {}
+    names = ("id", "rev", "updated_at", *ENTITIES[entity].record_fields)
+    present = set(table.__table__.c.keys())
+    return [getattr(table, n) for n in names if n in present]
 
 
 def to_record(entity: str, row: Any, ctx: RecordContext) -> dict[str, Any]:

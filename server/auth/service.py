@@ -17,6 +17,7 @@ from schemas import (
     User,
     utcnow,
 )
+from schemas.wire import SchoolInfo
 from server.auth.passwords import verify_password
 from server.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from server.config import Settings
@@ -156,15 +157,5 @@ class AuthService:
 
 
 def school_info(tenant: Tenant) -> dict[str, object]:
-    """The school as clients see it with their tokens (`schemas.wire.SchoolInfo`)."""
-    return {
-        "slug": tenant.slug,
-        "name": tenant.name,
-        "timezone": tenant.timezone,
-        "currency": tenant.currency,
-        "locale": tenant.locale,
-        "brand_color": tenant.brand_color,
-        "logo_url": tenant.logo_url,
-        "pass_mark": tenant.pass_mark,
-        "pass_total": tenant.pass_total,
-    }
+    """The school as clients see it with their tokens: the fields of `SchoolInfo`."""
+    return {name: getattr(tenant, name) for name in SchoolInfo.model_fields}

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.wire import Uuid
 from server.http import json_response, parse, read_json, require_admin
 from server.keys import SYNC
-from sync.errors import Invalid
 
 routes = web.RouteTableDef()
 
@@ -43,9 +42,13 @@ class SchoolBody(BaseModel):
     pass_total: Annotated[int, Field(ge=1, le=500)] | None = None
     platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
 
-
-# Fields that cannot be cleared: an explicit null for them is refused.
-_REQUIRED = frozenset({"name", "locale", "pass_mark", "pass_total", "platform_fee_bps"})
+    @field_validator("name", "locale", "pass_mark", "pass_total", "platform_fee_bps")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Left out means unchanged; an explicit null would clear a field that must be set.
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
 
 @routes.get("/v1/admin/school")
@@ -57,12 +60,8 @@ async def school(request: web.Request) -> web.Response:
 @routes.patch("/v1/admin/school")
 async def update_school(request: web.Request) -> web.Response:
     who = require_admin(request)
-    raw = await read_json(request, 16_384)
-    body = parse(SchoolBody, raw)
+    body = parse(SchoolBody, await read_json(request, 16_384))
     changes = body.model_dump(exclude_unset=True)
-    for name in sorted(_REQUIRED & changes.keys()):
-        if changes[name] is None:
-            raise Invalid(f"{name}: cannot be null", {"field": name, "reason": "cannot be null"})
     return json_response(await request.app[SYNC].admin.update_school(who, changes))
 
 

@@ -76,11 +76,12 @@ async def pull(request: web.Request) -> web.StreamResponse:
     limit = _int_param(request, "limit", settings.default_pull_limit, 1, settings.max_pull_limit)
     version = _int_param(request, "schema_version", 1, 1, 1000)
     client_id = _uuid_param(request, "client_id")
+    who = principal(request)
     page = await request.app[SYNC].pull.pull(
-        principal(request), request.query.get("cursor") or None, limit, _entities(request), version
+        who, request.query.get("cursor") or None, limit, _entities(request), version
     )
     if client_id and not page.has_more:  # caught up: the device's lag is now known
-        await request.app[SYNC].push.note_pull(principal(request), client_id, page.rev)
+        await request.app[SYNC].push.note_pull(who, client_id, page.rev)
     cursor = page.cursor.to_string(request.app[SECRET])
     if "application/x-ndjson" in request.headers.get("Accept", ""):
         return await _ndjson(request, page.changes, cursor, page.has_more, page.rev)

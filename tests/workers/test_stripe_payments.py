@@ -52,6 +52,12 @@ async def _hook(
     return await client.post(f"/v1/webhooks/stripe/{slug}", data=body, headers=headers)
 
 
+def _sink(tmp_path: Path, channel: str) -> list[dict[str, Any]]:
+    """What an unconfigured channel would have sent (var/outbox-sink/<channel>.jsonl)."""
+    path = tmp_path / "var" / "outbox-sink" / f"{channel}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 async def _rows(db: Db, table: Any, *where: Any) -> list[Any]:
     async with db.sessions() as s:
         bind_tenant(s, ALL_TENANTS)
@@ -127,10 +133,7 @@ async def test_intent_then_signed_webhook_marks_the_booking_paid_on_the_students
     d = dispatcher(db, worker_config(db, tmp_path))
     closing.append(d)
     await d.run(once=True)
-    mails = [
-        json.loads(x)
-        for x in (tmp_path / "var" / "outbox-sink" / "email.jsonl").read_text().splitlines()
-    ]
+    mails = _sink(tmp_path, "email")
     receipts = [m for m in mails if m["event_type"] == "payment_succeeded"]
     assert len(receipts) == 1 and receipts[0]["to"] == "student1@demo.test"
     assert "£42.00" in receipts[0]["subject"] and intent["payment_intent_id"] in receipts[0]["text"]
@@ -245,15 +248,12 @@ async def test_a_failed_card_payment_tells_the_student_once_per_attempt(
     d = dispatcher(db, worker_config(db, tmp_path))
     closing.append(d)
     await d.run(once=True)
-    mails = [
-        json.loads(x)
-        for x in (tmp_path / "var" / "outbox-sink" / "email.jsonl").read_text().splitlines()
-    ]
+    mails = _sink(tmp_path, "email")
     failed = [m for m in mails if m["event_type"] == "payment_failed"]
     assert len(failed) == 2 and {m["to"] for m in failed} == {"student1@demo.test"}
     assert failed[0]["subject"] == "Payment of £42.00 did not go through"
     assert "Your card was declined <insufficient funds>." in failed[0]["text"]
     assert "&lt;insufficient funds&gt;" in failed[0]["html"]
     assert [m["event_type"] for m in mails].count("payment_succeeded") == 1
-    pushes = (tmp_path / "var" / "outbox-sink" / "webpush.jsonl").read_text().splitlines()
-    assert sum(json.loads(x)["event_type"] == "payment_failed" for x in pushes) == 2
+    pushes = _sink(tmp_path, "webpush")
+    assert sum(x["event_type"] == "payment_failed" for x in pushes) == 2

@@ -41,7 +41,7 @@ from schemas.school import (
 )
 from schemas.syncmeta import (
     AuditEntry,
-    Conflict,
+    JournalEntry,
     MutationResult,
     ScopeSnapshot,
     SyncRecord,
@@ -57,10 +57,10 @@ __all__ = [
     "Base",
     "Booking",
     "Branch",
-    "Conflict",
     "Device",
     "Guardian",
     "Instructor",
+    "JournalEntry",
     "Lesson",
     "LessonNote",
     "LoginAttempt",

@@ -70,7 +70,7 @@ class MutationResult(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class Conflict(Base):
+class JournalEntry(Base):
     """The journal of everything a push did not apply as sent: rejected mutations,
     conflicts (both versions kept) and fields that lost last-writer-wins. Admins list,
     resolve and replay entries; nothing a client sent is silently lost."""

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from schemas import (
-    Conflict,
     Device,
+    JournalEntry,
     LessonNote,
     Student,
     StudentInstructor,
@@ -20,9 +20,9 @@ from schemas import (
 )
 from schemas.wire import SchoolInfo
 from sync.access import load_scope, principal_for
+from sync.command import Reject
 from sync.errors import Invalid, NotFound
 from sync.hlc import Hlc
-from sync.mutation import Reject
 from sync.principal import Principal
 from sync.push import PushService
 from sync.records import wire_value
@@ -30,7 +30,7 @@ from sync.store import Store
 from sync.tables import table_of
 
 
-def _entry(row: Conflict) -> dict[str, Any]:
+def _entry(row: JournalEntry) -> dict[str, Any]:
     return {
         "id": row.id,
         "kind": row.kind,
@@ -241,18 +241,20 @@ class AdminService:
     ) -> dict[str, Any]:
         """Journal entries, newest first."""
         async with self.store.read(who.tenant_id) as s:
-            q = select(Conflict).order_by(Conflict.received_at.desc(), Conflict.id.desc())
+            q = select(JournalEntry).order_by(
+                JournalEntry.received_at.desc(), JournalEntry.id.desc()
+            )
             if kind:
-                q = q.where(Conflict.kind == kind)
+                q = q.where(JournalEntry.kind == kind)
             if status:
-                q = q.where(Conflict.status == status)
+                q = q.where(JournalEntry.status == status)
             rows = list(await s.scalars(q.limit(min(max(limit, 1), 500))))
             counts = dict(
                 (
                     await s.execute(
-                        select(Conflict.kind, func.count())
-                        .where(Conflict.status == "open")
-                        .group_by(Conflict.kind)
+                        select(JournalEntry.kind, func.count())
+                        .where(JournalEntry.status == "open")
+                        .group_by(JournalEntry.kind)
                     )
                 ).all()
             )
@@ -260,7 +262,7 @@ class AdminService:
 
     async def entry(self, who: Principal, entry_id: str) -> dict[str, Any]:
         async with self.store.read(who.tenant_id) as s:
-            row = await s.scalar(select(Conflict).where(Conflict.id == entry_id))
+            row = await s.scalar(select(JournalEntry).where(JournalEntry.id == entry_id))
             if row is None:
                 raise NotFound("no such journal entry")
             return _entry(row)
@@ -273,7 +275,7 @@ class AdminService:
             raise Invalid("keep must be server, client or text", {"field": "keep"})
         async with self.store.write(who.tenant_id) as txn:
             s = txn.session
-            row = await s.scalar(select(Conflict).where(Conflict.id == entry_id))
+            row = await s.scalar(select(JournalEntry).where(JournalEntry.id == entry_id))
             if row is None:
                 raise NotFound("no such journal entry")
             if row.status != "open":
@@ -318,7 +320,7 @@ class AdminService:
         availability). Applied → the entry is marked replayed; rejected again → it stays open
         and the new reason is returned."""
         async with self.store.read(who.tenant_id) as s:
-            row = await s.scalar(select(Conflict).where(Conflict.id == entry_id))
+            row = await s.scalar(select(JournalEntry).where(JournalEntry.id == entry_id))
             if row is None:
                 raise NotFound("no such journal entry")
             if row.kind != "rejected" or row.status != "open":
@@ -329,8 +331,8 @@ class AdminService:
         if result["status"] != "rejected":
             async with self.store.write(who.tenant_id) as txn:
                 await txn.session.execute(
-                    update(Conflict)
-                    .where(Conflict.id == entry_id)
+                    update(JournalEntry)
+                    .where(JournalEntry.id == entry_id)
                     .values(
                         status="replayed",
                         resolved_by=who.user_id,

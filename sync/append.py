@@ -1,29 +1,27 @@
 """Append-only entities (skill assessments, trip segments, theory attempts) and the
 put-once mock test, with the derived records they update: student progress, trip distance
-and duration, theory correctness, mock-test score and pass."""
+and duration, theory correctness, mock-test score and pass.
+
+Derived records are kept cheap per batch: a trip's segment indexes and end points are read
+once per batch (`TripState`) and extended in memory as segments arrive in order; progress is
+recomputed once per student at the end of the batch (`finish_batch`), in three queries
+whatever the number of assessments."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from schemas import (
-    Lesson,
-    MockTest,
-    Skill,
-    SkillAssessment,
-    StudentProgress,
-    TheoryAttempt,
-    TheoryQuestion,
-    Trip,
-    TripSegment,
-)
-from sync.apply import check_visible, load_row
+from schemas import SkillAssessment, StudentProgress, TheoryQuestion, Trip, TripSegment
+from sync.apply import check_visible, resolve_refs
+from sync.batch import Context, load_row
+from sync.command import Command, Outcome, Reject
 from sync.derive import Assessed, extend_totals, progress, score_mock, trip_totals
+from sync.entities import ENTITIES
 from sync.geo import validate_point
-from sync.mutation import Context, Mutation, Outcome, Reject
 from sync.tables import table_of
 
 PROGRESS_NS = uuid.UUID("0b5a4f0e-7c1e-4f43-9a1d-3b2f6c8d9e10")
@@ -38,15 +36,15 @@ def _same(row: Any, data: dict[str, Any]) -> bool:
     return all(getattr(row, k) == v for k, v in data.items())
 
 
-async def apply_append(ctx: Context, m: Mutation) -> Outcome:
+async def apply_append(ctx: Context, m: Command) -> Outcome:
     """Put once; a resend of the same content is applied again as a no-op, anything else
     on an existing id is `immutable`."""
     if m.op != "put":
         raise Reject("immutable", f"{m.spec.name} is append-only: only put is allowed", "op")
-    existing = await load_row(ctx, table_of(m.spec.name), m.id)
+    existing = await load_row(ctx, m.spec.name, m.id)
     if existing is not None:
         if _same(existing, {k: v for k, v in m.data.items() if k != "answers"}):
-            return Outcome("applied", existing.rev)
+            return Outcome("applied", existing.rev, existing)
         raise Reject("immutable", f"this {m.spec.name} exists and cannot change", "id")
     missing = sorted(f for f in m.spec.required if m.data.get(f) is None)
     if missing:
@@ -60,136 +58,176 @@ async def apply_append(ctx: Context, m: Mutation) -> Outcome:
     return await handler(ctx, m)
 
 
-def _new(ctx: Context, m: Mutation, table: Any, **values: Any) -> Any:
-    row = table(tenant_id=ctx.txn.tenant_id, id=m.id, created_by=ctx.who.user_id, **values)
+def _added(ctx: Context, m: Command, row: Any) -> Outcome:
+    return Outcome("applied", ctx.stamp(m.spec.name, row), row)
+
+
+def _new(ctx: Context, m: Command, **values: Any) -> Any:
+    row = table_of(m.spec.name)(
+        tenant_id=ctx.txn.tenant_id, id=m.id, created_by=ctx.who.user_id, **values
+    )
     row.field_hlc = {}
     row.deleted = False
     return row
 
 
-async def _assessment(ctx: Context, m: Mutation) -> Outcome:
+async def _assessment(ctx: Context, m: Command) -> Outcome:
     d = m.data
-    lesson = await load_row(ctx, Lesson, d["lesson_id"])
-    if lesson is None or lesson.deleted:
-        raise Reject("not_found", "lesson_id names no lesson", "lesson_id")
-    if d.get("student_id") not in (None, lesson.student_id):
+    values = dict(d)
+    await resolve_refs(ctx, m.spec, values)  # the lesson and the skill; student from lesson
+    if d.get("student_id") not in (None, values["student_id"]):
         raise Reject("invalid", "student_id must be the lesson's student", "student_id")
-    skill = await load_row(ctx, Skill, d["skill_id"])
-    if skill is None or skill.deleted:
-        raise Reject("not_found", "skill_id names no skill of this school", "skill_id")
     row = _new(
         ctx,
         m,
-        SkillAssessment,
-        lesson_id=lesson.id,
-        student_id=lesson.student_id,
-        skill_id=skill.id,
+        lesson_id=values["lesson_id"],
+        student_id=values["student_id"],
+        skill_id=values["skill_id"],
         level=d["level"],
         comment=d.get("comment"),
         assessed_at=d.get("assessed_at") or ctx.txn.now,
     )
-    check_visible(ctx, "skill_assessment", row)
-    rev = ctx.txn.stamp("skill_assessment", row)
-    await ctx.session.flush()
-    await refresh_progress(ctx, lesson.student_id)
-    return Outcome("applied", rev)
+    check_visible(ctx, m.spec, row)
+    ctx.progress_due.add(row.student_id)
+    return _added(ctx, m, row)
 
 
-async def refresh_progress(ctx: Context, student_id: str) -> None:
-    """Recompute a student's progress from all their assessments."""
+async def finish_batch(ctx: Context) -> None:
+    """Recompute what the batch's mutations made stale: each touched student's progress
+    (latest level per skill, readiness), from all their assessments."""
+    students = sorted(ctx.progress_due)
+    ctx.progress_due.clear()
+    if not students:
+        return
+    assessed: dict[str, list[Assessed]] = {s: [] for s in students}
     rows = await ctx.session.execute(
         select(
+            SkillAssessment.student_id,
             SkillAssessment.skill_id,
             SkillAssessment.level,
             SkillAssessment.assessed_at,
             SkillAssessment.rev,
-        ).where(SkillAssessment.student_id == student_id, SkillAssessment.deleted.is_(False))
+        ).where(SkillAssessment.student_id.in_(students), SkillAssessment.deleted.is_(False))
     )
-    skills = await ctx.session.scalars(select(Skill.id).where(Skill.deleted.is_(False)))
-    levels, readiness = progress([Assessed(*r) for r in rows], list(skills))
-    row = await ctx.session.scalar(
-        select(StudentProgress).where(StudentProgress.student_id == student_id)
-    )
-    if row is None:
-        row = StudentProgress(
-            tenant_id=ctx.txn.tenant_id,
-            id=progress_id(student_id),
-            student_id=student_id,
-            field_hlc={},
-            deleted=False,
+    for student_id, skill_id, level, assessed_at, rev in rows:
+        assessed[student_id].append(Assessed(skill_id, level, assessed_at, rev))
+    skills = list(await ctx.session.scalars(select(table_of("skill").id).where(_live("skill"))))
+    current = {
+        row.student_id: row
+        for row in await ctx.session.scalars(
+            select(StudentProgress).where(StudentProgress.student_id.in_(students))
         )
-    elif row.levels == levels and row.readiness_pct == readiness:
-        return
-    row.levels = levels
-    row.readiness_pct = readiness
-    ctx.txn.stamp("student_progress", row)
+    }
+    for student_id in students:
+        levels, readiness = progress(assessed[student_id], skills)
+        row = current.get(student_id)
+        if row is None:
+            row = StudentProgress(
+                tenant_id=ctx.txn.tenant_id,
+                id=progress_id(student_id),
+                student_id=student_id,
+                field_hlc={},
+                deleted=False,
+            )
+        elif row.levels == levels and row.readiness_pct == readiness:
+            continue
+        row.levels = levels
+        row.readiness_pct = readiness
+        ctx.stamp("student_progress", row)
 
 
-async def _segment(ctx: Context, m: Mutation) -> Outcome:
+def _live(entity: str) -> Any:
+    return table_of(entity).deleted.is_(False)
+
+
+@dataclass
+class TripState:
+    """What adding segments to a trip needs, read once per batch: every index taken, and
+    the first live segment's start time and the last live segment's last point."""
+
+    indexes: set[int]
+    first: tuple[int, float] | None
+    last: tuple[int, list[Any]] | None
+
+
+async def _trip_state(ctx: Context, trip: Trip) -> TripState:
+    state: TripState | None = ctx.trips_due.get(trip.id)
+    if state is not None:
+        return state
+    rows = (
+        await ctx.session.execute(
+            select(TripSegment.index, TripSegment.deleted).where(TripSegment.trip_id == trip.id)
+        )
+    ).all()
+    live = [index for index, deleted in rows if not deleted]
+    first = last = None
+    if live:
+        lo, hi = min(live), max(live)
+        ends: dict[int, list[Any]] = dict(
+            (
+                await ctx.session.execute(
+                    select(TripSegment.index, TripSegment.points).where(
+                        TripSegment.trip_id == trip.id,
+                        TripSegment.deleted.is_(False),
+                        TripSegment.index.in_([lo, hi]),
+                    )
+                )
+            ).all()
+        )
+        first = (lo, float(min(p[0] for p in ends[lo])))
+        last = (hi, max(ends[hi], key=lambda p: p[0]))
+    state = TripState({index for index, _deleted in rows}, first, last)
+    ctx.trips_due[trip.id] = state
+    return state
+
+
+async def _segment(ctx: Context, m: Command) -> Outcome:
     d = m.data
     for i, point in enumerate(d["points"]):
         reason = validate_point(point)
         if reason:
             raise Reject("invalid", f"points[{i}]: {reason}", f"points[{i}]")
-    trip = await load_row(ctx, Trip, d["trip_id"])
+    trip = await load_row(ctx, "trip", d["trip_id"])
     if trip is None or trip.deleted:
         raise Reject("not_found", "trip_id names no trip", "trip_id")
-    check_visible(ctx, "trip", trip)
-    taken = await ctx.session.scalar(
-        select(TripSegment.id).where(
-            TripSegment.trip_id == trip.id, TripSegment.index == d["index"]
-        )
-    )
-    if taken:
+    check_visible(ctx, ENTITIES["trip"], trip)
+    state = await _trip_state(ctx, trip)
+    index, points = d["index"], d["points"]
+    if index in state.indexes:
         raise Reject("immutable", "this trip already has a segment with that index", "index")
-    row = _new(
-        ctx,
-        m,
-        TripSegment,
-        trip_id=trip.id,
-        student_id=trip.student_id,
-        index=d["index"],
-        points=d["points"],
-    )
-    live = (TripSegment.trip_id == trip.id, TripSegment.deleted.is_(False))
-    bounds = (
-        await ctx.session.execute(
-            select(func.min(TripSegment.index), func.max(TripSegment.index)).where(*live)
-        )
-    ).one()
-    rev = ctx.txn.stamp("trip_segment", row)
-    await ctx.session.flush()
-    if bounds[1] is not None and d["index"] > bounds[1]:
+    row = _new(ctx, m, trip_id=trip.id, student_id=trip.student_id, index=index, points=points)
+    outcome = _added(ctx, m, row)  # the segment's rev comes before its trip's new totals
+    state.indexes.add(index)
+    newest = max(points, key=lambda p: p[0])
+    if state.last is None or state.first is None:
+        trip.distance_m, trip.duration_s, trip.point_count = trip_totals([(index, points)])
+        state.first = (index, float(min(p[0] for p in points)))
+        state.last = (index, newest)
+    elif index > state.last[0]:
         # The usual case, segments arriving in order: extend the totals with the hop from
         # the previous last point and the new points, instead of re-reading every segment
         # (which made long trips quadratic).
-        ends = dict(
-            (
-                await ctx.session.execute(
-                    select(TripSegment.index, TripSegment.points).where(
-                        *live, TripSegment.index.in_([bounds[0], bounds[1]])
-                    )
-                )
-            ).all()
-        )
-        first_t = min(p[0] for p in ends[bounds[0]])
-        previous_last = max(ends[bounds[1]], key=lambda p: p[0])
         trip.distance_m, trip.duration_s, trip.point_count = extend_totals(
-            trip.distance_m, trip.point_count, first_t, previous_last, d["points"]
+            trip.distance_m, trip.point_count, state.first[1], state.last[1], points
         )
+        state.last = (index, newest)
     else:
+        # Out of order: recompute from every live segment, this one included.
         segments = await ctx.session.execute(
-            select(TripSegment.index, TripSegment.points).where(*live)
+            select(TripSegment.index, TripSegment.points).where(
+                TripSegment.trip_id == trip.id, TripSegment.deleted.is_(False)
+            )
         )
         trip.distance_m, trip.duration_s, trip.point_count = trip_totals(
             [(i, p) for i, p in segments]
         )
-    ctx.txn.stamp("trip", trip)
-    return Outcome("applied", rev)
+        del ctx.trips_due[trip.id]  # ends may have moved: read again when next needed
+    ctx.stamp("trip", trip)
+    return outcome
 
 
 async def _question(ctx: Context, question_id: str) -> TheoryQuestion:
-    question: TheoryQuestion | None = await load_row(ctx, TheoryQuestion, question_id)
+    question: TheoryQuestion | None = await load_row(ctx, "theory_question", question_id)
     if question is None or question.deleted:
         raise Reject(
             "not_found", "question_id names no question of this school's bank", "question_id"
@@ -203,7 +241,7 @@ def _own_student(ctx: Context) -> str:
     return ctx.who.student_id
 
 
-async def _attempt(ctx: Context, m: Mutation) -> Outcome:
+async def _attempt(ctx: Context, m: Command) -> Outcome:
     d = m.data
     student_id = _own_student(ctx)
     question = await _question(ctx, d["question_id"])
@@ -218,7 +256,6 @@ async def _attempt(ctx: Context, m: Mutation) -> Outcome:
     row = _new(
         ctx,
         m,
-        TheoryAttempt,
         student_id=student_id,
         question_id=question.id,
         chosen_option=chosen,
@@ -227,11 +264,10 @@ async def _attempt(ctx: Context, m: Mutation) -> Outcome:
         answered_at=d["answered_at"],
         correct=chosen == question.correct_option,
     )
-    rev = ctx.txn.stamp("theory_attempt", row)
-    return Outcome("applied", rev)
+    return _added(ctx, m, row)
 
 
-async def _mock_test(ctx: Context, m: Mutation) -> Outcome:
+async def _mock_test(ctx: Context, m: Command) -> Outcome:
     d = m.data
     student_id = _own_student(ctx)
     if d["finished_at"] < d["started_at"]:
@@ -240,20 +276,14 @@ async def _mock_test(ctx: Context, m: Mutation) -> Outcome:
     ids = [a["question_id"] for a in answers]
     if len(set(ids)) != len(ids):
         raise Reject("invalid", "a question appears twice in answers", "answers")
-    bank = dict(
-        (
-            await ctx.session.execute(
-                select(TheoryQuestion.id, TheoryQuestion.correct_option).where(
-                    TheoryQuestion.id.in_(ids), TheoryQuestion.deleted.is_(False)
-                )
-            )
-        ).all()
-    )
+    bank: dict[str, int] = {}
     for i, qid in enumerate(ids):
-        if qid not in bank:
+        question = await load_row(ctx, "theory_question", qid)
+        if question is None or question.deleted:
             raise Reject(
                 "not_found", "question not in this school's bank", f"answers[{i}].question_id"
             )
+        bank[qid] = question.correct_option
     total, score, passed = score_mock(
         [(a["question_id"], a.get("chosen_option")) for a in answers],
         bank,
@@ -263,7 +293,6 @@ async def _mock_test(ctx: Context, m: Mutation) -> Outcome:
     row = _new(
         ctx,
         m,
-        MockTest,
         student_id=student_id,
         started_at=d["started_at"],
         finished_at=d["finished_at"],
@@ -272,11 +301,11 @@ async def _mock_test(ctx: Context, m: Mutation) -> Outcome:
         score=score,
         passed=passed,
     )
-    rev = ctx.txn.stamp("mock_test", row)
+    outcome = _added(ctx, m, row)
     if passed:
         ctx.emit(
             "mock_test_passed",
             {"mock_test_id": m.id, "student_id": student_id, "score": score, "total": total},
             f"mock_test_passed:{m.id}",
         )
-    return Outcome("applied", rev)
+    return outcome

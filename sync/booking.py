@@ -21,10 +21,13 @@ from schemas import (
     Service,
     StudentInstructor,
 )
-from sync.apply import check_nulls, check_visible, load_row
-from sync.mutation import Context, Mutation, Outcome, Reject
+from sync.apply import check_nulls, check_visible
+from sync.batch import Context, load_row
+from sync.command import Command, Outcome, Reject
+from sync.entities import ENTITIES
 from sync.policy import LIVE_BOOKING, booking_move_ok
 
+BOOKING = ENTITIES["booking"]
 LESSON_NS = uuid.UUID("3c8e1f52-41d6-4b8e-b0c4-5a1e2d7f9b63")
 
 
@@ -41,16 +44,16 @@ async def lesson_of(ctx: Context, booking_id: str) -> Lesson | None:
     return lesson
 
 
-async def apply_booking(ctx: Context, m: Mutation) -> Outcome:
+async def apply_booking(ctx: Context, m: Command) -> Outcome:
     if m.op == "delete":
         raise Reject("invalid", "bookings are cancelled (status: cancelled), not deleted", "op")
-    check_nulls(Booking, m.data)
-    row = await load_row(ctx, Booking, m.id)
+    check_nulls(BOOKING, m.data)
+    row = await load_row(ctx, "booking", m.id)
     if row is None:
         if m.op == "patch":
             raise Reject("not_found", "no booking with this id", "id")
         return await _request(ctx, m)
-    check_visible(ctx, "booking", row)
+    check_visible(ctx, BOOKING, row)
     data = dict(m.data)
     for fixed in ("student_id", "instructor_id", "service_id"):
         if fixed in data and data[fixed] != getattr(row, fixed):
@@ -71,7 +74,7 @@ async def apply_booking(ctx: Context, m: Mutation) -> Outcome:
             raise Reject("forbidden", "to move a booking, cancel it and request another", "start")
         if row.status not in LIVE_BOOKING:
             raise Reject("invalid_transition", "only a live booking can be moved", "start")
-        service = await load_row(ctx, Service, row.service_id)
+        service = await load_row(ctx, "service", row.service_id)
         start = data.get("start", row.start)
         end = data.get("end") or (start + dt.timedelta(minutes=service.duration_min))
         await check_slot(ctx, row.instructor_id, row.student_id, start, end, exclude=row.id)
@@ -80,17 +83,17 @@ async def apply_booking(ctx: Context, m: Mutation) -> Outcome:
         row.pickup_location = data["pickup_location"]
     previous = row.status
     row.status = status
-    rev = ctx.txn.stamp("booking", row)
+    rev = ctx.stamp("booking", row)
     await _follow_status(ctx, row, previous)
     if moved:
         lesson = await lesson_of(ctx, row.id)
         if lesson is not None and lesson.status == "scheduled":
             lesson.scheduled_start, lesson.scheduled_end = row.start, row.end
-            ctx.txn.stamp("lesson", lesson)
-    return Outcome("applied", rev)
+            ctx.stamp("lesson", lesson)
+    return Outcome("applied", rev, row)
 
 
-async def _request(ctx: Context, m: Mutation) -> Outcome:
+async def _request(ctx: Context, m: Command) -> Outcome:
     d = dict(m.data)
     who = ctx.who
     if who.role == "student":
@@ -116,7 +119,7 @@ async def _request(ctx: Context, m: Mutation) -> Outcome:
         raise Reject(
             "not_assigned", "this student is not assigned to this instructor", "instructor_id"
         )
-    service = await load_row(ctx, Service, d["service_id"])
+    service = await load_row(ctx, "service", d["service_id"])
     if service is None or service.deleted or not service.active:
         raise Reject("not_found", "service_id names no bookable service", "service_id")
     start = d["start"]
@@ -142,11 +145,11 @@ async def _request(ctx: Context, m: Mutation) -> Outcome:
         field_hlc={},
         deleted=False,
     )
-    check_visible(ctx, "booking", row)
-    rev = ctx.txn.stamp("booking", row)
+    check_visible(ctx, BOOKING, row)
+    rev = ctx.stamp("booking", row)
     await ctx.session.flush()
     await _follow_status(ctx, row, None)
-    return Outcome("applied", rev)
+    return Outcome("applied", rev, row)
 
 
 async def check_slot(
@@ -255,17 +258,17 @@ async def _follow_status(ctx: Context, row: Booking, previous: str | None) -> No
                 field_hlc={},
                 deleted=False,
             )
-            ctx.txn.stamp("lesson", lesson)
+            ctx.stamp("lesson", lesson)
         elif lesson.status == "cancelled" or lesson.deleted:
             lesson.status, lesson.deleted = "scheduled", False
-            ctx.txn.stamp("lesson", lesson)
+            ctx.stamp("lesson", lesson)
     elif (
         row.status in ("cancelled", "declined")
         and lesson is not None
         and lesson.status == "scheduled"
     ):
         lesson.status = "cancelled"
-        ctx.txn.stamp("lesson", lesson)
+        ctx.stamp("lesson", lesson)
     payload = {
         "booking_id": row.id,
         "student_id": row.student_id,

@@ -1,9 +1,18 @@
-"""The synced entities: for each, its table, wire fields, who may write it, which conflict
-policy applies and which keys decide who can see it. The one table every layer reads."""
+"""The entity registry: every synced entity declared once.
+
+For each entity, `ENTITIES[name]` says which table holds it (by table name, so this module
+stays free of SQLAlchemy; `sync.tables` turns it into the mapped class), its wire models, who
+may write it, its conflict policy, which columns decide who may read a row (`ScopeKeys`),
+which parents a mutation names (`Ref`: preloaded with the batch, and the fields copied from
+them), and the rules its policy applies (the lesson state machine, the note-body merge, the
+history kept, the defaults of a new record). Every layer reads this table instead of testing
+entity names: scope, pull, push, records, the live notifier and the PWA's field list.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -34,18 +43,74 @@ class Visibility(StrEnum):
 
 
 @dataclass(frozen=True)
+class ScopeKeys:
+    """The columns of a row that hold its scope keys: the student and instructor it belongs
+    to and whether it is private (staff only). `"id"` names the row's own id (a student's
+    own record is keyed by itself)."""
+
+    student: str | None = None
+    instructor: str | None = None
+    private: str | None = None
+
+    def of(self, row: Any) -> tuple[str | None, str | None, bool]:
+        """(student_id, instructor_id, private) of a row (an ORM object or a column row)."""
+        return (
+            getattr(row, self.student) if self.student else None,
+            getattr(row, self.instructor) if self.instructor else None,
+            bool(getattr(row, self.private)) if self.private else False,
+        )
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A record a mutation names by id in one of its fields (`field` → an `entity`): loaded
+    with the batch's targets, checked to exist, and the source of the fields `copy` lists
+    (target field ← parent field), such as a note's student from its lesson. `many` marks a
+    list of objects each naming one (a mock test's answers)."""
+
+    field: str
+    entity: str
+    copy: tuple[tuple[str, str], ...] = ()
+    many: str | None = None
+
+    def ids(self, data: Mapping[str, Any]) -> list[str]:
+        """The ids this reference names in a mutation's data (unvalidated: strings only)."""
+        if self.many is not None:
+            items = data.get(self.many)
+            if not isinstance(items, list):
+                return []
+            found = (item.get(self.field) for item in items if isinstance(item, dict))
+            return [v for v in found if isinstance(v, str)]
+        value = data.get(self.field)
+        return [value] if isinstance(value, str) else []
+
+
+@dataclass(frozen=True)
 class EntitySpec:
     """Everything the engine needs to know about one synced entity."""
 
     name: str
+    table: str
     policy: Policy
     visibility: Visibility
     writers: frozenset[str]
     record_model: type[BaseModel]
+    keys: ScopeKeys
     write_model: type[BaseModel] | None = None
     required: frozenset[str] = frozenset()
     # Roles beyond admins that may read the entity within its visibility.
     readers: frozenset[str] = frozenset({"instructor", "student", "guardian"})
+    refs: tuple[Ref, ...] = ()
+    # An instructor may write only rows whose instructor_id is their own.
+    instructor_owned: bool = False
+    # Field values of a new record the client left out.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    # The field three-way merged against the base rev (NOTE policy), whose history is kept.
+    merged_text: str | None = None
+    # The status field moved only along the entity's state machine (sync.policy).
+    state_field: str | None = None
+    # Ordered pairs of fields where the second must come after the first.
+    after: tuple[tuple[str, str], ...] = ()
 
     @cached_property  # asked per record and per mutation; the models never change
     def record_fields(self) -> tuple[str, ...]:
@@ -64,6 +129,10 @@ class EntitySpec:
         """Fields a client may see but never send."""
         return frozenset(self.record_fields) - self.writable | SERVER_FIELDS
 
+    @property
+    def catalogue(self) -> bool:
+        return self.visibility is Visibility.CATALOGUE
+
 
 # Never accepted from a client, whatever the entity (`read_only_field`).
 SERVER_FIELDS = frozenset(
@@ -74,96 +143,173 @@ STAFF = frozenset({"owner", "admin", "instructor"})
 ADMINS = frozenset({"owner", "admin"})
 STUDENT_ONLY = frozenset({"student"})
 NOBODY: frozenset[str] = frozenset()
+STAFF_READ = frozenset({"instructor"})
+ALL_READ = frozenset({"instructor", "student", "guardian"})
+STUDENT_READ = frozenset({"student", "guardian"})
+
+BY_STUDENT = ScopeKeys(student="student_id")
+LESSON_REF = Ref("lesson_id", "lesson", copy=(("student_id", "student_id"),))
 
 
 def _spec(
     name: str,
+    table: str,
     policy: Policy,
     visibility: Visibility,
     writers: frozenset[str],
+    keys: ScopeKeys = BY_STUDENT,
     required: tuple[str, ...] = (),
-    readers: frozenset[str] = frozenset({"instructor", "student", "guardian"}),
+    **rules: Any,
 ) -> EntitySpec:
     return EntitySpec(
         name=name,
+        table=table,
         policy=policy,
         visibility=visibility,
         writers=writers,
         record_model=RECORD_MODELS[name],
         write_model=WRITE_MODELS.get(name),
+        keys=keys,
         required=frozenset(required),
-        readers=readers,
+        **rules,
     )
 
-
-STAFF_READ = frozenset({"instructor"})
-ALL_READ = frozenset({"instructor", "student", "guardian"})
-STUDENT_READ = frozenset({"student", "guardian"})
 
 ENTITIES: dict[str, EntitySpec] = {
     spec.name: spec
     for spec in (
         _spec(
             "lesson",
+            "lessons",
             Policy.LWW,
             Visibility.STUDENT,
             STAFF,
+            ScopeKeys(student="student_id", instructor="instructor_id"),
             ("instructor_id", "student_id", "scheduled_start", "scheduled_end"),
+            refs=(Ref("student_id", "student"), Ref("instructor_id", "instructor")),
+            instructor_owned=True,
+            defaults={"status": "scheduled"},
+            state_field="status",
+            after=(("scheduled_start", "scheduled_end"),),
         ),
-        _spec("lesson_note", Policy.NOTE, Visibility.STUDENT, STAFF, ("lesson_id",)),
+        _spec(
+            "lesson_note",
+            "lesson_notes",
+            Policy.NOTE,
+            Visibility.STUDENT,
+            STAFF,
+            ScopeKeys(student="student_id", private="private"),
+            ("lesson_id",),
+            refs=(LESSON_REF,),
+            defaults={"body": "", "private": False, "tags": []},
+            merged_text="body",
+        ),
         _spec(
             "skill_assessment",
+            "skill_assessments",
             Policy.APPEND,
             Visibility.STUDENT,
             STAFF,
-            ("lesson_id", "skill_id", "level"),
+            required=("lesson_id", "skill_id", "level"),
+            refs=(LESSON_REF, Ref("skill_id", "skill")),
         ),
-        _spec("student_progress", Policy.READ_ONLY, Visibility.STUDENT, NOBODY),
-        _spec("trip", Policy.LWW, Visibility.STUDENT, STAFF, ("lesson_id",)),
+        _spec("student_progress", "student_progress", Policy.READ_ONLY, Visibility.STUDENT, NOBODY),
+        _spec(
+            "trip",
+            "trips",
+            Policy.LWW,
+            Visibility.STUDENT,
+            STAFF,
+            required=("lesson_id",),
+            refs=(
+                Ref(
+                    "lesson_id",
+                    "lesson",
+                    copy=(("student_id", "student_id"), ("instructor_id", "instructor_id")),
+                ),
+            ),
+        ),
         _spec(
             "trip_segment",
+            "trip_segments",
             Policy.APPEND,
             Visibility.STUDENT,
             STAFF,
-            ("trip_id", "index", "points"),
+            required=("trip_id", "index", "points"),
+            refs=(Ref("trip_id", "trip"),),
         ),
         _spec(
             "theory_attempt",
+            "theory_attempts",
             Policy.APPEND,
             Visibility.STUDENT,
             STUDENT_ONLY,
-            ("question_id", "answered_at"),
+            required=("question_id", "answered_at"),
             readers=STUDENT_READ,
+            refs=(Ref("question_id", "theory_question"),),
         ),
         _spec(
             "mock_test",
+            "mock_tests",
             Policy.ONCE,
             Visibility.STUDENT,
             STUDENT_ONLY,
-            ("started_at", "finished_at", "answers"),
+            required=("started_at", "finished_at", "answers"),
             readers=STUDENT_READ,
+            refs=(Ref("question_id", "theory_question", many="answers"),),
         ),
         _spec(
             "booking",
+            "bookings",
             Policy.BOOKING,
             Visibility.STUDENT,
             frozenset({"owner", "admin", "instructor", "student"}),
+            ScopeKeys(student="student_id", instructor="instructor_id"),
             ("instructor_id", "service_id", "start"),
+            refs=(Ref("service_id", "service"),),
+            instructor_owned=True,
         ),
         _spec(
+            "availability",
             "availability",
             Policy.LWW,
             Visibility.INSTRUCTOR,
             STAFF,
+            ScopeKeys(instructor="instructor_id"),
             ("weekday", "start_time", "end_time"),
+            refs=(Ref("instructor_id", "instructor"),),
+            instructor_owned=True,
+            after=(("start_time", "end_time"),),
         ),
-        _spec("student", Policy.READ_ONLY, Visibility.STUDENT, NOBODY),
-        _spec("instructor", Policy.READ_ONLY, Visibility.INSTRUCTOR, NOBODY),
-        _spec("skill", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY),
-        _spec("service", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY),
-        _spec("theory_question", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY),
+        _spec(
+            "student",
+            "students",
+            Policy.READ_ONLY,
+            Visibility.STUDENT,
+            NOBODY,
+            ScopeKeys(student="id"),
+        ),
+        _spec(
+            "instructor",
+            "instructors",
+            Policy.READ_ONLY,
+            Visibility.INSTRUCTOR,
+            NOBODY,
+            ScopeKeys(instructor="id"),
+        ),
+        _spec("skill", "skills", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY, ScopeKeys()),
+        _spec("service", "services", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY, ScopeKeys()),
+        _spec(
+            "theory_question",
+            "theory_questions",
+            Policy.READ_ONLY,
+            Visibility.CATALOGUE,
+            NOBODY,
+            ScopeKeys(),
+        ),
         _spec(
             "payment",
+            "payments",
             Policy.READ_ONLY,
             Visibility.STUDENT,
             NOBODY,
@@ -172,17 +318,9 @@ ENTITIES: dict[str, EntitySpec] = {
     )
 }
 
+CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.catalogue)
+
 
 def scope_keys(entity: str, row: Any) -> tuple[str | None, str | None, bool]:
     """(student_id, instructor_id, private) of a row: the keys sync.scope decides on."""
-    if entity == "student":
-        return row.id, None, False
-    if entity == "instructor":
-        return None, row.id, False
-    if entity == "availability":
-        return None, row.instructor_id, False
-    if entity in ("lesson", "booking"):
-        return row.student_id, row.instructor_id, False
-    if entity == "lesson_note":
-        return row.student_id, None, bool(row.private)
-    return getattr(row, "student_id", None), None, False
+    return ENTITIES[entity].keys.of(row)

@@ -14,21 +14,23 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from schemas import AuditEntry, Conflict, Device, MutationResult, OutboxEvent, Tenant
+from schemas import AuditEntry, Device, JournalEntry, MutationResult, OutboxEvent, Tenant
 from schemas.wire import DeviceInfo
 from sync.access import load_scope
-from sync.append import apply_append
-from sync.apply import apply_lww, preload_targets
+from sync.append import apply_append, finish_batch
+from sync.apply import apply_lww
+from sync.batch import Context, TenantInfo, preload
 from sync.booking import apply_booking
-from sync.entities import Policy, scope_keys
+from sync.command import Command, Outcome, Reject, parse_command
+from sync.entities import ENTITIES, Policy
 from sync.errors import Invalid, SeqGap, UpgradeRequired
-from sync.mutation import Context, Mutation, Outcome, Reject, TenantInfo, parse_mutation
 from sync.principal import Principal
 from sync.records import RecordContext, to_record
 from sync.store import Store, WriteTxn
@@ -37,7 +39,10 @@ from sync.tables import table_of
 # How often a device's pulls of an unchanged rev are written to its health record.
 PULL_NOTE_INTERVAL_S = 60.0
 
-HANDLERS = {
+Rule = Callable[[Context, Command], Awaitable[Outcome]]
+
+# The rules each conflict policy applies (sync.entities says which policy an entity has).
+HANDLERS: dict[Policy, Rule] = {
     Policy.LWW: apply_lww,
     Policy.NOTE: apply_lww,
     Policy.APPEND: apply_append,
@@ -89,7 +94,7 @@ class PushService:
             results = await self._stored_results(txn, device.id, dup_seqs)
             if fresh:
                 ctx = await self._context(txn, who, client_id)
-                await preload_targets(ctx, fresh)
+                await preload(ctx, fresh)
                 now_ms = int(time.time() * 1000)
                 applied = await self._apply_batch(ctx, fresh, now_ms, device)
                 for raw, result in zip(fresh, applied, strict=True):
@@ -213,27 +218,29 @@ class PushService:
                 return await self._apply_optimistic(ctx, fresh, now_ms, device)
             except _Undo:
                 mark.restore(ctx)
+                await preload(ctx, fresh)
         return [await self._apply_one(ctx, raw, now_ms, device) for raw in fresh]
 
     async def _apply_optimistic(
         self, ctx: Context, fresh: list[dict[str, Any]], now_ms: int, device: Device
     ) -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
+        applied: list[tuple[dict[str, Any], Command, Outcome]] = []
         skew: int | None = None
         try:
             async with ctx.session.begin_nested():
                 for raw in fresh:
-                    m = parse_mutation(raw, ctx.who, now_ms, self.max_skew_ms)
+                    m = parse_command(raw, ctx.who, now_ms, self.max_skew_ms)
                     if m.clamped:
-                        skew = int(m.raw["hlc"][:13]) - now_ms
-                    outcome = await HANDLERS[m.spec.policy](ctx, m)
-                    results.append(await self._result(ctx, raw, m, outcome))
+                        skew = m.skew_ms
+                    applied.append((raw, m, await HANDLERS[m.spec.policy](ctx, m)))
+                await finish_batch(ctx)
                 await ctx.session.flush()
         except (Reject, IntegrityError, DataError) as exc:
             raise _Undo from exc
         if skew is not None:  # set outside the savepoint: an undo would expire the device
             device.skew_ms = skew
-        return results
+        # Records are built from the rows in memory, after the one flush: no query each.
+        return [await self._result(ctx, raw, m, outcome) for raw, m, outcome in applied]
 
     async def _apply_one(
         self, ctx: Context, raw: dict[str, Any], now_ms: int, device: Device | None
@@ -242,17 +249,20 @@ class PushService:
         txn = ctx.txn
         mark_rev, mark_index = txn.rev, dict(txn._index)
         mark_outbox = len(ctx.outbox)
-        m: Mutation | None = None
+        m: Command | None = None
         try:
-            m = parse_mutation(raw, ctx.who, now_ms, self.max_skew_ms)
+            m = parse_command(raw, ctx.who, now_ms, self.max_skew_ms)
             if m.clamped and device is not None:
-                device.skew_ms = int(m.raw["hlc"][:13]) - now_ms
+                device.skew_ms = m.skew_ms
             async with txn.session.begin_nested():
                 outcome = await HANDLERS[m.spec.policy](ctx, m)
+                await finish_batch(ctx)
                 await txn.session.flush()
         except (Reject, IntegrityError, DataError) as exc:
             txn.rev, txn._index = mark_rev, mark_index
             del ctx.outbox[mark_outbox:]
+            ctx.trips_due.clear()  # may hold what the undone mutation added
+            ctx.progress_due.clear()
             if not isinstance(exc, Reject):
                 exc = Reject(
                     "invalid",
@@ -262,25 +272,28 @@ class PushService:
         return await self._result(ctx, raw, m, outcome)
 
     async def _record(
-        self, ctx: Context, entity: str, rid: str, *, for_admin: bool = False
+        self, ctx: Context, entity: str, rid: str, row: Any = None, *, for_admin: bool = False
     ) -> dict[str, Any] | None:
         """The committed record, as the writer may see it: None when it does not exist, is
         deleted, or lies outside the writer's scope (a rejection must never hand over a
-        record the writer cannot read). `for_admin` skips the scope check (journal)."""
-        table = table_of(entity)
-        row = await ctx.session.scalar(select(table).where(table.id == rid))
+        record the writer cannot read). Built from `row` when the rule handed it over (no
+        query); `for_admin` skips the scope check (journal)."""
+        spec = ENTITIES[entity]
+        if row is None:
+            table = table_of(entity)
+            row = await ctx.session.scalar(select(table).where(table.id == rid))
         if row is None or row.deleted:
             return None
-        if not for_admin and not ctx.scope.sees(entity, *scope_keys(entity, row)):
+        if not for_admin and not ctx.scope.sees(entity, *spec.keys.of(row)):
             return None
-        if entity == "student":
+        if entity == "student":  # the one record that needs more than its row
             rctx = await RecordContext.load(ctx.session, ctx.txn.tenant_id, [row.id])
-        else:  # only student records need more than the school's timezone
+        else:
             rctx = RecordContext(ctx.tenant.timezone, {})
         return to_record(entity, row, rctx)
 
     async def _result(
-        self, ctx: Context, raw: dict[str, Any], m: Mutation, outcome: Outcome
+        self, ctx: Context, raw: dict[str, Any], m: Command, outcome: Outcome
     ) -> dict[str, Any]:
         result: dict[str, Any] = {"seq": m.seq, "status": outcome.status, "rev": outcome.rev}
         if ctx.journal_enabled:
@@ -311,7 +324,7 @@ class PushService:
             or m.spec.name == "booking"
             or outcome.status != "applied"
         ):
-            record = await self._record(ctx, m.spec.name, m.id)
+            record = await self._record(ctx, m.spec.name, m.id, outcome.row)
             if record is not None:
                 result["record"] = record
         if m.clamped:
@@ -348,7 +361,7 @@ class PushService:
         return result
 
     async def _reject(
-        self, ctx: Context, raw: dict[str, Any], m: Mutation | None, exc: Reject
+        self, ctx: Context, raw: dict[str, Any], m: Command | None, exc: Reject
     ) -> dict[str, Any]:
         record = journal_record = None
         if m is not None:
@@ -370,7 +383,7 @@ class PushService:
         self,
         ctx: Context,
         raw: dict[str, Any],
-        m: Mutation | None,
+        m: Command | None,
         kind: str,
         code: str,
         message: str,
@@ -384,7 +397,7 @@ class PushService:
         entity = m.spec.name if m else str(raw.get("entity"))[:32]
         record_id = m.id if m else str(raw.get("id"))[:100]
         ctx.deferred.append(
-            Conflict(
+            JournalEntry(
                 tenant_id=ctx.txn.tenant_id,
                 id=entry_id,
                 kind=kind,
@@ -409,15 +422,26 @@ class PushService:
         return entry_id
 
     async def _flush_effects(self, ctx: Context) -> None:
-        seen: set[str] = set()
+        """Outbox rows for the batch's events, each once (by its dedupe key, checked for
+        every event of the batch in one query)."""
+        events: dict[str, tuple[str, dict[str, Any]]] = {}
         for event, payload, dedupe in ctx.outbox:
-            if dedupe in seen:
-                continue
-            seen.add(dedupe)
-            exists = await ctx.session.scalar(
-                select(OutboxEvent.id).where(OutboxEvent.dedupe_key == dedupe)
+            events.setdefault(dedupe, (event, payload))
+        ctx.outbox.clear()
+        if not events:
+            return
+        keys = sorted(events)
+        taken: set[str] = set()
+        for start in range(0, len(keys), 1000):
+            taken.update(
+                await ctx.session.scalars(
+                    select(OutboxEvent.dedupe_key).where(
+                        OutboxEvent.dedupe_key.in_(keys[start : start + 1000])
+                    )
+                )
             )
-            if exists:
+        for dedupe, (event, payload) in events.items():
+            if dedupe in taken:
                 continue
             ctx.session.add(
                 OutboxEvent(
@@ -431,7 +455,6 @@ class PushService:
                     available_at=ctx.txn.now,
                 )
             )
-        ctx.outbox.clear()
 
     def _health(self, device: Device, info: DeviceInfo | None, now: dt.datetime) -> None:
         device.last_seen_at = now
@@ -493,4 +516,4 @@ class _Mark:
         )
         del ctx.outbox[self.outbox :]
         del ctx.deferred[self.deferred :]
-        ctx.preloaded.clear()  # rows the attempt touched are expired: look them up again
+        ctx.forget()  # rows the attempt touched are expired or gone: look them up again

@@ -1,49 +1,29 @@
-"""Which table holds each synced entity (kept apart from sync.entities so the pure core
-never imports SQLAlchemy)."""
+"""The mapped class of each synced entity, found from the table name its registry entry
+declares (kept apart from sync.entities so the pure core never imports SQLAlchemy)."""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
 
-from schemas import (
-    Availability,
-    Booking,
-    Instructor,
-    Lesson,
-    LessonNote,
-    MockTest,
-    Payment,
-    Service,
-    Skill,
-    SkillAssessment,
-    Student,
-    StudentProgress,
-    TheoryAttempt,
-    TheoryQuestion,
-    Trip,
-    TripSegment,
-)
-
-TABLES: dict[str, Any] = {
-    "lesson": Lesson,
-    "lesson_note": LessonNote,
-    "skill_assessment": SkillAssessment,
-    "student_progress": StudentProgress,
-    "trip": Trip,
-    "trip_segment": TripSegment,
-    "theory_question": TheoryQuestion,
-    "theory_attempt": TheoryAttempt,
-    "mock_test": MockTest,
-    "booking": Booking,
-    "availability": Availability,
-    "student": Student,
-    "instructor": Instructor,
-    "skill": Skill,
-    "service": Service,
-    "payment": Payment,
-}
+import schemas  # noqa: F401  (every mapped class registered before the look-up)
+from schemas.base import Base
+from schemas.synced import SyncedMixin
+from sync.entities import ENTITIES
 
 
-def table_of(entity: str) -> Any:
-    """The mapped class of a synced entity."""
-    return TABLES[entity]
+class SyncedTable(SyncedMixin, Base):
+    """Type of every synced entity's mapped class (never mapped itself): the columns
+    the engine touches on any entity are those of SyncedMixin."""
+
+    __abstract__ = True
+
+
+@cache
+def table_of(entity: str) -> type[SyncedTable]:
+    """The mapped class of a synced entity (KeyError for an unknown one)."""
+    name = ENTITIES[entity].table
+    for mapper in Base.registry.mappers:
+        if mapper.local_table.name == name:  # type: ignore[attr-defined]
+            cls: type[SyncedTable] = mapper.class_
+            return cls
+    raise KeyError(f"no mapped table {name!r} for entity {entity!r}")

@@ -1,25 +1,30 @@
-"""One mutation being applied: its parsed parts, the context it runs in, what it yields.
+"""A push's mutations as typed commands, and what applying one yields.
 
-`Reject` is raised by entity handlers to refuse a mutation with a stable code; the push
-service turns it into a `rejected` result and a journal entry, and goes on with the batch.
+`parse_command` turns one raw mutation of a push into a `Command` (known entity and op, UUID
+id, parsed and clamped hlc, data validated against the entity's write model), or raises
+`Reject`. Entity rules raise `Reject` to refuse a command with a stable code; the push turns
+it into a `rejected` result and a journal entry, and goes on with the batch. A rule that
+applies a command returns an `Outcome`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from sync.entities import ENTITIES, SERVER_FIELDS, EntitySpec
-from sync.hlc import Hlc
+from sync.hlc import Hlc, clamp
 from sync.principal import Principal
-from sync.scope import Scope
-from sync.store import WriteTxn
+
+Op = Literal["put", "patch", "delete"]
+Status = Literal["applied", "merged", "conflict", "rejected"]
 
 
 class Reject(Exception):
-    """A mutation refused as a whole: `code` is stable (invalid, forbidden, not_found,
+    """A command refused as a whole: `code` is stable (invalid, forbidden, not_found,
     read_only_field, immutable, deleted, invalid_transition, unavailable, overlap, in_past,
     not_assigned), `field` names the offending field when there is one."""
 
@@ -33,75 +38,37 @@ class Reject(Exception):
 
 
 @dataclass
-class TenantInfo:
-    """Per-school settings a mutation may need."""
-
-    timezone: str
-    currency: str
-    pass_mark: int
-    pass_total: int
-
-
-@dataclass
-class Mutation:
-    """A mutation checked for shape: known entity and op, UUID id, parsed hlc, and `data`
+class Command:
+    """One mutation checked for shape: known entity and op, UUID id, parsed hlc, and `data`
     validated against the entity's write model (only the fields the client sent)."""
 
     seq: int
     spec: EntitySpec
     id: str
-    op: str
+    op: Op
     hlc: str
     base_rev: int | None
     data: dict[str, Any]
     raw: dict[str, Any]
     clamped: bool = False
-
-
-@dataclass
-class Context:
-    """Everything an entity handler may use."""
-
-    txn: WriteTxn
-    who: Principal
-    scope: Scope
-    client_id: str
-    tenant: TenantInfo
-    outbox: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
-    journal_enabled: bool = True
-    # Bookkeeping rows (results, audit, journal) added in one batch after the mutations.
-    deferred: list[Any] = field(default_factory=list)
-    # The batch's target rows, loaded up front: (mapped class, id) -> row or None.
-    preloaded: dict[tuple[Any, str], Any] = field(default_factory=dict)
-
-    @property
-    def session(self) -> Any:
-        return self.txn.session
-
-    def emit(self, event: str, payload: dict[str, Any], dedupe: str) -> None:
-        """Queue an outbox event, committed with the change that caused it."""
-        self.outbox.append((event, payload, dedupe))
+    skew_ms: int = 0
 
 
 @dataclass
 class Outcome:
-    """What a handler did: status, the record committed, and what lost."""
+    """What a rule did: status, the rev, the committed row (the result's `record` is built
+    from it after the batch's flush, with no query), and what lost."""
 
-    status: str
+    status: Status
     rev: int | None
-    record: dict[str, Any] | None = None
+    row: Any = None
     loser: dict[str, Any] | None = None
-    conflict_id: str | None = None
     lost: dict[str, Any] | None = None
     include_record: bool = True
 
 
-def parse_mutation(raw: dict[str, Any], who: Principal, now_ms: int, max_skew_ms: int) -> Mutation:
-    """Check a raw mutation's shape, or `Reject` naming the field."""
-    import uuid as _uuid
-
-    from sync.hlc import clamp
-
+def parse_command(raw: dict[str, Any], who: Principal, now_ms: int, max_skew_ms: int) -> Command:
+    """Check a raw mutation's shape and the writer's role, or `Reject` naming the field."""
     seq = raw["seq"]
     entity = raw.get("entity")
     if not isinstance(entity, str) or entity not in ENTITIES:
@@ -114,17 +81,17 @@ def parse_mutation(raw: dict[str, Any], who: Principal, now_ms: int, max_skew_ms
     try:
         if not isinstance(rid, str) or len(rid) > 36:
             raise ValueError
-        rid = str(_uuid.UUID(rid))
+        rid = str(uuid.UUID(rid))
     except ValueError:
         raise Reject("invalid", "id must be a UUID string", "id") from None
     hlc_text = raw.get("hlc")
     try:
         if not isinstance(hlc_text, str):
             raise ValueError("missing")
-        stamp = Hlc.parse(hlc_text)
+        sent = Hlc.parse(hlc_text)
     except ValueError as exc:
         raise Reject("invalid", f"hlc is not a valid stamp: {exc}", "hlc") from None
-    stamp, clamped = clamp(stamp, now_ms, max_skew_ms)
+    stamp, clamped = clamp(sent, now_ms, max_skew_ms)
     base_rev = raw.get("base_rev")
     if base_rev is not None and (
         not isinstance(base_rev, int) or isinstance(base_rev, bool) or base_rev < 0
@@ -143,7 +110,8 @@ def parse_mutation(raw: dict[str, Any], who: Principal, now_ms: int, max_skew_ms
             if name in SERVER_FIELDS or name in spec.read_only_fields:
                 raise Reject("read_only_field", f"{name} is set by the server", str(name))
         data = validate_fields(spec.write_model, body)
-    return Mutation(seq, spec, rid, op, str(stamp), base_rev, data, raw, clamped)
+    skew = sent.ms - now_ms if clamped else 0
+    return Command(seq, spec, rid, op, str(stamp), base_rev, data, raw, clamped, skew)
 
 
 def validate_fields(model: type[BaseModel] | None, body: dict[str, Any]) -> dict[str, Any]:

@@ -282,10 +282,127 @@ async def run(args: Any) -> dict[str, Any]:
             for k, v in kinds.most_common():
                 say(f"    {v:6d}  {k}")
             out["incremental"] = {"statements": dict(kinds)}
+
+            # 5. statements per batch, by size and mix of what devices create
+            out["mixes"] = await _mixes(service, store, school, who, kinds, counting)
             cursor_cls._prepare_and_execute = original  # type: ignore[method-assign]
     finally:
         if not args.keep_db:
             await db.drop()
+    return out
+
+
+async def _mixes(
+    service: Any, store: Any, school: Any, who: Any, kinds: Counter[str], counting: list[bool]
+) -> dict[str, Any]:
+    """SQL statements per push batch for the records devices create, at 1, 25 and 500
+    mutations a batch: statements must not grow with the batch size."""
+    import uuid
+
+    from schemas import Skill, Trip
+
+    inst = school.instructors[0]
+    skill_id = str(uuid.uuid4())
+    trip_ids = [str(uuid.uuid4()) for _ in range(3)]
+    async with store.write(school.tenant_id) as txn:
+        txn.stamp(
+            "skill",
+            Skill(
+                tenant_id=school.tenant_id,
+                id=skill_id,
+                code="mirrors",
+                name="Mirrors",
+                stage=1,
+                position=1,
+            ),
+        )
+        for trip_id in trip_ids:
+            txn.stamp(
+                "trip",
+                Trip(
+                    tenant_id=school.tenant_id,
+                    id=trip_id,
+                    lesson_id=inst.lesson_ids[0],
+                    student_id=inst.student_ids[0],
+                    instructor_id=inst.instructor_id,
+                ),
+            )
+    client_id = str(uuid.uuid4())
+    seq = [0]
+    segment_index = dict.fromkeys(trip_ids, 0)
+    patchable = list(inst.note_ids[600:])
+
+    def mutation(kind: str, k: int, ms: int) -> dict[str, Any]:
+        seq[0] += 1
+        base = {
+            "seq": seq[0],
+            "hlc": f"{ms:013d}-{k % 10000:04d}-{client_id}",
+            "op": "put",
+            "id": str(uuid.uuid4()),
+        }
+        lesson_id = inst.lesson_ids[k % len(inst.lesson_ids)]
+        if kind == "note" or (kind == "mixed" and k % 2 == 0):
+            return {
+                **base,
+                "entity": "lesson_note",
+                "data": {
+                    "lesson_id": lesson_id,
+                    "body": "Roundabouts: good lane discipline. " * 8,
+                    "private": False,
+                    "tags": ["roundabouts"],
+                },
+            }
+        if kind == "mixed":
+            return {
+                **base,
+                "entity": "lesson_note",
+                "op": "patch",
+                "id": patchable.pop(),
+                "data": {"body": "Patched: smoother clutch control."},
+            }
+        if kind == "assessment":
+            return {
+                **base,
+                "entity": "skill_assessment",
+                "data": {"lesson_id": lesson_id, "skill_id": skill_id, "level": 1 + k % 5},
+            }
+        trip_id = trip_ids[k % len(trip_ids)]
+        index = segment_index[trip_id]
+        segment_index[trip_id] += 1
+        t0 = 1_767_600_000_000 + index * 100_000
+        points = [
+            [t0 + i * 1000, 51.5 + (index * 100 + i) * 1e-5, -0.12, 30.0, 5.0] for i in range(100)
+        ]
+        return {
+            **base,
+            "entity": "trip_segment",
+            "data": {"trip_id": trip_id, "index": index, "points": points},
+        }
+
+    out: dict[str, Any] = {}
+    say("\nstatements per push batch (in-process), by mix and batch size:")
+    for kind in ("note", "mixed", "assessment", "segment"):
+        row: dict[str, Any] = {}
+        for size in (1, 25, 500):
+            ms = int(time.time() * 1000)
+            batch_ = [mutation(kind, k, ms) for k in range(size)]
+            kinds.clear()
+            counting[0] = True
+            t0 = time.perf_counter()
+            body = await service.push.push(who, client_id, 1, batch_)
+            wall = time.perf_counter() - t0
+            counting[0] = False
+            bad = [r for r in body["results"] if r["status"] == "rejected"]
+            assert not bad, bad[:1]
+            row[str(size)] = {"statements": sum(kinds.values()), "ms": wall * 1000}
+        out[kind] = row
+        say(
+            f"    {kind:10s} "
+            + "  ".join(
+                f"{size:>3}: {v['statements']:3d} statements {v['ms']:7.1f} ms"
+                for size, v in row.items()
+            )
+        )
     return out
 
 

@@ -45,7 +45,7 @@ class Context:
     outbox: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     journal_enabled: bool = True
     # Bookkeeping rows (results, audit, journal) added in one batch after the mutations.
-    deferred: list[Any] = field(default_factory=list)
+    deferred: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     # The batch's reads: (entity, id) -> row, or None when no such row existed.
     loaded: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Students whose progress, and trips whose totals, the batch must recompute at its end.

@@ -3,10 +3,16 @@
 One write transaction per batch (the tenant's rev lock is its first statement). Mutations
 at or below the device's acked seq get their stored result again, marked duplicate; the rest
 must continue at acked_seq + 1 (else 409 seq_gap) and are applied in order: first all
-together in one savepoint (the common case: every mutation applies), and if any is rejected
-or trips a database constraint, undone and applied again one by one, each in a savepoint,
-so that mutation is refused alone and never blocks the queue. Results, the new acked seq,
-journal entries and outbox rows commit together with the data.
+together with one flush and no savepoint (the common case: every mutation applies), and if
+any is rejected or trips a database constraint, the transaction is rolled back and the batch
+applied again one by one, each mutation in a savepoint, so that mutation is refused alone
+and never blocks the queue. Results, the new acked seq, journal entries and outbox rows
+commit together with the data.
+
+Reads are set-based (sync.batch preloads a batch's targets and their parents), so are the
+writes: the ORM flushes each table's new and changed rows together, and the bookkeeping rows
+(results, audit, journal) go out as one multi-row INSERT per table. A batch costs a constant
+number of statements whatever its size (`python -m bench.roundtrips` counts them).
 """
 
 from __future__ import annotations
@@ -15,10 +21,9 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from schemas import AuditEntry, Device, JournalEntry, MutationResult, OutboxEvent, Tenant
@@ -77,6 +82,21 @@ class PushService:
         if len(set(seqs)) != len(seqs):
             raise Invalid("a seq appears twice in the batch", {"field": "mutations"})
         ordered = sorted(mutations, key=lambda m: m["seq"])
+        try:
+            return await self._push(who, client_id, ordered, device_info, optimistic=True)
+        except _Undo:
+            # A mutation was refused or broke a constraint: the whole attempt is rolled back
+            # (rev lock released); apply the batch again one mutation per savepoint.
+            return await self._push(who, client_id, ordered, device_info, optimistic=False)
+
+    async def _push(
+        self,
+        who: Principal,
+        client_id: str,
+        ordered: list[dict[str, Any]],
+        device_info: DeviceInfo | None,
+        optimistic: bool,
+    ) -> dict[str, Any]:
         async with self.store.write(who.tenant_id) as txn:
             device = await self._device(txn, who, client_id)
             acked = device.acked_seq
@@ -96,22 +116,25 @@ class PushService:
                 ctx = await self._context(txn, who, client_id)
                 await preload(ctx, fresh)
                 now_ms = int(time.time() * 1000)
-                applied = await self._apply_batch(ctx, fresh, now_ms, device)
+                if optimistic:
+                    applied = await self._apply_optimistic(ctx, fresh, now_ms, device)
+                else:
+                    applied = [await self._apply_one(ctx, raw, now_ms, device) for raw in fresh]
                 for raw, result in zip(fresh, applied, strict=True):
                     ctx.deferred.append(
-                        MutationResult(
-                            tenant_id=who.tenant_id,
-                            device_id=device.id,
-                            seq=raw["seq"],
-                            result=result,
+                        (
+                            MutationResult,
+                            {
+                                "tenant_id": who.tenant_id,
+                                "device_id": device.id,
+                                "seq": raw["seq"],
+                                "result": result,
+                            },
                         )
                     )
                     results.append(result)
-                # Bookkeeping rows go out in one batch at the end rather than being
-                # flushed at every mutation's savepoint (round trips dominate push time).
                 device.acked_seq = fresh[-1]["seq"]
-                txn.session.add_all(ctx.deferred)
-                ctx.deferred.clear()
+                await _write_deferred(ctx)
                 await self._flush_effects(ctx)
             self._health(device, device_info, txn.now)
             acked_seq = device.acked_seq
@@ -127,7 +150,7 @@ class PushService:
             ctx = await self._context(txn, who, client_id)
             ctx.journal_enabled = False
             result = await self._apply_one(ctx, raw, int(time.time() * 1000), None)
-            txn.session.add_all(ctx.deferred)
+            await _write_deferred(ctx)
             await self._flush_effects(ctx)
         return result
 
@@ -202,43 +225,24 @@ class PushService:
         scope = await load_scope(txn.session, who)
         return Context(txn, who, scope, client_id, info)
 
-    async def _apply_batch(
-        self, ctx: Context, fresh: list[dict[str, Any]], now_ms: int, device: Device
-    ) -> list[dict[str, Any]]:
-        """Apply a batch's new mutations; one result each.
-
-        First optimistically: the whole batch in one savepoint with no flush of its own, so
-        the ORM sends its UPDATEs and INSERTs together instead of a savepoint, a flush and a
-        release per mutation (round trips are most of a push's time). The first rejection or
-        broken constraint undoes the attempt, and the batch runs again mutation by mutation,
-        each in its own savepoint, so one bad mutation is refused alone."""
-        if len(fresh) > 1:
-            mark = _Mark.of(ctx)
-            try:
-                return await self._apply_optimistic(ctx, fresh, now_ms, device)
-            except _Undo:
-                mark.restore(ctx)
-                await preload(ctx, fresh)
-        return [await self._apply_one(ctx, raw, now_ms, device) for raw in fresh]
-
     async def _apply_optimistic(
         self, ctx: Context, fresh: list[dict[str, Any]], now_ms: int, device: Device
     ) -> list[dict[str, Any]]:
+        """Apply the whole batch with no savepoint and one flush (the common case: every
+        mutation applies), so the ORM sends each table's rows together. The first
+        rejection or broken constraint raises `_Undo`: the caller rolls the transaction
+        back and goes one by one."""
         applied: list[tuple[dict[str, Any], Command, Outcome]] = []
-        skew: int | None = None
         try:
-            async with ctx.session.begin_nested():
-                for raw in fresh:
-                    m = parse_command(raw, ctx.who, now_ms, self.max_skew_ms)
-                    if m.clamped:
-                        skew = m.skew_ms
-                    applied.append((raw, m, await HANDLERS[m.spec.policy](ctx, m)))
-                await finish_batch(ctx)
-                await ctx.session.flush()
+            for raw in fresh:
+                m = parse_command(raw, ctx.who, now_ms, self.max_skew_ms)
+                if m.clamped:
+                    device.skew_ms = m.skew_ms
+                applied.append((raw, m, await HANDLERS[m.spec.policy](ctx, m)))
+            await finish_batch(ctx)
+            await ctx.session.flush()
         except (Reject, IntegrityError, DataError) as exc:
             raise _Undo from exc
-        if skew is not None:  # set outside the savepoint: an undo would expire the device
-            device.skew_ms = skew
         # Records are built from the rows in memory, after the one flush: no query each.
         return [await self._result(ctx, raw, m, outcome) for raw, m, outcome in applied]
 
@@ -298,21 +302,24 @@ class PushService:
         result: dict[str, Any] = {"seq": m.seq, "status": outcome.status, "rev": outcome.rev}
         if ctx.journal_enabled:
             ctx.deferred.append(
-                AuditEntry(
-                    tenant_id=ctx.txn.tenant_id,
-                    id=str(uuid.uuid4()),
-                    at=ctx.txn.now,
-                    user_id=ctx.who.user_id,
-                    action=f"sync.{m.op}",
-                    entity=m.spec.name,
-                    record_id=m.id,
-                    rev=outcome.rev,
-                    details={
-                        "client_id": ctx.client_id,
-                        "seq": m.seq,
-                        "status": outcome.status,
-                        "hlc": m.hlc,
-                        "fields": sorted(m.data),
+                (
+                    AuditEntry,
+                    {
+                        "tenant_id": ctx.txn.tenant_id,
+                        "id": str(uuid.uuid4()),
+                        "at": ctx.txn.now,
+                        "user_id": ctx.who.user_id,
+                        "action": f"sync.{m.op}",
+                        "entity": m.spec.name,
+                        "record_id": m.id,
+                        "rev": outcome.rev,
+                        "details": {
+                            "client_id": ctx.client_id,
+                            "seq": m.seq,
+                            "status": outcome.status,
+                            "hlc": m.hlc,
+                            "fields": sorted(m.data),
+                        },
                     },
                 )
             )
@@ -397,26 +404,29 @@ class PushService:
         entity = m.spec.name if m else str(raw.get("entity"))[:32]
         record_id = m.id if m else str(raw.get("id"))[:100]
         ctx.deferred.append(
-            JournalEntry(
-                tenant_id=ctx.txn.tenant_id,
-                id=entry_id,
-                kind=kind,
-                status="open",
-                user_id=ctx.who.user_id,
-                client_id=ctx.client_id,
-                seq=raw["seq"],
-                entity=entity,
-                record_id=record_id,
-                mutation=_jsonable(raw),
-                code=code,
-                message=message,
-                record=record,
-                loser=_jsonable(loser) if loser is not None else None,
-                base={"base_rev": raw.get("base_rev"), **(details or {})}
-                if details or raw.get("base_rev")
-                else None,
-                rev=record.get("rev") if record else None,
-                received_at=ctx.txn.now,
+            (
+                JournalEntry,
+                {
+                    "tenant_id": ctx.txn.tenant_id,
+                    "id": entry_id,
+                    "kind": kind,
+                    "status": "open",
+                    "user_id": ctx.who.user_id,
+                    "client_id": ctx.client_id,
+                    "seq": raw["seq"],
+                    "entity": entity,
+                    "record_id": record_id,
+                    "mutation": _jsonable(raw),
+                    "code": code,
+                    "message": message,
+                    "record": record,
+                    "loser": _jsonable(loser) if loser is not None else None,
+                    "base": {"base_rev": raw.get("base_rev"), **(details or {})}
+                    if details or raw.get("base_rev")
+                    else None,
+                    "rev": record.get("rev") if record else None,
+                    "received_at": ctx.txn.now,
+                },
             )
         )
         return entry_id
@@ -466,6 +476,18 @@ class PushService:
                     setattr(device, name, value)
 
 
+async def _write_deferred(ctx: Context) -> None:
+    """Insert the batch's bookkeeping rows (results, audit, journal): one multi-row INSERT
+    per table, without the ORM's unit of work (nothing reads them back in the batch)."""
+    by_table: dict[Any, list[dict[str, Any]]] = {}
+    for table, row in ctx.deferred:
+        by_table.setdefault(table, []).append(row)
+    ctx.deferred.clear()
+    for table, rows in by_table.items():
+        for start in range(0, len(rows), 1000):
+            await ctx.session.execute(insert(table), rows[start : start + 1000])
+
+
 def _jsonable(value: Any) -> Any:
     """Mutation payloads as JSON (clients send JSON, but be safe with parsed values)."""
     if isinstance(value, dict):
@@ -480,40 +502,5 @@ def _jsonable(value: Any) -> Any:
 
 
 class _Undo(Exception):
-    """The optimistic batch met a rejection or a broken constraint: undo it, go one by one."""
-
-
-@dataclass
-class _Mark:
-    """What a push has accumulated outside the database, to put back after an undo (the
-    savepoint's rollback puts back the database and expires the ORM objects it touched)."""
-
-    rev: int
-    index: dict[tuple[str, str], dict[str, Any]]
-    extra_instructors: set[str]
-    rescoped_students: set[str]
-    outbox: int
-    deferred: int
-
-    @classmethod
-    def of(cls, ctx: Context) -> _Mark:
-        txn = ctx.txn
-        return cls(
-            txn.rev,
-            dict(txn._index),
-            set(txn.extra_instructors),
-            set(txn.rescoped_students),
-            len(ctx.outbox),
-            len(ctx.deferred),
-        )
-
-    def restore(self, ctx: Context) -> None:
-        txn = ctx.txn
-        txn.rev, txn._index = self.rev, self.index
-        txn.extra_instructors, txn.rescoped_students = (
-            self.extra_instructors,
-            self.rescoped_students,
-        )
-        del ctx.outbox[self.outbox :]
-        del ctx.deferred[self.deferred :]
-        ctx.forget()  # rows the attempt touched are expired or gone: look them up again
+    """The optimistic attempt met a rejection or a broken constraint: roll it back and
+    apply the batch one mutation at a time."""

@@ -111,6 +111,12 @@ class EntitySpec:
     state_field: str | None = None
     # Ordered pairs of fields where the second must come after the first.
     after: tuple[tuple[str, str], ...] = ()
+    # Writable fields a client may leave out because the server fills them (from a parent,
+    # or from who writes): the PWA need not send them.
+    server_fills: frozenset[str] = frozenset()
+    # Record fields not stored on the row but joined in when a record is built:
+    # field -> source (`school_timezone`, `assigned_instructors`; see sync.records).
+    joined: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property  # asked per record and per mutation; the models never change
     def record_fields(self) -> tuple[str, ...]:
@@ -212,6 +218,7 @@ ENTITIES: dict[str, EntitySpec] = {
             STAFF,
             required=("lesson_id", "skill_id", "level"),
             refs=(LESSON_REF, Ref("skill_id", "skill")),
+            server_fills=frozenset({"student_id"}),
         ),
         _spec("student_progress", "student_progress", Policy.READ_ONLY, Visibility.STUDENT, NOBODY),
         _spec(
@@ -268,6 +275,7 @@ ENTITIES: dict[str, EntitySpec] = {
             ("instructor_id", "service_id", "start"),
             refs=(Ref("service_id", "service"),),
             instructor_owned=True,
+            server_fills=frozenset({"student_id"}),  # a student books for themselves
         ),
         _spec(
             "availability",
@@ -280,6 +288,8 @@ ENTITIES: dict[str, EntitySpec] = {
             refs=(Ref("instructor_id", "instructor"),),
             instructor_owned=True,
             after=(("start_time", "end_time"),),
+            server_fills=frozenset({"instructor_id"}),  # an instructor's own slot
+            joined={"timezone": "school_timezone"},
         ),
         _spec(
             "student",
@@ -288,6 +298,7 @@ ENTITIES: dict[str, EntitySpec] = {
             Visibility.STUDENT,
             NOBODY,
             ScopeKeys(student="id"),
+            joined={"instructor_ids": "assigned_instructors"},
         ),
         _spec(
             "instructor",

@@ -37,7 +37,7 @@ from sync.command import Command, Outcome, Reject, parse_command
 from sync.entities import ENTITIES, Policy
 from sync.errors import Invalid, SeqGap, UpgradeRequired
 from sync.principal import Principal
-from sync.records import RecordContext, to_record
+from sync.records import RecordContext, needs_assignments, to_record
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
@@ -290,7 +290,7 @@ class PushService:
             return None
         if not for_admin and not ctx.scope.sees(entity, *spec.keys.of(row)):
             return None
-        if entity == "student":  # the one record that needs more than its row
+        if needs_assignments(entity):  # student records carry their instructors
             rctx = await RecordContext.load(ctx.session, ctx.txn.tenant_id, [row.id])
         else:
             rctx = RecordContext(ctx.tenant.timezone, {})

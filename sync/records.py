@@ -59,24 +59,35 @@ def record_columns(entity: str, table: Any) -> list[Any]:
     return [getattr(table, n) for n in names if n in present]
 
 
+def _joined(source: str, row: Any, ctx: RecordContext) -> Any:
+    """A record field joined in from elsewhere (an entity's `joined` sources)."""
+    if source == "school_timezone":
+        return ctx.timezone
+    if source == "assigned_instructors":
+        return list(ctx.instructor_ids.get(row.id, ()))
+    raise KeyError(source)  # pragma: no cover - a registry entry names an unknown source
+
+
 def to_record(entity: str, row: Any, ctx: RecordContext) -> dict[str, Any]:
     """The wire form of one row: id, rev, updated_at and the entity's record fields."""
     spec = ENTITIES[entity]
+    joined = spec.joined
     out: dict[str, Any] = {
         "id": row.id,
         "rev": row.rev,
         "updated_at": wire_value(row.updated_at),
     }
     for name in spec.record_fields:
-        if entity == "availability" and name == "timezone":
-            out[name] = ctx.timezone
-        elif entity == "student" and name == "instructor_ids":
-            out[name] = list(ctx.instructor_ids.get(row.id, ()))
-        else:
-            out[name] = wire_value(getattr(row, name))
+        source = joined.get(name)
+        out[name] = wire_value(getattr(row, name)) if source is None else _joined(source, row, ctx)
     return out
 
 
+def needs_assignments(entity: str) -> bool:
+    """Whether this entity's records carry their students' assigned instructors."""
+    return "assigned_instructors" in ENTITIES[entity].joined.values()
+
+
 def student_ids_of(entity: str, rows: Sequence[Any]) -> list[str]:
-    """Ids of student rows (the only entity whose record needs the assignments)."""
-    return [r.id for r in rows] if entity == "student" else []
+    """Ids of the rows whose records need the assignments (student records)."""
+    return [r.id for r in rows] if needs_assignments(entity) else []

@@ -1,4 +1,5 @@
-"""Alembic environment: async engine, the same URL resolution as the server."""
+"""Alembic environment: async engine, the same URL resolution as the server
+(`DRIVESYNC_DATABASE_URL`, read by sync.database without importing the server)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import schemas
-from sync.database import make_engine
+from sync.database import database_url_from_env, make_engine
 
 config = context.config
 target_metadata = schemas.Base.metadata
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
-    if not url:
-        from server.config import load_settings
-
-        url = load_settings().database_url
-    return url
+    return config.get_main_option("sqlalchemy.url") or database_url_from_env()
 
 
 def _run(connection: Connection) -> None:

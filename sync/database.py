@@ -7,6 +7,7 @@ SQLite half of "commit order is rev order" (PostgreSQL gets it from the counter 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -19,6 +20,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+
+# The embedded default, and the variable that overrides it (server.config reads the same).
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/drivesync.sqlite3"
+DATABASE_URL_VARIABLE = "DRIVESYNC_DATABASE_URL"
+
+
+def database_url_from_env() -> str:
+    """The database URL as the server's settings resolve it, for tools that run without
+    them (Alembic's env.py must not import the web layer)."""
+    return os.environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL
+
 
 # Execution option marking a read-only transaction (see `read_options`).
 READ_ONLY = "drivesync_read_only"

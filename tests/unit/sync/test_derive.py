@@ -85,11 +85,6 @@ def test_progress_every_skill_at_five_is_ready() -> None:
     assert readiness == 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: readiness uses round(), so with 40+ skills one skill below 5 rounds 99.5 % "
-    "up to 100 %, though the docstring says 100 only when every skill is at 5",
-)
 def test_progress_not_ready_while_a_skill_is_below_five() -> None:
     skills = [f"s{i:02d}" for i in range(40)]
     assessed = [Assessed(s, 4 if i == 0 else 5, at(i), i) for i, s in enumerate(skills)]

@@ -204,8 +204,18 @@ async def after_write(ctx: Context, spec: EntitySpec, row: Any, before: dict[str
     text = spec.merged_text
     if text is not None and (not before or before.get(text, getattr(row, text)) != row.body):
         # Only notes merge text; their history is what a later merge's base comes from.
-        ctx.session.add(
-            NoteRevision(tenant_id=ctx.txn.tenant_id, note_id=row.id, rev=row.rev, body=row.body)
+        # Written with the batch's bookkeeping rows (one multi-row INSERT after the flush
+        # that inserts the note); a later merge's base is always a rev from before the batch.
+        ctx.deferred.append(
+            (
+                NoteRevision,
+                {
+                    "tenant_id": ctx.txn.tenant_id,
+                    "note_id": row.id,
+                    "rev": row.rev,
+                    "body": row.body,
+                },
+            )
         )
     state = spec.state_field
     if state is not None and state in before and before[state] != getattr(row, state):

@@ -252,7 +252,7 @@ class PushService:
         """Apply one mutation in a savepoint; always returns a result, never raises Reject."""
         txn = ctx.txn
         mark_rev, mark_index = txn.rev, dict(txn._index)
-        mark_outbox = len(ctx.outbox)
+        mark_outbox, mark_deferred = len(ctx.outbox), len(ctx.deferred)
         m: Command | None = None
         try:
             m = parse_command(raw, ctx.who, now_ms, self.max_skew_ms)
@@ -265,6 +265,7 @@ class PushService:
         except (Reject, IntegrityError, DataError) as exc:
             txn.rev, txn._index = mark_rev, mark_index
             del ctx.outbox[mark_outbox:]
+            del ctx.deferred[mark_deferred:]
             ctx.trips_due.clear()  # may hold what the undone mutation added
             ctx.progress_due.clear()
             if not isinstance(exc, Reject):

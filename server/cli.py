@@ -23,21 +23,55 @@ def _settings() -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from server.app import create_app
-
     settings = _settings()
+    processes: int = args.processes
+    if processes > 1 and settings.is_sqlite:
+        print(
+            f"drivesync: --processes {processes} needs PostgreSQL. On SQLite live pokes reach "
+            "only the clients of the process that made the change (LISTEN/NOTIFY is "
+            "PostgreSQL's) and every write takes the one database lock anyway: run one "
+            "process (the default) or set DRIVESYNC_DATABASE_URL=postgresql+asyncpg://...",
+            file=sys.stderr,
+        )
+        return 2
+    pid = " [%(process)d]" if processes > 1 else ""
     logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=settings.log_level, format=f"%(asctime)s %(levelname)s{pid} %(name)s %(message)s"
     )
     host = args.host or settings.host
     port = args.port or settings.port
     print(
-        f"DriveSync serving on http://{host}:{port}/ (database: {settings.database_url.split('://')[0]})"
+        f"DriveSync serving on http://{host}:{port}/ (database: {settings.database_url.split('://')[0]}"
+        + (f", {processes} processes)" if processes > 1 else ")"),
+        flush=True,
     )
-    web.run_app(create_app(settings), host=host, port=port, print=None)
-    return 0
+    if processes == 1:
+        from aiohttp import web
+
+        from server.app import create_app
+
+        web.run_app(create_app(settings), host=host, port=port, print=None)
+        return 0
+    from server.processes import PortInUse, serve
+
+    # One key for every process: a token or cursor signed by one is read by the others
+    # (and N processes must not race to create var/secret.key).
+    settings = settings.model_copy(update={"secret_key": settings.resolved_secret()})
+    try:
+        return serve(settings, host, port, processes)
+    except PortInUse as exc:
+        print(f"drivesync: {exc}", file=sys.stderr)
+        return 1
+
+
+def _process_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError("must be between 1 and 256")
+    return value
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -149,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP server")
     p.add_argument("--host", help="address to bind (default DRIVESYNC_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default DRIVESYNC_PORT or 8080)")
+    p.add_argument(
+        "--processes",
+        type=_process_count,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port (SO_REUSEPORT); more than 1 needs PostgreSQL "
+        "(default 1)",
+    )
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("migrate", help="apply database migrations")

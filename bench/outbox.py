@@ -281,11 +281,11 @@ async def scenario(
 async def floor(peers: Peers, events: int, runs: int, concurrency: int = 16) -> Metric:
     """The same deliveries by the channels alone (no database, no outbox)."""
     from server.vapid import new_vapid_keys
-    from workers.channels import Message, PushTarget
-    from workers.channels.email import EmailChannel
-    from workers.channels.webpush import WebPushChannel
-    from workers.recipients import Recipient
-    from workers.templates import Renderer
+    from workers.notifications.channels import Message, PushTarget
+    from workers.notifications.channels.email import EmailChannel
+    from workers.notifications.channels.webpush import WebPushChannel
+    from workers.notifications.recipients import Recipient
+    from workers.notifications.templates import Renderer
 
     email = EmailChannel(peers.smtp_url, "DriveSync <no-reply@drivesync.local>", 10, 8)
     push = WebPushChannel(new_vapid_keys()[0], "mailto:bench@drivesync.local", 3600, 10)

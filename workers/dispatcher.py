@@ -37,13 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas import PushSubscription, Tenant, utcnow
 from sync.database import read_options
 from sync.tenancy import bind_tenant
-from workers import notifications, outbox, preferences, scheduler
-from workers.channels import Channel, Message, PushTarget, SendError, SendResult
+from workers import outbox
 from workers.config import WorkerConfig
-from workers.events import expand
-from workers.notifications import Attempt
-from workers.recipients import Facts, Recipient
-from workers.templates import Renderer, load_overrides
+from workers.notifications import delivery_log, preferences, scheduler
+from workers.notifications.channels import Channel, Message, PushTarget, SendError, SendResult
+from workers.notifications.delivery_log import Attempt
+from workers.notifications.events import expand
+from workers.notifications.recipients import Facts, Recipient
+from workers.notifications.templates import Renderer, load_overrides
 
 log = logging.getLogger("drivesync.dispatcher")
 
@@ -225,7 +226,7 @@ class Dispatcher:
                     plan.append(
                         (Delivery(person, channel, f"{c.id}:{person.key}:{channel}"), choice)
                     )
-            done = await notifications.settled(session, [d.key for d, _ in plan])
+            done = await delivery_log.settled(session, [d.key for d, _ in plan])
             plan = [(d, choice) for d, choice in plan if d.key not in done]
             targets = await self._push_targets(
                 session, [d.recipient.user_id for d, _ in plan if d.channel == "webpush"]

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import OutboxEvent, utcnow
 from sync.tenancy import ALL_TENANTS, bind_tenant
-from workers.notifications import Attempt, add_lines
+from workers.notifications.delivery_log import Attempt, add_lines
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sync.database import make_engine, make_sessionmaker
-from workers.channels import Channel
-from workers.channels.sink import SinkChannel
 from workers.config import WorkerConfig
 from workers.dispatcher import Dispatcher
+from workers.notifications.channels import Channel
+from workers.notifications.channels.sink import SinkChannel
 
 log = logging.getLogger("drivesync.worker")
 
@@ -30,20 +30,20 @@ def build_channels(config: WorkerConfig) -> dict[str, Channel]:
     """The configured channels; each unconfigured one is the local sink."""
     channels: dict[str, Channel] = {}
     if config.smtp_url:
-        from workers.channels.email import EmailChannel
+        from workers.notifications.channels.email import EmailChannel
 
         channels["email"] = EmailChannel(
             config.smtp_url, config.email_from, config.smtp_timeout_s, config.smtp_pool_size
         )
     if config.vapid_private_key:
-        from workers.channels.webpush import WebPushChannel
+        from workers.notifications.channels.webpush import WebPushChannel
 
         channels["webpush"] = WebPushChannel(
             config.vapid_private_key, config.vapid_subject, config.push_ttl_s, config.send_timeout_s
         )
     sid, token = config.twilio_account_sid, config.twilio_auth_token
     if sid and token and config.twilio_from:
-        from workers.channels.twilio import TwilioChannel
+        from workers.notifications.channels.twilio import TwilioChannel
 
         channels["sms"] = TwilioChannel(
             "sms", sid, token, config.twilio_from, config.twilio_api_base, config.send_timeout_s

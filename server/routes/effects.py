@@ -22,11 +22,12 @@ from server.vapid import public_key_of
 from sync.errors import Conflict, Invalid, NotFound, TooLarge
 from sync.store import CommitInfo
 from sync.tenancy import bind_tenant
-from workers import notifications, outbox, preferences, subscriptions
+from workers import outbox
 from workers.config import WorkerConfig
 from workers.dispatcher import Dispatcher
-from workers.payments import Payments
-from workers.stripe_events import handle_webhook
+from workers.notifications import delivery_log, preferences, subscriptions
+from workers.payments.intents import Payments
+from workers.payments.webhooks import handle_webhook
 
 routes = web.RouteTableDef()
 
@@ -190,11 +191,11 @@ async def notification_log(request: web.Request) -> web.Response:
     who = require_admin(request)
     q = request.query
     status = q.get("status") or None
-    if status is not None and status not in notifications.STATUSES:
-        raise Invalid(f"status is one of {', '.join(notifications.STATUSES)}", {"field": "status"})
+    if status is not None and status not in delivery_log.STATUSES:
+        raise Invalid(f"status is one of {', '.join(delivery_log.STATUSES)}", {"field": "status"})
     limit = min(int(q["limit"]), 1000) if q.get("limit", "").isdigit() else 100
     async with request.app[SYNC].store.read(who.tenant_id) as session:
-        lines = await notifications.listing(
+        lines = await delivery_log.listing(
             session, status, q.get("event_type"), q.get("outbox_id"), limit
         )
         body: dict[str, Any] = {"notifications": lines}

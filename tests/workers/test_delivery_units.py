@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workers.channels import parse_retry_after
-from workers.channels.email import parse_smtp_url
 from workers.config import WorkerConfig
 from workers.money import format_money, split_fee
+from workers.notifications.channels import parse_retry_after
+from workers.notifications.channels.email import parse_smtp_url
+from workers.notifications.preferences import default_channels, parse_hhmm, quiet_until
+from workers.notifications.scheduler import reminder_rows
+from workers.notifications.templates import Renderer
 from workers.outbox import backoff_s
-from workers.preferences import default_channels, parse_hhmm, quiet_until
-from workers.scheduler import reminder_rows
-from workers.templates import Renderer
 
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.UTC

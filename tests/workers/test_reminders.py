@@ -15,7 +15,7 @@ from schemas import Booking, OutboxEvent
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from tests.conftest import Db
 from tests.workers.conftest import book_and_confirm, dispatcher, slot, worker_config
-from workers import scheduler
+from workers.notifications import scheduler
 
 LONDON = ZoneInfo("Europe/London")
 

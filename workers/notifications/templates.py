@@ -1,5 +1,5 @@
 """Rendering a notification from its template: the school's own (`notification_templates`)
-or the default (workers/default_templates.py), with Jinja2.
+or the default (workers/notifications/default_templates.py), with Jinja2.
 
 Templates written by a school are untrusted input, so they run in Jinja2's immutable sandbox
 (no attribute tricks reach Python internals). HTML is autoescaped: a student called
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import NotificationTemplate
-from workers.default_templates import DEFAULTS, HTML_LAYOUT, TEXT_FOOTER, Defaults
+from workers.notifications.default_templates import DEFAULTS, HTML_LAYOUT, TEXT_FOOTER, Defaults
 
 log = logging.getLogger("drivesync.templates")
 

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from workers.channels import Message, SendError, SendResult
+from workers.notifications.channels import Message, SendError, SendResult
 
 
 @dataclass(frozen=True)

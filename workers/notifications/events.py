@@ -1,5 +1,5 @@
-"""Each event type's expansion: recipients and template facts (see workers/recipients.py for
-the table of who receives what)."""
+"""Each event type's expansion: recipients and template facts (see
+workers/notifications/recipients.py for the table of who receives what)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from schemas import MockTest, utcnow
 from workers.money import format_money
-from workers.recipients import Expansion, Facts, Recipient
+from workers.notifications.recipients import Expansion, Facts, Recipient
 
 Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
 

@@ -20,7 +20,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from workers.channels import Message, SendError, SendResult
+from workers.notifications.channels import Message, SendError, SendResult
 
 TWILIO_API = "https://api.twilio.com"
 

@@ -28,7 +28,13 @@ import aiohttp
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
-from workers.channels import Message, PushTarget, SendError, SendResult, parse_retry_after
+from workers.notifications.channels import (
+    Message,
+    PushTarget,
+    SendError,
+    SendResult,
+    parse_retry_after,
+)
 
 URGENT_EVENTS = frozenset({"booking_reminder", "booking_cancelled"})
 

@@ -5,7 +5,7 @@ Each event has an email (subject, plain text, HTML) and a short form (title and 
 lines) used for push, SMS and WhatsApp. Templates are Jinja2: the HTML body is autoescaped,
 the text bodies are not (they are never interpreted as markup). Variables: `school`,
 `recipient`, and the event's own (`booking`, `lesson`, `notes`, `mock_test`, `payment`, …; see
-workers/recipients.py).
+workers/notifications/recipients.py).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from workers.recipients import Recipient
-from workers.templates import Rendered
+from workers.notifications.recipients import Recipient
+from workers.notifications.templates import Rendered
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 One row per endpoint in a school: the same browser profile subscribing again (new keys, or
 another user signing in on it) replaces its row, so a device never gets a message twice or a
 message meant for the previous user. Rows the push service reports gone are deleted by the
-dispatcher (workers/notifications.py).
+dispatcher (workers/notifications/delivery_log.py).
 """
 
 from __future__ import annotations

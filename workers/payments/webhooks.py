@@ -33,7 +33,7 @@ from sync.store import Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.money import split_fee
 from workers.outbox import new_event
-from workers.payments import PaymentsUnavailable
+from workers.payments.provider import PaymentsUnavailable
 
 log = logging.getLogger("drivesync.stripe")
 

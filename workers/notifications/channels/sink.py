@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from workers.channels import Message, SendError, SendResult
+from workers.notifications.channels import Message, SendError, SendResult
 
 log = logging.getLogger("drivesync.sink")
 

@@ -4,7 +4,7 @@ Money never moves without a row first: a payment (or refund) row is written, the
 called with an idempotency key derived from that row's id, then the row gets Stripe's id. A
 double click, a retried request or a crash in between therefore reuses the same row and the
 same idempotency key, and Stripe answers with the same PaymentIntent (or refund) instead of
-charging twice. Status changes come from webhooks (workers/stripe_events.py).
+charging twice. Status changes come from webhooks (workers/payments/webhooks.py).
 
 Stripe's SDK runs on asyncio (`StripeClient` with its aiohttp client, `*_async` methods); its
 API base can be pointed elsewhere (a local stand-in in tests).
@@ -19,42 +19,14 @@ import stripe
 from sqlalchemy import func, select
 
 from schemas import Booking, Payment, Refund
-from sync.errors import Conflict, DriveSyncError, Forbidden, Invalid, NotFound
+from sync.errors import Conflict, Forbidden, Invalid, NotFound
 from sync.principal import Principal
 from sync.store import Store, WriteTxn
 from workers.config import WorkerConfig
+from workers.payments.provider import PaymentsUnavailable, ProviderError, stripe_client
+from workers.payments.webhooks import apply_refund
 
 PAYABLE_BOOKINGS = frozenset({"requested", "confirmed", "completed"})
-
-
-class PaymentsUnavailable(DriveSyncError):
-    """Stripe is not configured on this server."""
-
-    code = "payments_unavailable"
-    status = 503
-
-
-class ProviderError(DriveSyncError):
-    """Stripe could not be reached or refused the call; nothing was charged twice."""
-
-    code = "payment_provider_error"
-    status = 502
-
-
-def stripe_client(
-    config: WorkerConfig,
-) -> tuple[stripe.StripeClient | None, stripe.AIOHTTPClient | None]:
-    """A Stripe client on asyncio and its HTTP client, or Nones when no key is configured."""
-    if not config.stripe_secret_key:
-        return None, None
-    kwargs: dict[str, Any] = {}
-    if config.stripe_api_base:
-        kwargs["base_addresses"] = {"api": config.stripe_api_base.rstrip("/")}
-    http = stripe.AIOHTTPClient(timeout=config.send_timeout_s)
-    client = stripe.StripeClient(
-        config.stripe_secret_key, http_client=http, max_network_retries=2, **kwargs
-    )
-    return client, http
 
 
 def record_of(p: Payment) -> dict[str, Any]:
@@ -233,8 +205,6 @@ class Payments:
                 if row is not None:
                     row.status = "failed"
             raise ProviderError(f"Stripe: {exc.user_message or type(exc).__name__}") from exc
-        from workers.stripe_events import apply_refund
-
         async with self.store.write(who.tenant_id) as txn:
             await apply_refund(
                 txn, made.id, made.status or "pending", made.amount, payment_id, refund.id

@@ -11,20 +11,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from schemas.wire import ENVELOPE_MODELS, RECORD_MODELS, WRITE_MODELS
+from schemas.response import RESPONSE_MODELS
+from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS
 
 OUT = Path(__file__).resolve().parent / "json"
 
 
 def documents() -> dict[str, dict[str, Any]]:
-    """File name → JSON Schema document, for every record, write and envelope model."""
+    """File name → JSON Schema document, for every record, write, request and response
+    model: what the server sends in serialization mode, what it accepts in validation mode."""
     docs: dict[str, dict[str, Any]] = {}
     for name, record in RECORD_MODELS.items():
         docs[f"{name}.record.json"] = record.model_json_schema(mode="serialization")
     for name, write in WRITE_MODELS.items():
         docs[f"{name}.write.json"] = write.model_json_schema(mode="validation")
-    for name, envelope in ENVELOPE_MODELS.items():
-        docs[f"{name}.json"] = envelope.model_json_schema(mode="validation")
+    for name, request in REQUEST_MODELS.items():
+        docs[f"{name}.json"] = request.model_json_schema(mode="validation")
+    for name, response in RESPONSE_MODELS.items():
+        docs[f"{name}.json"] = response.model_json_schema(mode="serialization")
     for name, doc in docs.items():
         doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         doc["$id"] = f"drivesync/v1/{name}"

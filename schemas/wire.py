@@ -1,5 +1,7 @@
 """Pydantic wire models: what a client may send for each synced entity (`*Write`, every
-field optional so the same model checks puts and patches) and what it receives (`*Record`).
+field optional so the same model checks puts and patches) and what it receives (`*Record`),
+the request envelopes and the token answer. The other response bodies (push, pull, info,
+checksum, admin, errors) are in schemas/response.py, built on `Outgoing` below.
 
 Field names and meanings follow ../shared/design/PROTOCOL.md ("Fields every client can rely
 on"). Validation is strict: a string where a number belongs, an unknown field or a 1 MB string
@@ -15,6 +17,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 SCHEMA_VERSION = 1
 
@@ -84,16 +87,40 @@ LessonStatus = Literal["scheduled", "in_progress", "completed", "no_show", "canc
 BookingStatus = Literal["requested", "confirmed", "declined", "cancelled", "completed"]
 
 
+# A key the server leaves out rather than sending null: `rev: int | Omitted = None` is "an
+# integer, or no `rev` key at all" (the published schema says integer, not required).
+Omitted = SkipJsonSchema[None]
+
+
+def _no_null_defaults(schema: dict[str, Any]) -> None:
+    """Drop the `"default": null` pydantic writes for `Omitted` keys: null is not one of
+    their values, the key is simply absent."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None and not _nullable(prop):
+            del prop["default"]
+
+
+def _nullable(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "null" or any(p.get("type") == "null" for p in prop.get("anyOf", []))
+
+
+class Outgoing(BaseModel):
+    """A body (or part of one) the server sends. It names every key that goes out: an
+    undeclared key fails validation (and the contract test), so the published schemas and
+    the wire cannot drift apart. Optional keys are `Omitted` (left out, never null)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_defaults)
+
+
 class _Write(BaseModel):
     """Client-writable fields: unknown fields are rejected, nothing is coerced."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class _Record(BaseModel):
-    """A record as every client receives it."""
-
-    model_config = ConfigDict(extra="allow")
+class _Record(Outgoing):
+    """A record as every client receives it: exactly these fields (sync.entities builds
+    records from the model's field list, so a new field is declared here first)."""
 
     id: str
     rev: int
@@ -391,50 +418,6 @@ class PushRequest(BaseModel):
     device: DeviceInfo | None = None
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class ErrorResponse(BaseModel):
-    """Every error answer: `{"error": {"code", "message", "details"}}`."""
-
-    error: ErrorBody
-
-
-class MutationResultBody(BaseModel):
-    seq: int
-    status: Literal["applied", "merged", "conflict", "rejected"]
-    rev: int | None = None
-    record: dict[str, Any] | None = None
-    loser: dict[str, Any] | None = None
-    conflict_id: str | None = None
-    error: ErrorBody | None = None
-    duplicate: bool | None = None
-
-
-class PushResponse(BaseModel):
-    results: list[MutationResultBody]
-    acked_seq: int
-    rev: int
-
-
-class Change(BaseModel):
-    entity: str
-    id: str
-    rev: int
-    op: Literal["put", "delete"]
-    record: dict[str, Any] | None = None
-
-
-class PullResponse(BaseModel):
-    changes: list[Change]
-    cursor: str
-    has_more: bool
-    rev: int
-
-
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -449,17 +432,19 @@ class RefreshRequest(BaseModel):
     refresh_token: Annotated[str, Field(min_length=10, max_length=512)]
 
 
-class UserInfo(BaseModel):
+class UserInfo(Outgoing):
     id: str
     role: str
     tenant_id: str
-    name: str | None = None
-    email: str | None = None
-    student_id: str | None = None
-    instructor_id: str | None = None
+    name: str | Omitted = Field(default=None, description="Sent on sign-in, not on refresh.")
+    email: str | Omitted = Field(default=None, description="Sent on sign-in, not on refresh.")
+    student_id: str | Omitted = Field(default=None, description="When the user is a student.")
+    instructor_id: str | Omitted = Field(
+        default=None, description="When the user is an instructor."
+    )
 
 
-class SchoolInfo(BaseModel):
+class SchoolInfo(Outgoing):
     """What a client needs of its school to work offline (mock-test pass mark, timezone,
     currency, branding); sent with every token pair so a change reaches devices within one
     access-token lifetime."""
@@ -469,26 +454,26 @@ class SchoolInfo(BaseModel):
     timezone: str
     currency: str
     locale: str
-    brand_color: str | None = None
-    logo_url: str | None = None
+    brand_color: str | None
+    logo_url: str | None
     pass_mark: int = Field(description="Correct answers needed out of pass_total (43 of 50).")
     pass_total: int
 
 
-class TokenResponse(BaseModel):
+class TokenResponse(Outgoing):
+    """`POST /v1/auth/login` and `/v1/auth/refresh` answer."""
+
     access_token: str
     refresh_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"]
     expires_in: int
     user: UserInfo
     school: SchoolInfo
 
 
-ENVELOPE_MODELS: dict[str, type[BaseModel]] = {
+# Request bodies with a published schema (validation mode: what the server accepts). The
+# response bodies are listed in schemas.response.RESPONSE_MODELS.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "push_request": PushRequest,
-    "push_response": PushResponse,
-    "pull_response": PullResponse,
-    "error": ErrorResponse,
     "login_request": LoginRequest,
-    "token_response": TokenResponse,
 }

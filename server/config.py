@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         default=False, description="Run the outbox dispatcher inside the server process."
     )
     log_level: str = "INFO"
+    strict_responses: bool = Field(
+        default=False,
+        description="Validate every response body in full against its published model and "
+        "answer 500 response_mismatch when it differs (tests). Off: push and pull bodies are "
+        "checked at the envelope only and a mismatch is logged, not refused.",
+    )
 
     # Channels (issue 4); unset means the local file/console sink.
     smtp_url: str | None = None

@@ -1,19 +1,22 @@
-"""Small helpers shared by handlers: read a JSON body into a pydantic model, answer JSON."""
+"""Small helpers shared by handlers: read a JSON body into a pydantic model, answer JSON
+through a response model (`reply`)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.keys import PRINCIPAL
-from sync.errors import BadRequest, Forbidden, Invalid, TooLarge
+from server.keys import PRINCIPAL, SETTINGS
+from sync.errors import BadRequest, DriveSyncError, Forbidden, Invalid, TooLarge
 from sync.principal import Principal
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("drivesync.http")
 
 
 def dumps(value: Any) -> str:
@@ -25,6 +28,51 @@ def json_response(
     value: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response(value, status=status, dumps=dumps, headers=headers)
+
+
+class ResponseMismatch(DriveSyncError):
+    """A body the server was about to send does not match its published response model
+    (raised only with DRIVESYNC_STRICT_RESPONSES, as in the tests)."""
+
+    code = "response_mismatch"
+    status = 500
+
+
+def conform(model: type[BaseModel], body: Any, *, strict: bool, envelope_only: bool) -> None:
+    """Check `body` against `model`. `envelope_only` skips the items of list fields (a pull
+    page's changes) unless `strict`: the top-level keys and values are still checked. A
+    mismatch raises `ResponseMismatch` when `strict`, else is logged and the body goes out
+    anyway: the work behind it is committed, and refusing to send it (a push's resend gets
+    the same stored results) would stall the devices over a description, not their data."""
+    if envelope_only and not strict and isinstance(body, dict):
+        body = {k: [] if isinstance(v, list) else v for k, v in body.items()}
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        details = validation_details(exc)
+        where, why = details["field"], details["reason"]
+        message = f"response does not match {model.__name__}: {where}: {why}"
+        if strict:
+            raise ResponseMismatch(message, details) from exc
+        log.error("%s (update schemas/response.py and regenerate schemas/json/)", message)
+
+
+def reply(
+    request: web.Request,
+    model: type[BaseModel],
+    body: Any,
+    status: int = 200,
+    *,
+    hot: bool = False,
+) -> web.Response:
+    """Answer `body` as its response model describes it, checked in full, except a `hot`
+    body (a pull page) which is checked at the envelope only unless
+    DRIVESYNC_STRICT_RESPONSES is set (the tests set it): validating a page of 1,000 records
+    costs 4-9 ms, about 10 % of the request (bench/reply.py). The body is sent as built
+    (orjson), so what was checked is byte for byte what goes out."""
+    strict = request.app[SETTINGS].strict_responses
+    conform(model, body, strict=strict, envelope_only=hot)
+    return json_response(body, status)
 
 
 async def read_json(request: web.Request, max_bytes: int = 1024 * 1024) -> Any:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from schemas.wire import ENVELOPE_MODELS, RECORD_MODELS, WRITE_MODELS
+from schemas.response import RESPONSE_MODELS
+from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS
+from server.routes.admin import AssignBody, ResolveBody, SchoolBody
+
+ADMIN_REQUESTS = (AssignBody, ResolveBody, SchoolBody)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -47,10 +52,18 @@ def with_routes(doc: dict[str, Any], routes: list[tuple[str, str, str]]) -> dict
 
 @lru_cache(maxsize=1)
 def build_openapi() -> dict[str, Any]:
-    models = [*ENVELOPE_MODELS.values(), *RECORD_MODELS.values(), *WRITE_MODELS.values()]
-    _, schema = models_json_schema(
-        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
-    )
+    # What the server sends in serialization mode, what it accepts in validation mode (the
+    # same split as the files in schemas/json/).
+    sent: list[type[BaseModel]] = [*RESPONSE_MODELS.values(), *RECORD_MODELS.values()]
+    accepted: list[type[BaseModel]] = [
+        *REQUEST_MODELS.values(),
+        *WRITE_MODELS.values(),
+        *ADMIN_REQUESTS,
+    ]
+    serialization: JsonSchemaMode = "serialization"
+    validation: JsonSchemaMode = "validation"
+    modes = [(m, serialization) for m in sent] + [(m, validation) for m in accepted]
+    _, schema = models_json_schema(modes, ref_template="#/components/schemas/{model}")
     components = schema.get("$defs", {})
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     paths: dict[str, Any] = {
@@ -108,13 +121,20 @@ def build_openapi() -> dict[str, Any]:
             "get": {
                 "summary": "Per-entity count and hash of the scope",
                 "security": bearer,
-                "responses": {"200": {"description": "checksum"}},
+                "parameters": [
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {"name": "entities", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "checksum", **_json("ChecksumResponse")},
+                    **_errors(401, 410),
+                },
             }
         },
         "/v1/sync/info": {
             "get": {
                 "summary": "Versions, limits, tombstone horizon",
-                "responses": {"200": {"description": "info"}},
+                "responses": {"200": {"description": "info", **_json("SyncInfo")}},
             }
         },
         "/v1/sync/live": {
@@ -128,19 +148,7 @@ def build_openapi() -> dict[str, Any]:
             "get": {"summary": "Database reachable", "responses": {"200": {"description": "ready"}}}
         },
     }
-    for path, summary in {
-        "/v1/admin/journal": "Journal of rejected, conflicting and lost mutations",
-        "/v1/admin/conflicts": "Open conflicts",
-        "/v1/admin/rejections": "Open rejections",
-        "/v1/admin/devices": "Devices' sync health",
-    }.items():
-        paths[path] = {
-            "get": {
-                "summary": summary,
-                "security": bearer,
-                "responses": {"200": {"description": "ok"}, **_errors(401, 403)},
-            }
-        }
+    paths.update(_admin_paths(bearer))
     return {
         "openapi": "3.1.0",
         "info": {"title": "DriveSync sync API", "version": "1"},
@@ -152,3 +160,71 @@ def build_openapi() -> dict[str, Any]:
             },
         },
     }
+
+
+def _admin_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """The admin API (owners and admins only): every answer names its response model."""
+
+    def op(summary: str, answer: str, body: str | None = None, *codes: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": summary,
+            "security": bearer,
+            "responses": {
+                "200": {"description": "ok", **_json(answer)},
+                **_errors(401, 403, *codes),
+            },
+        }
+        if body is not None:
+            out["requestBody"] = _json(body)
+        return out
+
+    journal_query = [
+        {"name": "kind", "in": "query", "schema": {"type": "string"}},
+        {"name": "status", "in": "query", "schema": {"type": "string"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+    ]
+    paths: dict[str, dict[str, Any]] = {
+        "/v1/admin/school": {
+            "get": op("The school's settings", "SchoolSettings"),
+            "patch": op("Change school settings", "SchoolSettings", "SchoolBody", 422),
+        },
+        "/v1/admin/students/{student_id}/instructors": {
+            "put": op("Reassign a student", "AssignResult", "AssignBody", 404, 422)
+        },
+        "/v1/admin/students/{student_id}/leave": {
+            "post": op("A student leaves the school", "LeaveResult", None, 404)
+        },
+        "/v1/admin/journal": {
+            "get": {
+                **op("Journal of rejected, conflicting and lost mutations", "JournalPage"),
+                "parameters": journal_query,
+            }
+        },
+        "/v1/admin/conflicts": {"get": op("Open conflicts", "JournalPage")},
+        "/v1/admin/rejections": {"get": op("Open rejections", "JournalPage")},
+        "/v1/admin/journal/{entry_id}": {
+            "get": op("One journal entry", "JournalEntryBody", None, 404)
+        },
+        "/v1/admin/conflicts/{entry_id}/resolve": {
+            "post": op("Resolve a conflict", "ResolveResult", "ResolveBody", 404, 422)
+        },
+        "/v1/admin/rejections/{entry_id}/replay": {
+            "post": op(
+                "Run a rejected mutation again as its author", "ReplayResult", None, 404, 422
+            )
+        },
+        "/v1/admin/devices": {"get": op("Devices' sync health", "DeviceList")},
+    }
+    for path, ops in paths.items():
+        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        for operation in ops.values():
+            operation["parameters"] = [
+                *operation.get("parameters", []),
+                *(
+                    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for n in names
+                ),
+            ]
+            if not operation["parameters"]:
+                del operation["parameters"]
+    return paths

@@ -192,7 +192,9 @@ async def db(
 
 
 def make_settings(db: Db, tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings for an app on `db` with a fixed secret and a private var dir."""
+    """Settings for an app on `db` with a fixed secret and a private var dir. Every response
+    is checked in full against its published model (a mismatch answers 500)."""
+    overrides.setdefault("strict_responses", True)
     return Settings(
         database_url=db.url, secret_key=TEST_SECRET, var_dir=tmp_path / "var", **overrides
     )

@@ -8,8 +8,18 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.response import (
+    AssignResult,
+    DeviceList,
+    JournalEntryBody,
+    JournalPage,
+    LeaveResult,
+    ReplayResult,
+    ResolveResult,
+    SchoolSettings,
+)
 from schemas.wire import Uuid
-from server.http import json_response, parse, read_json, require_admin
+from server.http import parse, read_json, reply, require_admin
 from server.keys import SYNC
 
 routes = web.RouteTableDef()
@@ -54,15 +64,15 @@ class SchoolBody(BaseModel):
 @routes.get("/v1/admin/school")
 async def school(request: web.Request) -> web.Response:
     who = require_admin(request)
-    return json_response(await request.app[SYNC].admin.school(who))
+    return reply(request, SchoolSettings, await request.app[SYNC].admin.school(who))
 
 
 @routes.patch("/v1/admin/school")
 async def update_school(request: web.Request) -> web.Response:
     who = require_admin(request)
     body = parse(SchoolBody, await read_json(request, 16_384))
-    changes = body.model_dump(exclude_unset=True)
-    return json_response(await request.app[SYNC].admin.update_school(who, changes))
+    result = await request.app[SYNC].admin.update_school(who, body.model_dump(exclude_unset=True))
+    return reply(request, SchoolSettings, result)
 
 
 @routes.put("/v1/admin/students/{student_id}/instructors")
@@ -72,15 +82,14 @@ async def assign(request: web.Request) -> web.Response:
     result = await request.app[SYNC].admin.assign(
         who, request.match_info["student_id"], body.instructor_ids, body.primary
     )
-    return json_response(result)
+    return reply(request, AssignResult, result)
 
 
 @routes.post("/v1/admin/students/{student_id}/leave")
 async def leave(request: web.Request) -> web.Response:
     who = require_admin(request)
-    return json_response(
-        await request.app[SYNC].admin.student_leaves(who, request.match_info["student_id"])
-    )
+    result = await request.app[SYNC].admin.student_leaves(who, request.match_info["student_id"])
+    return reply(request, LeaveResult, result)
 
 
 @routes.get("/v1/admin/journal")
@@ -88,49 +97,51 @@ async def journal(request: web.Request) -> web.Response:
     who = require_admin(request)
     q = request.query
     limit = int(q["limit"]) if q.get("limit", "").isdigit() else 100
-    return json_response(
-        await request.app[SYNC].admin.journal(who, q.get("kind"), q.get("status"), limit)
-    )
+    result = await request.app[SYNC].admin.journal(who, q.get("kind"), q.get("status"), limit)
+    return reply(request, JournalPage, result)
 
 
 @routes.get("/v1/admin/conflicts")
 async def conflicts(request: web.Request) -> web.Response:
     who = require_admin(request)
     status = request.query.get("status", "open")
-    return json_response(await request.app[SYNC].admin.journal(who, "conflict", status or None))
+    result = await request.app[SYNC].admin.journal(who, "conflict", status or None)
+    return reply(request, JournalPage, result)
 
 
 @routes.get("/v1/admin/rejections")
 async def rejections(request: web.Request) -> web.Response:
     who = require_admin(request)
     status = request.query.get("status", "open")
-    return json_response(await request.app[SYNC].admin.journal(who, "rejected", status or None))
+    result = await request.app[SYNC].admin.journal(who, "rejected", status or None)
+    return reply(request, JournalPage, result)
 
 
 @routes.get("/v1/admin/journal/{entry_id}")
 async def entry(request: web.Request) -> web.Response:
     who = require_admin(request)
-    return json_response(await request.app[SYNC].admin.entry(who, request.match_info["entry_id"]))
+    result = await request.app[SYNC].admin.entry(who, request.match_info["entry_id"])
+    return reply(request, JournalEntryBody, result)
 
 
 @routes.post("/v1/admin/conflicts/{entry_id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
     who = require_admin(request)
     body = parse(ResolveBody, await read_json(request))
-    return json_response(
-        await request.app[SYNC].admin.resolve(
-            who, request.match_info["entry_id"], body.keep, body.text
-        )
+    result = await request.app[SYNC].admin.resolve(
+        who, request.match_info["entry_id"], body.keep, body.text
     )
+    return reply(request, ResolveResult, result)
 
 
 @routes.post("/v1/admin/rejections/{entry_id}/replay")
 async def replay(request: web.Request) -> web.Response:
     who = require_admin(request)
-    return json_response(await request.app[SYNC].admin.replay(who, request.match_info["entry_id"]))
+    result = await request.app[SYNC].admin.replay(who, request.match_info["entry_id"])
+    return reply(request, ReplayResult, result)
 
 
 @routes.get("/v1/admin/devices")
 async def devices(request: web.Request) -> web.Response:
     who = require_admin(request)
-    return json_response(await request.app[SYNC].admin.devices(who))
+    return reply(request, DeviceList, await request.app[SYNC].admin.devices(who))

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from schemas.wire import LoginRequest, RefreshRequest
-from server.http import json_response, parse, read_json
+from schemas.wire import LoginRequest, RefreshRequest, TokenResponse
+from server.http import parse, read_json, reply
 from server.keys import AUTH
 from server.middlewares import public
 from sync.principal import Principal
@@ -42,7 +42,7 @@ def _token_body(
 async def login(request: web.Request) -> web.Response:
     body = parse(LoginRequest, await read_json(request, 16_384))
     tokens, user = await request.app[AUTH].login(body.tenant, body.email, body.password)
-    return json_response(_token_body(tokens, user.name, user.email))
+    return reply(request, TokenResponse, _token_body(tokens, user.name, user.email))
 
 
 @routes.post("/v1/auth/refresh")
@@ -50,7 +50,7 @@ async def login(request: web.Request) -> web.Response:
 async def refresh(request: web.Request) -> web.Response:
     body = parse(RefreshRequest, await read_json(request, 16_384))
     tokens = await request.app[AUTH].refresh(body.refresh_token)
-    return json_response(_token_body(tokens))
+    return reply(request, TokenResponse, _token_body(tokens))
 
 
 @routes.post("/v1/auth/logout")

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import orjson
 from aiohttp import web
 
+from schemas.response import ChecksumResponse, PullResponse, PushResponse, SyncInfo
 from schemas.wire import PushRequest
-from server.http import json_response, parse, principal, read_json
+from server.http import parse, principal, read_json, reply
 from server.keys import SECRET, SESSIONS, SETTINGS, SYNC
 from server.middlewares import public
 from sync.errors import Invalid, TooLarge
@@ -67,7 +68,7 @@ async def push(request: web.Request) -> web.Response:
     result = await request.app[SYNC].push.push(
         principal(request), req.client_id, req.schema_version, raw, req.device
     )
-    return json_response(result)
+    return reply(request, PushResponse, result)
 
 
 @routes.get("/v1/sync/pull")
@@ -85,9 +86,8 @@ async def pull(request: web.Request) -> web.StreamResponse:
     cursor = page.cursor.to_string(request.app[SECRET])
     if "application/x-ndjson" in request.headers.get("Accept", ""):
         return await _ndjson(request, page.changes, cursor, page.has_more, page.rev)
-    response = json_response(
-        {"changes": page.changes, "cursor": cursor, "has_more": page.has_more, "rev": page.rev}
-    )
+    body = {"changes": page.changes, "cursor": cursor, "has_more": page.has_more, "rev": page.rev}
+    response = reply(request, PullResponse, body, hot=True)
     response.enable_compression()
     return response
 
@@ -128,13 +128,13 @@ async def checksum(request: web.Request) -> web.Response:
     body = await compute(service.store, who, entities)
     if cursor_rev is not None:
         body["cursor_rev"] = cursor_rev
-    return json_response(body)
+    return reply(request, ChecksumResponse, body)
 
 
 @routes.get("/v1/sync/info")
 @public
 async def info(request: web.Request) -> web.Response:
-    return json_response(request.app[SYNC].info())
+    return reply(request, SyncInfo, request.app[SYNC].info())
 
 
 async def _sync_service(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,348 @@
+"""Response models: every body the sync, info, checksum and admin endpoints send, key for
+key. The handlers answer through them (server/http.py::reply) and schemas/json/ publishes
+them, so a key the server starts sending without declaring it here fails the contract test
+(tests/integration/test_contract.py) instead of reaching clients undocumented.
+
+Optional keys are `Omitted`: left out of the body, never sent as null. Timestamps are ISO
+8601 UTC strings ending in Z.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from schemas.wire import (
+    AvailabilityRecord,
+    BookingRecord,
+    InstructorRecord,
+    LessonNoteRecord,
+    LessonRecord,
+    MockTestRecord,
+    Omitted,
+    Outgoing,
+    PaymentRecord,
+    SchoolInfo,
+    ServiceRecord,
+    SkillAssessmentRecord,
+    SkillRecord,
+    StudentProgressRecord,
+    StudentRecord,
+    TheoryAttemptRecord,
+    TheoryQuestionRecord,
+    TokenResponse,
+    TripRecord,
+    TripSegmentRecord,
+)
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class ErrorBody(Outgoing):
+    code: str = Field(description="Stable code: invalid, forbidden, seq_gap, reset_required, …")
+    message: str
+    details: dict[str, Any] = Field(description="`field` names the offending field, if any.")
+
+
+class ErrorResponse(Outgoing):
+    """Every error answer: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorBody
+
+
+# --- push ---------------------------------------------------------------------------------
+
+MutationStatus = Literal["applied", "merged", "conflict", "rejected"]
+
+
+class MutationResultBody(Outgoing):
+    """The result of one mutation. `rev` is absent only when it was rejected (then `error`
+    says why); `conflict` carries `loser` and `conflict_id`; `merged` may carry `lost`."""
+
+    seq: int
+    status: MutationStatus
+    rev: int | Omitted = Field(default=None, description="The record's rev after the push.")
+    record: dict[str, Any] | Omitted = Field(
+        default=None,
+        description="The committed record (as <entity>.record.json), when the server set or "
+        "derived fields the client did not send, or the status is not applied.",
+    )
+    lost: list[str] | Omitted = Field(
+        default=None, description="merged: fields (sorted) that lost last-writer-wins."
+    )
+    loser: dict[str, Any] | Omitted = Field(
+        default=None, description="conflict: the client's losing version."
+    )
+    conflict_id: str | Omitted = Field(
+        default=None, description="conflict: the journal entry an admin resolves."
+    )
+    error: ErrorBody | Omitted = Field(default=None, description="rejected: why.")
+    hlc_clamped: Literal[True] | Omitted = Field(
+        default=None, description="The hlc lay too far in the future and was clamped."
+    )
+    duplicate: Literal[True] | Omitted = Field(
+        default=None, description="A resent seq: the original result, nothing changed."
+    )
+
+
+class PushResponse(Outgoing):
+    """`POST /v1/sync/push` answer."""
+
+    results: list[MutationResultBody]
+    acked_seq: int
+    rev: int = Field(description="The tenant's rev after the batch.")
+
+
+# --- pull ---------------------------------------------------------------------------------
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class _Change(Outgoing, Generic[R]):
+    id: str
+    rev: int
+    op: Literal["put", "delete"]
+    record: R | Omitted = Field(default=None, description="Present when op is put.")
+
+
+class LessonChange(_Change[LessonRecord]):
+    entity: Literal["lesson"]
+
+
+class LessonNoteChange(_Change[LessonNoteRecord]):
+    entity: Literal["lesson_note"]
+
+
+class SkillAssessmentChange(_Change[SkillAssessmentRecord]):
+    entity: Literal["skill_assessment"]
+
+
+class StudentProgressChange(_Change[StudentProgressRecord]):
+    entity: Literal["student_progress"]
+
+
+class TripChange(_Change[TripRecord]):
+    entity: Literal["trip"]
+
+
+class TripSegmentChange(_Change[TripSegmentRecord]):
+    entity: Literal["trip_segment"]
+
+
+class TheoryQuestionChange(_Change[TheoryQuestionRecord]):
+    entity: Literal["theory_question"]
+
+
+class TheoryAttemptChange(_Change[TheoryAttemptRecord]):
+    entity: Literal["theory_attempt"]
+
+
+class MockTestChange(_Change[MockTestRecord]):
+    entity: Literal["mock_test"]
+
+
+class BookingChange(_Change[BookingRecord]):
+    entity: Literal["booking"]
+
+
+class AvailabilityChange(_Change[AvailabilityRecord]):
+    entity: Literal["availability"]
+
+
+class StudentChange(_Change[StudentRecord]):
+    entity: Literal["student"]
+
+
+class InstructorChange(_Change[InstructorRecord]):
+    entity: Literal["instructor"]
+
+
+class SkillChange(_Change[SkillRecord]):
+    entity: Literal["skill"]
+
+
+class ServiceChange(_Change[ServiceRecord]):
+    entity: Literal["service"]
+
+
+class PaymentChange(_Change[PaymentRecord]):
+    entity: Literal["payment"]
+
+
+# One change of a pull page; `entity` says which record it carries.
+Change = Annotated[
+    LessonChange
+    | LessonNoteChange
+    | SkillAssessmentChange
+    | StudentProgressChange
+    | TripChange
+    | TripSegmentChange
+    | TheoryQuestionChange
+    | TheoryAttemptChange
+    | MockTestChange
+    | BookingChange
+    | AvailabilityChange
+    | StudentChange
+    | InstructorChange
+    | SkillChange
+    | ServiceChange
+    | PaymentChange,
+    Field(discriminator="entity"),
+]
+
+
+class PullResponse(Outgoing):
+    """`GET /v1/sync/pull` answer."""
+
+    changes: list[Change]
+    cursor: str
+    has_more: bool
+    rev: int = Field(description="The tenant's rev of the snapshot the page was read at.")
+
+
+# --- info and checksum --------------------------------------------------------------------
+
+
+class PublishedLimits(Outgoing):
+    max_mutations: int
+    max_push_bytes: int
+    max_pull_limit: int
+    default_pull_limit: int
+
+
+class SyncInfo(Outgoing):
+    """`GET /v1/sync/info` answer."""
+
+    protocol: int
+    schema_versions: list[int]
+    limits: PublishedLimits
+    tombstone_horizon_days: int
+    max_clock_skew_ms: int
+    heartbeat_s: int
+
+
+class EntityChecksum(Outgoing):
+    count: int
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] = Field(
+        description="Lowercase hex SHA-256 of the lines `id:rev\\n` sorted by id."
+    )
+
+
+class ChecksumResponse(Outgoing):
+    """`GET /v1/sync/checksum` answer; entities with no live records are absent."""
+
+    rev: int
+    cursor_rev: int | Omitted = Field(default=None, description="The rev of the cursor sent.")
+    entities: dict[str, EntityChecksum]
+
+
+# --- admin --------------------------------------------------------------------------------
+
+
+class SchoolSettings(SchoolInfo):
+    """`GET` / `PATCH /v1/admin/school` answer."""
+
+    platform_fee_bps: int
+
+
+class AssignResult(Outgoing):
+    student_id: str
+    instructor_ids: list[str]
+    rev: int
+
+
+class LeaveResult(Outgoing):
+    student_id: str
+    records_removed: int
+    rev: int
+
+
+JournalKind = Literal["rejected", "conflict", "lost_field"]
+
+
+class JournalEntryBody(Outgoing):
+    """One journal entry: a rejected mutation, a conflict or fields that lost LWW."""
+
+    id: str
+    kind: JournalKind
+    status: Literal["open", "resolved", "replayed", "dismissed"]
+    user_id: str
+    client_id: str
+    seq: int
+    entity: str
+    record_id: str
+    code: str | None
+    message: str | None
+    mutation: dict[str, Any] = Field(description="The mutation as the client sent it.")
+    record: dict[str, Any] | None = Field(description="The record it targeted, at the time.")
+    loser: dict[str, Any] | None = Field(
+        description="conflict: the client's version; lost_field: the fields that lost."
+    )
+    base: dict[str, Any] | None
+    rev: int | None
+    received_at: dt.datetime
+    resolved_by: str | None
+    resolved_at: dt.datetime | None
+    resolution: dict[str, Any] | None
+
+
+class JournalPage(Outgoing):
+    """`GET /v1/admin/journal` (and `/conflicts`, `/rejections`) answer, newest first."""
+
+    entries: list[JournalEntryBody]
+    open: dict[JournalKind, int] = Field(description="Open entries per kind (all of them).")
+
+
+class ResolveResult(Outgoing):
+    id: str
+    status: Literal["resolved"]
+    keep: Literal["server", "client", "text"]
+    rev: int | None = Field(description="The note's new rev, or null when nothing changed.")
+
+
+class ReplayResult(Outgoing):
+    id: str
+    result: MutationResultBody
+
+
+class DeviceHealth(Outgoing):
+    id: str
+    user_id: str
+    client_id: str
+    platform: str | None
+    app_version: str | None
+    acked_seq: int
+    pending: int | None
+    last_pull_rev: int | None
+    lag_revs: int | None
+    last_seen_at: dt.datetime
+    last_push_at: dt.datetime | None
+    clock_skew_ms: int | None
+
+
+class DeviceList(Outgoing):
+    """`GET /v1/admin/devices` answer."""
+
+    rev: int
+    devices: list[DeviceHealth]
+
+
+# Published as schemas/json/<name>.json (serialization mode: what the server sends).
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {
+    "error": ErrorResponse,
+    "token_response": TokenResponse,
+    "push_response": PushResponse,
+    "pull_response": PullResponse,
+    "sync_info": SyncInfo,
+    "checksum_response": ChecksumResponse,
+    "school_settings": SchoolSettings,
+    "assign_response": AssignResult,
+    "leave_response": LeaveResult,
+    "journal_response": JournalPage,
+    "journal_entry": JournalEntryBody,
+    "resolve_response": ResolveResult,
+    "replay_response": ReplayResult,
+    "devices_response": DeviceList,
+}

@@ -31,9 +31,34 @@ Store and services (transactions):
     service    SyncService: the one object the web layer holds
 """
 
-from sync.errors import DriveSyncError
-from sync.principal import Principal
-from sync.service import Limits, SyncService
-from sync.store import Store
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sync.errors import DriveSyncError
+    from sync.principal import Principal
+    from sync.service import Limits, SyncService
+    from sync.store import Store
 
 __all__ = ["DriveSyncError", "Limits", "Principal", "Store", "SyncService"]
+
+# Where each public name lives: loaded on first use, so importing one pure module (say
+# `sync.hlc`) does not bring in the store, SQLAlchemy and the services.
+_HOMES = {
+    "DriveSyncError": "sync.errors",
+    "Limits": "sync.service",
+    "Principal": "sync.principal",
+    "Store": "sync.store",
+    "SyncService": "sync.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sync' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-import schemas  # noqa: F401  (every mapped class registered before the look-up)
+import schemas
 from schemas.base import Base
 from schemas.synced import SyncedMixin
 from sync.entities import ENTITIES
@@ -22,6 +22,7 @@ class SyncedTable(SyncedMixin, Base):
 def table_of(entity: str) -> type[SyncedTable]:
     """The mapped class of a synced entity (KeyError for an unknown one)."""
     name = ENTITIES[entity].table
+    schemas.load_tables()  # every mapped class registered before the look-up
     for mapper in Base.registry.mappers:
         if mapper.local_table.name == name:  # type: ignore[attr-defined]
             cls: type[SyncedTable] = mapper.class_

@@ -1,8 +1,12 @@
 """Transactions against the database, bound to one tenant.
 
-`Store.write(tenant_id)` opens the only kind of transaction that changes synced records: its
-first statement locks the tenant's counter row (PostgreSQL; SQLite's BEGIN IMMEDIATE already
-holds the database write lock), so writers in a tenant commit one after another in rev order.
+`Store.write(tenant_id)` opens the only kind of transaction that changes synced records.
+Writers of one tenant first queue in this process (one `asyncio.Lock` per tenant, dropped
+when idle) and only then check out a pooled connection, so a busy school's writers wait
+without holding connections other schools need. The transaction's first statement then locks
+the tenant's counter row (PostgreSQL, for writers in other processes; SQLite's BEGIN
+IMMEDIATE already holds the database write lock), so writers in a tenant commit one after
+another in rev order.
 Inside it, `WriteTxn.stamp(entity, row)` gives a row the next rev and indexes it in
 `sync_records`; on exit the counter is saved and, after COMMIT, listeners hear which revs and
 scope keys changed (the live pokes).
@@ -10,6 +14,7 @@ scope keys changed (the live pokes).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -149,6 +154,37 @@ class WriteTxn:
         )
 
 
+class _TenantLocks:
+    """One asyncio.Lock per tenant with writers holding or awaiting it; a lock is dropped
+    as soon as nobody holds or awaits it, so idle tenants cost nothing."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    @asynccontextmanager
+    async def hold(self, tenant_id: str) -> AsyncIterator[None]:
+        slot = self._slots.get(tenant_id)
+        if slot is None:
+            slot = self._slots[tenant_id] = (asyncio.Lock(), [0])
+        lock, users = slot
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._slots[tenant_id]
+
+    def queued(self, tenant_id: str) -> int:
+        """Writers of the tenant holding or awaiting its lock in this process."""
+        slot = self._slots.get(tenant_id)
+        return slot[1][0] if slot else 0
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+
 class Store:
     """Opens tenant-bound transactions."""
 
@@ -157,11 +193,12 @@ class Store:
         self.dialect = dialect
         self.listeners: list[CommitListener] = []
         self.catalogue_entities: frozenset[str] = frozenset({"skill", "service", "theory_question"})
+        self.locks = _TenantLocks()
 
     @asynccontextmanager
     async def write(self, tenant_id: str) -> AsyncIterator[WriteTxn]:
         """A write transaction holding the tenant's rev lock until COMMIT."""
-        async with self.sessions() as session:
+        async with self.locks.hold(tenant_id), self.sessions() as session:
             bind_tenant(session, tenant_id)
             async with session.begin():
                 current = await session.scalar(
@@ -174,10 +211,11 @@ class Store:
                 txn = WriteTxn(session, tenant_id, current)
                 yield txn
                 await txn.flush_index()
-            if txn.changed:
-                info = txn.commit_info(self.catalogue_entities)
-                for listener in self.listeners:
-                    await listener(info)
+        # Listeners run after the next writer may go ahead.
+        if txn.changed:
+            info = txn.commit_info(self.catalogue_entities)
+            for listener in self.listeners:
+                await listener(info)
 
     @asynccontextmanager
     async def read(self, tenant_id: str) -> AsyncIterator[AsyncSession]:

@@ -1,5 +1,8 @@
-"""Scope rules: which records a user may read, from their role. Pure: the store turns the
-same rules into SQL (sync.pull) and tests check the two agree.
+"""Scope rules: which records a user may read, from their role, and which commits concern
+them. Pure. The rules live here once: `Scope.sees` decides a record, `Scope.reaches` the
+records a pull must hear about (sync.pull.reach is the same rule as SQL), and
+`Scope.touched_by` / `rescopes` are the live poke filter (which commits may change what a
+connection sees). tests/integration/sync/test_scope_agreement.py checks the three agree.
 
 - owner/admin: everything in the school;
 - instructor: own profile and availability, assigned students and their bookings, lessons,
@@ -12,9 +15,12 @@ same rules into SQL (sync.pull) and tests check the two agree.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cached_property
 
 from sync.entities import ENTITIES, EntitySpec, Visibility
+from sync.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,10 @@ class Scope:
     def fingerprint(self) -> str:
         """A short stable digest of the scope, carried by cursors: when it changes, the next
         pull sends what entered and left the scope."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> str:
         digest = hashlib.sha256()
         digest.update(f"{self.role}|{int(self.everything)}|".encode())
         digest.update(",".join(sorted(self.student_ids)).encode())
@@ -71,6 +81,32 @@ class Scope:
             return self.sees_private or not private
         return False
 
+    def reaches(self, entity: str, student_id: str | None, instructor_id: str | None) -> bool:
+        """Whether a pull must tell this user about changes of such a record: the records
+        they see, plus those they would see but for the `private` flag (sent as deletes).
+        `sync.pull.reach` is this rule in SQL."""
+        return self.sees(entity, student_id, instructor_id, private=False)
+
+    def touched_by(
+        self,
+        who: Principal,
+        student_ids: Collection[str],
+        instructor_ids: Collection[str],
+        catalogue: bool,
+    ) -> bool:
+        """Whether a commit with these scope keys (sync.store.CommitInfo) may have changed
+        what `who`, with this scope, can see: the live poke filter. Never false for a commit
+        that changed a record this scope `reaches`; may be true for some that did not."""
+        if self.everything or catalogue:
+            return True
+        if who.instructor_id and who.instructor_id in instructor_ids:
+            return True
+        if who.student_id and who.student_id in student_ids:
+            return True
+        return not self.student_ids.isdisjoint(student_ids) or not self.instructor_ids.isdisjoint(
+            instructor_ids
+        )
+
     def entities_by_visibility(
         self, visibility: Visibility, only: frozenset[str] | None = None
     ) -> list[str]:
@@ -90,3 +126,16 @@ def changed_members(old: Scope, new: Scope) -> tuple[frozenset[str], frozenset[s
         old.student_ids ^ new.student_ids,
         old.instructor_ids ^ new.instructor_ids,
     )
+
+
+def members(who: Principal) -> frozenset[str]:
+    """The student and instructor ids a principal stands for (a guardian: their wards). A
+    commit naming one of them as rescoped changed this principal's scope."""
+    ids = {who.student_id, who.instructor_id, *who.ward_ids}
+    return frozenset(i for i in ids if i)
+
+
+def rescopes(who: Principal, rescoped: Collection[str], rescope_all: bool = False) -> bool:
+    """Whether a commit that changed the scopes of `rescoped` (or of everyone) changed
+    `who`'s: their scope must be loaded again."""
+    return rescope_all or not members(who).isdisjoint(rescoped)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import SyncRecord, TenantRev, utcnow
 from sync.database import read_options
-from sync.entities import scope_keys
+from sync.entities import CATALOGUE_ENTITIES, scope_keys
 from sync.tenancy import bind_tenant
 
 
@@ -192,7 +192,7 @@ class Store:
         self.sessions = sessions
         self.dialect = dialect
         self.listeners: list[CommitListener] = []
-        self.catalogue_entities: frozenset[str] = frozenset({"skill", "service", "theory_question"})
+        self.catalogue_entities: frozenset[str] = CATALOGUE_ENTITIES
         self.locks = _TenantLocks()
 
     @asynccontextmanager

@@ -1,7 +1,10 @@
-"""Loading a principal's current scope from the assignments, and keeping scope snapshots
-(so a cursor made under an older scope can be diffed against the new one)."""
+"""Loading a principal's current scope from the assignments, caching it while it cannot
+have changed, and keeping scope snapshots (so a cursor made under an older scope can be
+diffed against the new one)."""
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,8 +20,9 @@ from schemas import (
     StudentInstructor,
 )
 from sync.errors import Unauthenticated
+from sync.notifier import TenantHeads
 from sync.principal import Principal
-from sync.scope import Scope
+from sync.scope import Scope, members
 
 
 async def _live_students(session: AsyncSession, ids: set[str]) -> set[str]:
@@ -57,6 +61,47 @@ async def load_scope(session: AsyncSession, who: Principal) -> Scope:
             )
             instructors = set(rows)
     return Scope(who.role, False, frozenset(students), frozenset(instructors))
+
+
+class ScopeCache:
+    """Scopes loaded lately, each with the tenant rev of the snapshot it was loaded in. A
+    scope is handed out again for a later rev only while `TenantHeads.scope_unchanged`
+    vouches for it: no commit since, or every commit since heard and none naming the
+    user's students/instructors as rescoped. Admins' scope needs no query and no entry.
+    Bounded: the least recently used entries go first."""
+
+    def __init__(self, heads: TenantHeads, size: int = 50_000) -> None:
+        self._heads = heads
+        self._size = size
+        self._entries: OrderedDict[Principal, tuple[Scope, int]] = OrderedDict()
+
+    def get(self, who: Principal, at_rev: int) -> Scope | None:
+        """`who`'s scope at the tenant's rev `at_rev`, or None (load it)."""
+        if who.is_admin:
+            return Scope(who.role, everything=True)
+        entry = self._entries.get(who)
+        if entry is None:
+            return None
+        scope, loaded = entry
+        if not self._heads.scope_unchanged(who.tenant_id, members(who), loaded, at_rev):
+            return None
+        self._entries.move_to_end(who)
+        return scope
+
+    def put(self, who: Principal, scope: Scope, rev: int) -> None:
+        """Remember `scope`, loaded in a snapshot at the tenant's rev `rev`."""
+        if who.is_admin:
+            return
+        entry = self._entries.get(who)
+        if entry is not None and entry[1] > rev:
+            return  # a newer load is already here
+        self._entries[who] = (scope, rev)
+        self._entries.move_to_end(who)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 async def save_snapshot(session: AsyncSession, tenant_id: str, scope: Scope) -> None:

@@ -33,7 +33,7 @@ class SyncService:
 
         self.store = store
         self.limits = limits
-        self.notifier = Notifier()
+        self.notifier = Notifier(origin=store.origin)
         store.listeners.append(self.notifier.on_commit)
         self.push = PushService(store, SCHEMA_VERSIONS, limits.max_clock_skew_ms)
         self.pull = PullService(store, secret, SCHEMA_VERSIONS)

@@ -6,28 +6,37 @@ when idle) and only then check out a pooled connection, so a busy school's write
 without holding connections other schools need. The transaction's first statement then locks
 the tenant's counter row (PostgreSQL, for writers in other processes; SQLite's BEGIN
 IMMEDIATE already holds the database write lock), so writers in a tenant commit one after
-another in rev order.
-Inside it, `WriteTxn.stamp(entity, row)` gives a row the next rev and indexes it in
-`sync_records`; on exit the counter is saved and, after COMMIT, listeners hear which revs and
-scope keys changed (the live pokes).
+another in rev order. Inside it, `WriteTxn.stamp(entity, row)` gives a row the next rev and
+indexes it in `sync_records`; on exit the counter is saved and — on PostgreSQL, in the same
+transaction — `NOTIFY drivesync_changes` says what changed, so every process hears of every
+commit whichever process (server, worker, CLI) made it. After COMMIT, listeners in this
+process hear it at once (`CommitInfo`: live pokes, the head cache).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from schemas import SyncRecord, TenantRev, utcnow
+from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
 from sync.database import read_options
 from sync.entities import CATALOGUE_ENTITIES, scope_keys
 from sync.tenancy import bind_tenant
+
+CHANNEL: Final = "drivesync_changes"
+# NOTIFY payloads are limited to 8000 bytes: past this, the keys are summarised.
+MAX_PAYLOAD: Final = 7900
+_TXN: Final = "drivesync_write_txn"
 
 
 @dataclass
@@ -41,11 +50,68 @@ class CommitInfo:
     instructor_ids: set[str] = field(default_factory=set)
     catalogue: bool = False
     # Users (instructor or student ids) whose scope itself changed: their live
-    # connections reload it. Ordinary commits leave this empty.
+    # connections reload it, and cached scopes of theirs are stale. Ordinary commits leave
+    # this empty.
     rescoped: set[str] = field(default_factory=set)
+    # The commit's first rev (a commit takes revs first_rev..rev): a reader of the commit
+    # stream knows from it whether it has heard every commit up to `rev`. None: unknown.
+    first_rev: int | None = None
+    # Scopes of users not listed in `rescoped` may have changed too (too many to list, or
+    # a write touched assignments without saying whose): every cached scope is stale.
+    rescope_all: bool = False
+    # The Store that committed it: a process hearing its own NOTIFY back (it has already
+    # told its listeners) does not deliver it twice.
+    origin: str = ""
 
 
 CommitListener = Callable[[CommitInfo], Awaitable[None]]
+
+
+def encode(info: CommitInfo) -> str:
+    """The NOTIFY payload of a commit (under 8000 bytes: long key lists are summarised as
+    "everyone in the tenant")."""
+    keys: dict[str, Any] = {
+        "t": info.tenant_id,
+        "r": info.rev,
+        "f": info.first_rev,
+        "o": info.origin,
+        "c": info.catalogue,
+        "x": sorted(info.rescoped),
+        "s": sorted(info.student_ids),
+        "i": sorted(info.instructor_ids),
+    }
+    if info.rescope_all:
+        keys["xa"] = True
+    text = json.dumps(keys, separators=(",", ":"))
+    if len(text) > MAX_PAYLOAD:
+        del keys["s"], keys["i"]
+        keys["all"] = True
+        text = json.dumps(keys, separators=(",", ":"))
+    if len(text) > MAX_PAYLOAD:
+        keys["x"] = []
+        keys["xa"] = True
+        text = json.dumps(keys, separators=(",", ":"))
+    return text
+
+
+def decode(payload: str) -> CommitInfo:
+    """A commit from its NOTIFY payload (payloads of older versions lack f, o and xa)."""
+    keys = json.loads(payload)
+    first = keys.get("f")
+    info = CommitInfo(
+        keys["t"],
+        int(keys["r"]),
+        set(keys.get("s", ())),
+        set(keys.get("i", ())),
+        bool(keys.get("c")),
+        set(keys.get("x", ())),
+        first_rev=int(first) if first is not None else None,
+        rescope_all=bool(keys.get("xa")),
+        origin=str(keys.get("o") or ""),
+    )
+    if keys.get("all"):
+        info.catalogue = True  # treat as relevant to everyone in the tenant
+    return info
 
 
 class WriteTxn:
@@ -62,6 +128,10 @@ class WriteTxn:
         # of theirs changed (their scope did: a student was assigned to or away from them).
         self.extra_instructors: set[str] = set()
         self.rescoped_students: set[str] = set()
+        # What the session hooks below saw of assignment changes, in case the code making
+        # them did not say whose scope changed (then every scope counts as changed).
+        self.touched_ids: set[str] = set()
+        self.touched_unnamed = False
 
     def next_rev(self) -> int:
         self.rev += 1
@@ -116,12 +186,16 @@ class WriteTxn:
     def changed(self) -> bool:
         return self.rev != self.start_rev
 
-    def commit_info(self, catalogue_entities: frozenset[str]) -> CommitInfo:
+    def commit_info(self, catalogue_entities: frozenset[str], origin: str = "") -> CommitInfo:
+        declared = self.extra_instructors | self.rescoped_students
         info = CommitInfo(
             self.tenant_id,
             self.rev,
             instructor_ids=set(self.extra_instructors),
-            rescoped=set(self.extra_instructors) | set(self.rescoped_students),
+            rescoped=declared | self.touched_ids,
+            first_rev=self.start_rev + 1,
+            rescope_all=self.touched_unnamed and not declared,
+            origin=origin,
         )
         for (entity, _id), values in self._index.items():
             if values["student_id"]:
@@ -132,26 +206,41 @@ class WriteTxn:
                 info.catalogue = True
         return info
 
-    async def flush_index(self) -> None:
-        """Write the change index rows and the counter (called just before COMMIT)."""
-        if not self._index:
+    async def flush_index(self, notify: CommitInfo | None = None) -> None:
+        """Write the change index rows and the counter (called just before COMMIT); with
+        `notify`, the counter's UPDATE also queues its NOTIFY (PostgreSQL sends it at
+        COMMIT, and only if the transaction commits)."""
+        if not self.changed:
             return
         await self.session.flush()
         rows = list(self._index.values())
         dialect = self.session.get_bind().dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SyncRecord)
-        stmt = ins.on_conflict_do_update(
-            index_elements=["tenant_id", "entity", "id"],
-            set_={
-                c: getattr(ins.excluded, c)
-                for c in ("rev", "deleted", "student_id", "instructor_id", "private", "updated_at")
-            },
-        )
-        for start in range(0, len(rows), 500):
-            await self.session.execute(stmt, rows[start : start + 500])
-        await self.session.execute(
+        if rows:
+            ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SyncRecord)
+            stmt = ins.on_conflict_do_update(
+                index_elements=["tenant_id", "entity", "id"],
+                set_={
+                    c: getattr(ins.excluded, c)
+                    for c in (
+                        "rev",
+                        "deleted",
+                        "student_id",
+                        "instructor_id",
+                        "private",
+                        "updated_at",
+                    )
+                },
+            )
+            for start in range(0, len(rows), 500):
+                await self.session.execute(stmt, rows[start : start + 500])
+        counter = (
             update(TenantRev).where(TenantRev.tenant_id == self.tenant_id).values(rev=self.rev)
         )
+        if notify is not None:
+            counter = counter.returning(func.pg_notify(CHANNEL, encode(notify)))
+            await self.session.execute(counter, execution_options={"synchronize_session": False})
+        else:
+            await self.session.execute(counter)
 
 
 class _TenantLocks:
@@ -193,11 +282,14 @@ class Store:
         self.dialect = dialect
         self.listeners: list[CommitListener] = []
         self.catalogue_entities: frozenset[str] = CATALOGUE_ENTITIES
+        # Tags this store's NOTIFYs (see CommitInfo.origin).
+        self.origin = uuid.uuid4().hex[:12]
         self.locks = _TenantLocks()
 
     @asynccontextmanager
     async def write(self, tenant_id: str) -> AsyncIterator[WriteTxn]:
         """A write transaction holding the tenant's rev lock until COMMIT."""
+        info: CommitInfo | None = None
         async with self.locks.hold(tenant_id), self.sessions() as session:
             bind_tenant(session, tenant_id)
             async with session.begin():
@@ -209,11 +301,16 @@ class Store:
                     await session.flush()
                     current = 0
                 txn = WriteTxn(session, tenant_id, current)
+                session.sync_session.info[_TXN] = txn
                 yield txn
-                await txn.flush_index()
-        # Listeners run after the next writer may go ahead.
-        if txn.changed:
-            info = txn.commit_info(self.catalogue_entities)
+                await session.flush()  # (runs the hooks noting assignment changes)
+                if (txn.touched_ids or txn.touched_unnamed) and not txn.changed:
+                    txn.next_rev()  # a scope change always moves the rev (pull caches rely on it)
+                if txn.changed:
+                    info = txn.commit_info(self.catalogue_entities, self.origin)
+                await txn.flush_index(info if self.dialect == "postgresql" else None)
+            session.sync_session.info.pop(_TXN, None)
+        if info is not None:
             for listener in self.listeners:
                 await listener(info)
 
@@ -225,3 +322,40 @@ class Store:
             async with session.begin():
                 await session.connection(execution_options=read_options(self.dialect))
                 yield session
+
+
+# Scopes come from assignments (student_instructors) and from whether a student is still in
+# the school (students.left_at, students.deleted). A write transaction changing those must
+# say whose scope changed (WriteTxn.extra_instructors / rescoped_students); these hooks
+# note such changes, so a write that forgets to say counts as changing every scope.
+_SCOPE_COLUMNS: Final = ("left_at", "deleted")
+
+
+@event.listens_for(Session, "after_flush")
+def _note_assignment_rows(session: Session, _flush: UOWTransaction) -> None:
+    txn = session.info.get(_TXN)
+    if txn is None:
+        return
+    for obj in (*session.new, *session.deleted):
+        if type(obj) is StudentInstructor:
+            txn.touched_ids.update((obj.student_id, obj.instructor_id))
+    for obj in session.dirty:
+        kind = type(obj)
+        if kind is StudentInstructor:
+            txn.touched_unnamed = True  # the pair it had before is not at hand
+        elif kind is Student:
+            attrs = inspect(obj).attrs
+            if any(attrs[name].history.has_changes() for name in _SCOPE_COLUMNS):
+                txn.touched_ids.add(obj.id)
+                txn.touched_unnamed = True  # and their instructors'
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_assignment_statements(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete):
+        return
+    txn = state.session.info.get(_TXN)
+    if txn is None:
+        return
+    if any(m.class_ in (StudentInstructor, Student) for m in state.all_mappers):
+        txn.touched_unnamed = True

@@ -143,6 +143,7 @@ async def run(args: Any) -> dict[str, Any]:
                     ).all()
                 )
             service = SyncService(store, "secret", Limits())
+            await service.notifier.start_pg(db.dsn)  # as the server does: LISTEN
             engine = store.sessions.kw["bind"]
             kinds: Counter[str] = Counter()
             db_wait = [0.0]
@@ -282,6 +283,16 @@ async def run(args: Any) -> dict[str, Any]:
             for k, v in kinds.most_common():
                 say(f"    {v:6d}  {k}")
             out["incremental"] = {"statements": dict(kinds)}
+            # The same without LISTEN (SQLite, or while it reconnects): the database answers.
+            await service.notifier.close()
+            kinds.clear()
+            counting[0] = True
+            await service.pull.pull(admin, cursor_text, 1000, None, 1)
+            counting[0] = False
+            say(f"empty incremental pull, LISTEN down: {sum(kinds.values())} statements")
+            for k, v in kinds.most_common():
+                say(f"    {v:6d}  {k}")
+            out["incremental_no_listen"] = {"statements": dict(kinds)}
 
             # 5. statements per batch, by size and mix of what devices create
             out["mixes"] = await _mixes(service, store, school, who, kinds, counting)

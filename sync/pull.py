@@ -9,6 +9,11 @@ One read transaction (one snapshot) per page. A page has two parts:
    records, deletes for tombstones and for records still in reach but no longer visible (a
    note turned private, for a student).
 Each record appears at most once (the index holds one row per record, at its latest rev).
+
+A pull with nothing new — its cursor at the tenant's head, the user's scope the one it was
+made under — is answered from memory, without the database: the head from `TenantHeads`
+(kept current by the notifier, trusted only while LISTEN is up) and the scope from
+`ScopeCache`. Whenever either is unsure, the pull reads the database as above.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import SyncRecord, TenantRev
-from sync.access import load_scope, load_snapshot, save_snapshot
+from sync.access import ScopeCache, load_scope, load_snapshot, save_snapshot
 from sync.cursor import Cursor, CursorError, ScopeDiff
 from sync.entities import ENTITIES, Visibility
 from sync.errors import Invalid, ResetRequired
+from sync.notifier import TenantHeads
 from sync.principal import Principal
 from sync.records import RecordContext, record_columns, student_ids_of, to_record
 from sync.scope import Scope, changed_members
@@ -94,10 +100,19 @@ def _moved(
 class PullService:
     """Builds pull pages and checksums for principals."""
 
-    def __init__(self, store: Store, secret: str, schema_versions: frozenset[int]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        secret: str,
+        schema_versions: frozenset[int],
+        heads: TenantHeads | None = None,
+    ) -> None:
         self.store = store
         self.secret = secret
         self.schema_versions = schema_versions
+        # Without a notifier's heads (never listening) every pull reads the database.
+        self.heads = heads if heads is not None else TenantHeads()
+        self.scopes = ScopeCache(self.heads)
         self._snapshots: set[tuple[str, str]] = set()
 
     def decode(self, who: Principal, text: str) -> Cursor:
@@ -132,18 +147,28 @@ class PullService:
             if unknown:
                 raise Invalid(f"unknown entity {unknown[0]!r}", {"field": "entities"})
         wanted = tuple(sorted(entities)) if entities is not None else None
+        cursor: Cursor | None = None
+        if cursor_text:
+            cursor = self.decode(who, cursor_text)
+            if cursor.schema_version != schema_version:
+                raise ResetRequired("cursor was made for another schema version")
+            if cursor.entities != wanted:
+                raise ResetRequired("cursor was made for another entity filter")
+            unchanged = self._unchanged(who, cursor)
+            if unchanged is not None:
+                return unchanged
+        token = self.heads.token()
         async with self.store.read(who.tenant_id) as session:
             state = await session.scalar(select(TenantRev))
             head = state.rev if state else 0
             horizon = state.horizon_rev if state else 0
-            scope = await load_scope(session, who)
+            self.heads.observe(who.tenant_id, head, horizon, token)
+            scope = self.scopes.get(who, head)
+            if scope is None:
+                scope = await load_scope(session, who)
+                self.scopes.put(who, scope, head)
             fp = scope.fingerprint()
-            if cursor_text:
-                cursor = self.decode(who, cursor_text)
-                if cursor.schema_version != schema_version:
-                    raise ResetRequired("cursor was made for another schema version")
-                if cursor.entities != wanted:
-                    raise ResetRequired("cursor was made for another entity filter")
+            if cursor is not None:
                 if cursor.rev < horizon or cursor.rev > head:
                     raise ResetRequired(
                         "cursor is older than the tombstone horizon: re-sync from scratch",
@@ -154,6 +179,28 @@ class PullService:
             page = await self._page(session, who, scope, cursor, head, limit, entities)
         await self._remember(who.tenant_id, scope)
         return page
+
+    def _unchanged(self, who: Principal, cursor: Cursor) -> PullPage | None:
+        """The answer to a pull with nothing new, from memory — the page the database would
+        give: no changes, the same cursor, `rev` the head — or None to ask the database.
+
+        Only when the head is known for sure (TenantHeads.current: LISTEN up, anchored), the
+        cursor is exactly at it with no scope diff under way, and the cached scope is the
+        cursor's. The horizon check of the full path cannot fail here (compaction never
+        moves the horizon past the head), and the scope snapshot is already saved (it was
+        when the cursor's page was made)."""
+        if cursor.diff is not None:
+            return None
+        known = self.heads.current(who.tenant_id)
+        if known is None:
+            return None
+        head, horizon = known
+        if cursor.rev != head or cursor.rev < horizon:
+            return None
+        scope = self.scopes.get(who, head)
+        if scope is None or scope.fingerprint() != cursor.scope:
+            return None
+        return PullPage([], cursor, False, head)
 
     async def _page(
         self,
@@ -218,6 +265,8 @@ class PullService:
         room = limit - len(out)
         if room <= 0:
             return await self._finish(session, who, out, cursor, True, head)
+        if cursor.rev >= head:  # the index holds no rev above the snapshot's head
+            return await self._finish(session, who, out, cursor.advanced(head), False, head)
         stream = (
             await session.execute(
                 select(

@@ -1,5 +1,6 @@
 """The sync engine's front door: one object the web layer holds, bundling push, pull,
-checksum, admin actions and the notifier over one store."""
+checksum, admin actions and the notifier over one store. The notifier's LISTEN is started
+by the web layer (`notifier.start_pg`); until it is, pulls always read the database."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class SyncService:
         self.notifier = Notifier(origin=store.origin)
         store.listeners.append(self.notifier.on_commit)
         self.push = PushService(store, SCHEMA_VERSIONS, limits.max_clock_skew_ms)
-        self.pull = PullService(store, secret, SCHEMA_VERSIONS)
+        # Pulls answer "nothing new" from the heads the notifier keeps (see sync.pull).
+        self.pull = PullService(store, secret, SCHEMA_VERSIONS, heads=self.notifier.heads)
         self.admin = AdminService(store, self.push)
 
     def info(self) -> dict[str, object]:

@@ -22,7 +22,7 @@ from server.middlewares import bearer_token, public
 from sync.errors import Unauthenticated
 from sync.notifier import Subscriber
 from sync.principal import Principal
-from sync.scope import Scope
+from sync.scope import Scope, rescopes
 from sync.store import CommitInfo
 
 routes = web.RouteTableDef()
@@ -55,18 +55,13 @@ class _Watch:
         self.stale = False
 
     def wants(self, info: CommitInfo) -> bool:
-        if self.scope.everything or info.catalogue:
+        """The live poke filter of sync.scope: a commit that changed this user's scope
+        marks it stale (reloaded before the poke) and always pokes."""
+        if rescopes(self.who, info.rescoped, info.rescope_all):
+            self.stale = True
             return True
-        own = {self.who.instructor_id, self.who.student_id, *self.who.ward_ids} - {None}
-        if own & info.rescoped:
-            self.stale = True  # their assignments changed: reload the scope before poking
-            return True
-        if self.who.instructor_id and self.who.instructor_id in info.instructor_ids:
-            return True
-        if self.who.student_id and self.who.student_id in info.student_ids:
-            return True
-        return bool(info.student_ids & self.scope.student_ids) or bool(
-            info.instructor_ids & self.scope.instructor_ids
+        return self.scope.touched_by(
+            self.who, info.student_ids, info.instructor_ids, info.catalogue
         )
 
 

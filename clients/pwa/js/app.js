@@ -74,6 +74,12 @@ const scheduler = {
   attempt: 0,
   running: false,
   again: false,
+  // The highest rev a poke announced, and how often a pull has come back below it: with
+  // several server processes, the process answering the pull may not have heard that
+  // commit yet, so the pull is tried again shortly (a few times, then the next poke or
+  // poll catches up).
+  wantRev: -1,
+  behind: 0,
 
   kick(delay = 0) {
     clearTimeout(this.timer);
@@ -93,6 +99,13 @@ const scheduler = {
       await app.engine.pull();
       this.attempt = 0;
       app.lastError = null;
+      const pulled = (await replica.metaGet(app.db, 'last_pull_rev')) ?? -1;
+      if (pulled < this.wantRev && this.behind < 4) {
+        this.behind += 1;
+        delay = 100 * 2 ** this.behind;
+      } else {
+        this.behind = 0;
+      }
     } catch (err) {
       app.lastError = err;
       if (!err.offline && !app.engine.stopped) {
@@ -236,7 +249,11 @@ async function start(session) {
   $('#signout').onclick = () => signOut({});
   app.live = new Live(async (rev) => {
     const last = (await replica.metaGet(app.db, 'last_pull_rev')) ?? -1;
-    if (rev > last) scheduler.kick(30);
+    if (rev > last) {
+      scheduler.wantRev = Math.max(scheduler.wantRev, rev);
+      scheduler.behind = 0;
+      scheduler.kick(30);
+    }
   }, () => updateStatus());
   app.live.start();
   if (app.role === 'instructor') await recorder.resume(app).catch((err) => console.error(err));

@@ -352,7 +352,7 @@ async def gps_batch(
 ) -> int:
     """Insert trip segments (id, trip_id, student_id, index, points) with their index rows,
     stored results and the trips' totals updated incrementally. Returns points written."""
-    from sync.geo import track_distance_m
+    from sync.core.geo import track_distance_m
 
     now = dt.datetime.now(dt.UTC)
     points_written = 0

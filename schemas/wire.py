@@ -80,7 +80,7 @@ LongText = Annotated[str, Field(strict=True, max_length=20_000)]
 Tag = Annotated[str, Field(strict=True, min_length=1, max_length=40)]
 Level = Annotated[int, Field(strict=True, ge=1, le=5)]
 Option = Annotated[int, Field(strict=True, ge=0, le=9)]
-# A GPS point [t_ms, lat, lon, speed_kmh?, accuracy_m?]; checked in depth by sync.geo.
+# A GPS point [t_ms, lat, lon, speed_kmh?, accuracy_m?]; checked in depth by sync.core.geo.
 GpsPoint = Annotated[list[float | int | None], Field(min_length=3, max_length=5)]
 
 LessonStatus = Literal["scheduled", "in_progress", "completed", "no_show", "cancelled"]
@@ -119,7 +119,7 @@ class _Write(BaseModel):
 
 
 class _Record(Outgoing):
-    """A record as every client receives it: exactly these fields (sync.entities builds
+    """A record as every client receives it: exactly these fields (sync.core.entities builds
     records from the model's field list, so a new field is declared here first)."""
 
     id: str

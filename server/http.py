@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from server.keys import PRINCIPAL, SETTINGS
+from sync.core.principal import Principal
 from sync.errors import BadRequest, DriveSyncError, Forbidden, Invalid, TooLarge
-from sync.principal import Principal
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("drivesync.http")

@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.config import Settings
-from sync.principal import Principal
+from sync.core.principal import Principal
 
 if TYPE_CHECKING:
     from server.auth.service import AuthService

@@ -37,7 +37,7 @@ from schemas import (
 )
 from server.auth.passwords import hash_password
 from server.demo import load_skills, load_theory_bank
-from sync.derive import Assessed, progress, trip_totals
+from sync.core.derive import Assessed, progress, trip_totals
 from sync.store import Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
 

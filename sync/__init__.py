@@ -1,34 +1,27 @@
-"""DriveSync's sync engine: no HTTP in it.
+"""DriveSync's sync engine: no HTTP in it. The layout says which part is which.
 
-Read in this order:
+    core/      the pure rules, no I/O (see sync/core/__init__.py): entity registry, typed
+               commands, hlc, cursor, scope, policy, textmerge, geo, derive
+    rules/     applying commands inside a push's transaction: the batch context and its
+               cached reads, last-writer-wins (+ note merge, lesson states), append-only
+               (+ derived progress, trip totals, scores), bookings
 
-Pure core (no I/O, no aiohttp, no SQLAlchemy — checked by import-linter):
-    hlc        hybrid logical clock stamps, clamping of clocks from the future
-    cursor     signed, opaque pull cursors (tenant, user, rev, scope fingerprint, schema)
-    scope      who may read what, from their role and assignments
-    policy     field last-writer-wins, delete vs update, lesson/booking state machines,
-               the note-body merge decision
-    textmerge  three-way token merge of lesson-note text
-    geo        GPS maths: haversine, point validation
-    derive     server-derived fields: progress, trip totals, mock-test score and pass
-
-Store and services (transactions):
-    database   engines for SQLite and PostgreSQL (WAL, BEGIN IMMEDIATE, isolation)
+Store and services (transactions and I/O), read in this order:
+    database   engines for SQLite and PostgreSQL (WAL, BEGIN IMMEDIATE, isolation, upsert)
     tenancy    every ORM statement scoped to the session's tenant, in one place
-    store      write transactions holding the tenant's rev lock; the change index
-    entities   the synced entities: table, wire fields, writers, policy, visibility
-    mutation   one mutation's parsing and the handler context
-    apply      last-writer-wins entities (lesson, note, trip, availability)
-    append     append-only entities and the derived records they update
-    booking    server-authoritative booking rules
-    push       exactly-once batches: seq order, savepoints, journal, outbox
-    pull       pages of changes in scope, scope diffs, cursors
+    store      write transactions holding the tenant's rev lock (after an in-process queue
+               per tenant); the change index; NOTIFY with the commit
+    tables     the mapped class of each registry entity
+    records    rows into wire records
+    push       exactly-once batches: seq order, optimistic apply, journal, outbox
+    pull       pages of changes in scope, scope diffs, cursors; no-change pulls from memory
     checksum   per-entity count and hash for verification
     access     loading a principal's scope; scope snapshots
     admin      reassignments, leaving students, the journal, devices
     compaction tombstone horizon
-    notifier   live pokes in-process and over LISTEN/NOTIFY
+    notifier   live pokes in-process and over LISTEN/NOTIFY; each school's head rev
     service    SyncService: the one object the web layer holds
+    errors     the error tree (stable codes), shared by every layer
 """
 
 from __future__ import annotations
@@ -37,19 +30,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sync.core.principal import Principal
     from sync.errors import DriveSyncError
-    from sync.principal import Principal
     from sync.service import Limits, SyncService
     from sync.store import Store
 
 __all__ = ["DriveSyncError", "Limits", "Principal", "Store", "SyncService"]
 
 # Where each public name lives: loaded on first use, so importing one pure module (say
-# `sync.hlc`) does not bring in the store, SQLAlchemy and the services.
+# `sync.core.hlc`) does not bring in the store, SQLAlchemy and the services.
 _HOMES = {
     "DriveSyncError": "sync.errors",
     "Limits": "sync.service",
-    "Principal": "sync.principal",
+    "Principal": "sync.core.principal",
     "Store": "sync.store",
     "SyncService": "sync.service",
 }

@@ -19,10 +19,10 @@ from schemas import (
     StudentGuardian,
     StudentInstructor,
 )
+from sync.core.principal import Principal
+from sync.core.scope import Scope, members
 from sync.errors import Unauthenticated
 from sync.notifier import TenantHeads
-from sync.principal import Principal
-from sync.scope import Scope, members
 
 
 async def _live_students(session: AsyncSession, ids: set[str]) -> set[str]:

@@ -20,10 +20,10 @@ from schemas import (
 )
 from schemas.wire import SchoolInfo
 from sync.access import load_scope, principal_for
-from sync.command import Reject
+from sync.core.command import Reject
+from sync.core.hlc import Hlc
+from sync.core.principal import Principal
 from sync.errors import Invalid, NotFound
-from sync.hlc import Hlc
-from sync.principal import Principal
 from sync.push import PushService
 from sync.records import wire_value
 from sync.store import Store

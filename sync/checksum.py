@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from schemas import SyncRecord, TenantRev
 from sync.access import load_scope
-from sync.principal import Principal
+from sync.core.principal import Principal
 from sync.pull import reach
 from sync.store import Store
 

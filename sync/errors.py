@@ -14,7 +14,7 @@
     └── Overloaded            503 overloaded     (Retry-After)
 
 Per-mutation rejections are not exceptions that end a request: they are `Rejection` values
-in the push results (see sync.policy).
+in the push results (see sync.core.policy).
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ class TenantHeads:
     def scope_unchanged(
         self, tenant_id: str, members: Iterable[str], loaded_rev: int, at_rev: int
     ) -> bool:
-        """Whether the scope of a user standing for `members` (see sync.scope.members),
+        """Whether the scope of a user standing for `members` (see sync.core.scope.members),
         loaded at `loaded_rev`, is still theirs at `at_rev`.
 
         True when no commit came between (every write that changes a scope moves the rev:

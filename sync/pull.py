@@ -27,13 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import SyncRecord, TenantRev
 from sync.access import ScopeCache, load_scope, load_snapshot, save_snapshot
-from sync.cursor import Cursor, CursorError, ScopeDiff
-from sync.entities import ENTITIES, Visibility
+from sync.core.cursor import Cursor, CursorError, ScopeDiff
+from sync.core.entities import ENTITIES, Visibility
+from sync.core.principal import Principal
+from sync.core.scope import Scope, changed_members
 from sync.errors import Invalid, ResetRequired
 from sync.notifier import TenantHeads
-from sync.principal import Principal
 from sync.records import RecordContext, record_columns, student_ids_of, to_record
-from sync.scope import Scope, changed_members
 from sync.store import Store
 from sync.tables import table_of
 from sync.tenancy import bind_tenant

@@ -9,7 +9,7 @@ applied again one by one, each mutation in a savepoint, so that mutation is refu
 and never blocks the queue. Results, the new acked seq, journal entries and outbox rows
 commit together with the data.
 
-Reads are set-based (sync.batch preloads a batch's targets and their parents), so are the
+Reads are set-based (sync.rules.batch preloads a batch's targets and their parents), so are the
 writes: the ORM flushes each table's new and changed rows together, and the bookkeeping rows
 (results, audit, journal) go out as one multi-row INSERT per table. A batch costs a constant
 number of statements whatever its size (`python -m bench.roundtrips` counts them).
@@ -29,15 +29,15 @@ from sqlalchemy.exc import DataError, IntegrityError
 from schemas import AuditEntry, Device, JournalEntry, MutationResult, OutboxEvent, Tenant
 from schemas.wire import DeviceInfo
 from sync.access import load_scope
-from sync.append import apply_append, finish_batch
-from sync.apply import apply_lww
-from sync.batch import Context, TenantInfo, preload
-from sync.booking import apply_booking
-from sync.command import Command, Outcome, Reject, parse_command
-from sync.entities import ENTITIES, Policy
+from sync.core.command import Command, Outcome, Reject, parse_command
+from sync.core.entities import ENTITIES, Policy
+from sync.core.principal import Principal
 from sync.errors import Invalid, SeqGap, UpgradeRequired
-from sync.principal import Principal
 from sync.records import RecordContext, needs_assignments, to_record
+from sync.rules.append import apply_append, finish_batch
+from sync.rules.batch import Context, TenantInfo, preload
+from sync.rules.booking import apply_booking
+from sync.rules.lww import apply_lww
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
@@ -46,7 +46,7 @@ PULL_NOTE_INTERVAL_S = 60.0
 
 Rule = Callable[[Context, Command], Awaitable[Outcome]]
 
-# The rules each conflict policy applies (sync.entities says which policy an entity has).
+# The rules each conflict policy applies (sync.core.entities says which policy an entity has).
 HANDLERS: dict[Policy, Rule] = {
     Policy.LWW: apply_lww,
     Policy.NOTE: apply_lww,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import StudentInstructor, Tenant
-from sync.entities import ENTITIES
+from sync.core.entities import ENTITIES
 
 
 def wire_value(value: Any) -> Any:

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
+from sync.core.entities import CATALOGUE_ENTITIES, scope_keys
 from sync.database import read_options
-from sync.entities import CATALOGUE_ENTITIES, scope_keys
 from sync.tenancy import bind_tenant
 
 CHANNEL: Final = "drivesync_changes"

@@ -1,5 +1,5 @@
 """The mapped class of each synced entity, found from the table name its registry entry
-declares (kept apart from sync.entities so the pure core never imports SQLAlchemy)."""
+declares (kept apart from sync.core.entities so the pure core never imports SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import cache
 import schemas
 from schemas.base import Base
 from schemas.synced import SyncedMixin
-from sync.entities import ENTITIES
+from sync.core.entities import ENTITIES
 
 
 class SyncedTable(SyncedMixin, Base):

@@ -22,8 +22,8 @@ from server.auth.passwords import verify_password
 from server.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from server.config import Settings
 from sync.access import principal_for
+from sync.core.principal import Principal
 from sync.errors import RateLimited, Unauthenticated
-from sync.principal import Principal
 from sync.tenancy import ALL_TENANTS, bind_tenant
 
 

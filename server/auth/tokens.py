@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from sync.principal import Principal
+from sync.core.principal import Principal
 
 ISSUER = "drivesync"
 

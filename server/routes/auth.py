@@ -10,7 +10,7 @@ from schemas.wire import LoginRequest, RefreshRequest, TokenResponse
 from server.http import parse, read_json, reply
 from server.keys import AUTH
 from server.middlewares import public
-from sync.principal import Principal
+from sync.core.principal import Principal
 
 routes = web.RouteTableDef()
 

@@ -19,10 +19,10 @@ from schemas import TenantRev
 from server.auth.tokens import TokenError, read_access_token
 from server.keys import SECRET, SETTINGS, SYNC
 from server.middlewares import bearer_token, public
+from sync.core.principal import Principal
+from sync.core.scope import Scope, rescopes
 from sync.errors import Unauthenticated
 from sync.notifier import Subscriber
-from sync.principal import Principal
-from sync.scope import Scope, rescopes
 from sync.store import CommitInfo
 
 routes = web.RouteTableDef()
@@ -55,7 +55,7 @@ class _Watch:
         self.stale = False
 
     def wants(self, info: CommitInfo) -> bool:
-        """The live poke filter of sync.scope: a commit that changed this user's scope
+        """The live poke filter of sync.core.scope: a commit that changed this user's scope
         marks it stale (reloaded before the poke) and always pokes."""
         if rescopes(self.who, info.rescoped, info.rescope_all):
             self.stale = True

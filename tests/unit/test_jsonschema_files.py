@@ -14,7 +14,7 @@ def test_schema_files_match_models() -> None:
 
 
 def test_every_synced_entity_has_a_record_schema() -> None:
-    from sync.entities import ENTITIES
+    from sync.core.entities import ENTITIES
 
     names = {n.split(".")[0] for n in documents() if n.endswith(".record.json")}
     assert names == set(ENTITIES)

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from sync.entities import ENTITIES
+from sync.core.entities import ENTITIES
 
 OUTBOX = Path(__file__).resolve().parents[2] / "clients" / "pwa" / "js" / "outbox.js"
 

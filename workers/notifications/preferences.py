@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import NotificationPreference
+from sync.core.principal import Principal
 from sync.errors import Invalid
-from sync.principal import Principal
 from workers.config import CHANNELS
 
 

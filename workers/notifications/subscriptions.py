@@ -20,8 +20,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import PushSubscription, utcnow
+from sync.core.principal import Principal
 from sync.errors import Invalid
-from sync.principal import Principal
 
 MAX_PER_USER = 20
 

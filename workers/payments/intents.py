@@ -19,8 +19,8 @@ import stripe
 from sqlalchemy import func, select
 
 from schemas import Booking, Payment, Refund
+from sync.core.principal import Principal
 from sync.errors import Conflict, Forbidden, Invalid, NotFound
-from sync.principal import Principal
 from sync.store import Store, WriteTxn
 from workers.config import WorkerConfig
 from workers.payments.provider import PaymentsUnavailable, ProviderError, stripe_client

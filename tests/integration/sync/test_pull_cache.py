@@ -24,10 +24,10 @@ from sqlalchemy.engine import make_url
 
 from schemas import LessonNote, StudentInstructor
 from sync.access import principal_for
+from sync.core.principal import Principal
 from sync.database import make_engine, make_sessionmaker
 from sync.errors import ResetRequired
 from sync.notifier import Subscriber
-from sync.principal import Principal
 from sync.pull import PullPage, PullService
 from sync.service import SCHEMA_VERSIONS, Limits, SyncService
 from sync.store import CommitInfo, Store

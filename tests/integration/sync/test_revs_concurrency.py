@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from schemas import SyncRecord, TheoryQuestion
-from sync.principal import Principal
+from sync.core.principal import Principal
 from sync.pull import PullService
 from sync.service import SCHEMA_VERSIONS
 from sync.tenancy import bind_tenant

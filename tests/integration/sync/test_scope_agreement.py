@@ -6,7 +6,7 @@
   combination of entity, student key, instructor key and private flag;
 - the live poke filter: a commit that changed a record the scope reaches must poke the
   connection (`Scope.touched_by`, with the CommitInfo the store builds), and the filter
-  `server/routes/live.py` runs today says the same as `sync.scope`.
+  `server/routes/live.py` runs today says the same as `sync.core.scope`.
 
 Scopes, principals, entity filters and commits are drawn by hypothesis (derandomized, see
 tests/conftest.py).
@@ -26,10 +26,10 @@ from sqlalchemy import insert, select
 
 from schemas import SyncRecord, Tenant, utcnow
 from server.routes.live import _Watch
-from sync.entities import ENTITIES, Visibility
-from sync.principal import Principal
+from sync.core.entities import ENTITIES, Visibility
+from sync.core.principal import Principal
+from sync.core.scope import Scope, rescopes
 from sync.pull import reach
-from sync.scope import Scope, rescopes
 from sync.store import CommitInfo, Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from tests.conftest import Db

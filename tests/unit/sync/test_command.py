@@ -1,4 +1,4 @@
-"""Tests for sync.command: one raw push mutation turned into a typed `Command`, or a `Reject`
+"""Tests for sync.core.command: one raw push mutation turned into a typed `Command`, or a `Reject`
 with a stable code and the offending field. Pure: no database, no app."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.command import Command, Reject, parse_command
-from sync.entities import ENTITIES
-from sync.hlc import Hlc
-from sync.principal import Principal
+from sync.core.command import Command, Reject, parse_command
+from sync.core.entities import ENTITIES
+from sync.core.hlc import Hlc
+from sync.core.principal import Principal
 
 NOW = 1_763_779_200_000
 MAX_SKEW = 5 * 60_000

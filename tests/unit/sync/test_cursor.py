@@ -1,4 +1,4 @@
-"""Tests for sync.cursor: the signed pull cursor round-trips, and any edit, foreign secret or
+"""Tests for sync.core.cursor: the signed pull cursor round-trips, and any edit, foreign secret or
 unreadable body is `CursorError` (which the pull answers `410 reset_required`)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import sync.cursor
-from sync.cursor import Cursor, CursorError, ScopeDiff
+import sync.core.cursor
+from sync.core.cursor import Cursor, CursorError, ScopeDiff
 
 SECRET = "unit-test-secret-0123456789abcdef"
 TENANT = "7d1c9b6a-0000-4000-8000-000000000001"
@@ -116,7 +116,7 @@ def test_advanced_moves_only_the_rev() -> None:
 
 def test_docstring_example_shape() -> None:
     """The module docstring shows `<base64url JSON>.<base64url tag>`; real cursors look so."""
-    doc = sync.cursor.__doc__ or ""
+    doc = sync.core.cursor.__doc__ or ""
     example = next(line.strip() for line in doc.splitlines() if line.strip().startswith("eyJ"))
     payload_text, tag_text = example.split(".")
     text = _cursor().to_string(SECRET)

@@ -1,4 +1,4 @@
-"""Tests for sync.derive: the fields the server computes itself (student progress, trip
+"""Tests for sync.core.derive: the fields the server computes itself (student progress, trip
 totals, mock-test pass marks and scores). Pure functions: no database."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.derive import (
+from sync.core.derive import (
     Assessed,
     extend_totals,
     pass_threshold,
@@ -19,7 +19,7 @@ from sync.derive import (
     score_mock,
     trip_totals,
 )
-from sync.geo import EARTH_RADIUS_M
+from sync.core.geo import EARTH_RADIUS_M
 
 T0 = dt.datetime(2025, 11, 22, 9, 0, tzinfo=dt.UTC)
 SETTINGS = settings(max_examples=100, deadline=None)
@@ -185,7 +185,7 @@ def test_extend_totals_matches_trip_totals(starts: list[int], data: st.DataObjec
     dlat = data.draw(st.lists(step, min_size=1, max_size=5))
     dlon = data.draw(st.lists(step, min_size=1, max_size=5))
     segments = _track(starts, lengths, dlat, dlon)
-    # Appended one by one as sync.append does: totals of the first, then extend.
+    # Appended one by one as sync.rules.append does: totals of the first, then extend.
     distance, duration, count = trip_totals([(0, segments[0])])
     first_t = min(float(p[0] or 0) for p in segments[0])
     last = max(segments[0], key=lambda p: p[0] or 0)

@@ -1,4 +1,4 @@
-"""Tests for sync.entities: the registry every layer reads is consistent with itself, with the
+"""Tests for sync.core.entities: the registry every layer reads is consistent with itself, with the
 mapped tables (sync.tables) and with the protocol's entity list. No database: only the
 SQLAlchemy metadata is read."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Table
 
-from sync.entities import (
+from sync.core.entities import (
     CATALOGUE_ENTITIES,
     ENTITIES,
     SERVER_FIELDS,

@@ -1,4 +1,4 @@
-"""Tests for sync.geo: haversine, route joining and GPS point validation."""
+"""Tests for sync.core.geo: haversine, route joining and GPS point validation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.geo import haversine_m, join_segments, track_distance_m, validate_point
+from sync.core.geo import haversine_m, join_segments, track_distance_m, validate_point
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -149,7 +149,7 @@ def test_generated_valid_points(
 
 
 def test_extend_totals_equals_full_recompute() -> None:
-    from sync.derive import extend_totals, trip_totals
+    from sync.core.derive import extend_totals, trip_totals
 
     t0 = 1_800_000_000_000
     segs = [

@@ -7,9 +7,9 @@ import asyncio
 import json
 
 from sync.access import ScopeCache
+from sync.core.principal import Principal
+from sync.core.scope import Scope, members, rescopes
 from sync.notifier import TenantHeads
-from sync.principal import Principal
-from sync.scope import Scope, members, rescopes
 from sync.store import MAX_PAYLOAD, CommitInfo, _TenantLocks, decode, encode
 
 T = "tenant-1"

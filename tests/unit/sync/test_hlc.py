@@ -1,4 +1,4 @@
-"""Tests for sync.hlc: wire format, ordering contract, send/receive rules, skew guard."""
+"""Tests for sync.core.hlc: wire format, ordering contract, send/receive rules, skew guard."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.hlc import MAX_COUNTER, MIN_MS, Hlc, clamp, newer, receive, tick
+from sync.core.hlc import MAX_COUNTER, MIN_MS, Hlc, clamp, newer, receive, tick
 
 NODE = "5b0c7f3e-9a1d-4c55-8a0e-2f7d1c9b6a10"
 OTHER = "0f0e7a11-0000-4000-8000-000000000001"

@@ -1,4 +1,4 @@
-"""Tests for sync.policy: field last-writer-wins, delete vs edit, the lesson and booking state
+"""Tests for sync.core.policy: field last-writer-wins, delete vs edit, the lesson and booking state
 machines and the lesson-note body merge. Pure functions: no database, no app."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.hlc import MAX_COUNTER, MIN_MS, Hlc
-from sync.policy import (
+from sync.core.hlc import MAX_COUNTER, MIN_MS, Hlc
+from sync.core.policy import (
     NoteOutcome,
     booking_move_ok,
     delete_beats_edits,

@@ -7,15 +7,15 @@ import subprocess
 import sys
 
 PURE = (
-    "sync.hlc",
-    "sync.cursor",
-    "sync.scope",
-    "sync.policy",
-    "sync.textmerge",
-    "sync.geo",
-    "sync.derive",
-    "sync.entities",
-    "sync.command",
+    "sync.core.hlc",
+    "sync.core.cursor",
+    "sync.core.scope",
+    "sync.core.policy",
+    "sync.core.textmerge",
+    "sync.core.geo",
+    "sync.core.derive",
+    "sync.core.entities",
+    "sync.core.command",
     "schemas.wire",
 )
 

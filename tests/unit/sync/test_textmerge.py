@@ -1,11 +1,11 @@
-"""Tests for sync.textmerge: token-level three-way merge of lesson notes."""
+"""Tests for sync.core.textmerge: token-level three-way merge of lesson notes."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.textmerge import MergeResult, _merge_tokens, merge3, tokenize
+from sync.core.textmerge import MergeResult, _merge_tokens, merge3, tokenize
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

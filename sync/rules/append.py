@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import select
 
 from schemas import SkillAssessment, StudentProgress, TheoryQuestion, Trip, TripSegment
-from sync.apply import check_visible, resolve_refs
-from sync.batch import Context, load_row
-from sync.command import Command, Outcome, Reject
-from sync.derive import Assessed, extend_totals, progress, score_mock, trip_totals
-from sync.entities import ENTITIES
-from sync.geo import validate_point
+from sync.core.command import Command, Outcome, Reject
+from sync.core.derive import Assessed, extend_totals, progress, score_mock, trip_totals
+from sync.core.entities import ENTITIES
+from sync.core.geo import validate_point
+from sync.rules.batch import Context, load_row
+from sync.rules.lww import check_visible, resolve_refs
 from sync.tables import table_of
 
 PROGRESS_NS = uuid.UUID("0b5a4f0e-7c1e-4f43-9a1d-3b2f6c8d9e10")

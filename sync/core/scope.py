@@ -19,8 +19,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 
-from sync.entities import ENTITIES, EntitySpec, Visibility
-from sync.principal import Principal
+from sync.core.entities import ENTITIES, EntitySpec, Visibility
+from sync.core.principal import Principal
 
 
 @dataclass(frozen=True)

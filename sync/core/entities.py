@@ -34,7 +34,7 @@ class Policy(StrEnum):
 
 
 class Visibility(StrEnum):
-    """Which key of a record decides who may read it (see sync.scope)."""
+    """Which key of a record decides who may read it (see sync.core.scope)."""
 
     CATALOGUE = "catalogue"  # every member of the school
     INSTRUCTOR = "instructor"  # by instructor_id: the instructor's profile and availability
@@ -107,7 +107,7 @@ class EntitySpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     # The field three-way merged against the base rev (NOTE policy), whose history is kept.
     merged_text: str | None = None
-    # The status field moved only along the entity's state machine (sync.policy).
+    # The status field moved only along the entity's state machine (sync.core.policy).
     state_field: str | None = None
     # Ordered pairs of fields where the second must come after the first.
     after: tuple[tuple[str, str], ...] = ()
@@ -333,5 +333,5 @@ CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.c
 
 
 def scope_keys(entity: str, row: Any) -> tuple[str | None, str | None, bool]:
-    """(student_id, instructor_id, private) of a row: the keys sync.scope decides on."""
+    """(student_id, instructor_id, private) of a row: the keys sync.core.scope decides on."""
     return ENTITIES[entity].keys.of(row)

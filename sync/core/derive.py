@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sync.geo import join_segments, track_distance_m
+from sync.core.geo import join_segments, track_distance_m
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from sync.entities import ENTITIES, SERVER_FIELDS, EntitySpec
-from sync.hlc import Hlc, clamp
-from sync.principal import Principal
+from sync.core.entities import ENTITIES, SERVER_FIELDS, EntitySpec
+from sync.core.hlc import Hlc, clamp
+from sync.core.principal import Principal
 
 Op = Literal["put", "patch", "delete"]
 Status = Literal["applied", "merged", "conflict", "rejected"]

@@ -1,7 +1,7 @@
 """Last-writer-wins entities (lesson, lesson_note, trip, availability): authorization against
 the scope, create / patch / delete, field clocks, the note body merge, the lesson state
 machine, and the side effects they cause. What differs between these entities is read from
-their registry entries (sync.entities), not from their names."""
+their registry entries (sync.core.entities), not from their names."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from typing import Any
 from sqlalchemy import select
 
 from schemas import NoteRevision
-from sync.batch import Context, load_row
-from sync.command import Command, Outcome, Reject
-from sync.entities import EntitySpec
-from sync.policy import (
+from sync.core.command import Command, Outcome, Reject
+from sync.core.entities import EntitySpec
+from sync.core.policy import (
     delete_beats_edits,
     edit_beats_delete,
     lesson_move_ok,
     lww,
     merge_note_body,
 )
+from sync.rules.batch import Context, load_row
 from sync.tables import table_of
 
 LESSON_STATUSES = frozenset({"scheduled", "in_progress", "completed", "no_show", "cancelled"})

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sync.entities import ENTITIES
-from sync.principal import Principal
-from sync.scope import Scope
+from sync.core.entities import ENTITIES
+from sync.core.principal import Principal
+from sync.core.scope import Scope
 from sync.store import WriteTxn
 from sync.tables import table_of
 

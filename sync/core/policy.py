@@ -1,5 +1,5 @@
 """Conflict policies as pure functions: field-level last-writer-wins, delete vs update, the
-lesson and booking state machines, and the lesson-note body merge. No I/O here; sync.apply
+lesson and booking state machines, and the lesson-note body merge. No I/O here; sync.rules.lww
 loads rows, calls these, and writes what they decide."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.textmerge import merge3
+from sync.core.textmerge import merge3
 
 LESSON_MOVES: dict[str, frozenset[str]] = {
     "scheduled": frozenset({"in_progress", "no_show", "cancelled"}),

@@ -21,11 +21,11 @@ from schemas import (
     Service,
     StudentInstructor,
 )
-from sync.apply import check_nulls, check_visible
-from sync.batch import Context, load_row
-from sync.command import Command, Outcome, Reject
-from sync.entities import ENTITIES
-from sync.policy import LIVE_BOOKING, booking_move_ok
+from sync.core.command import Command, Outcome, Reject
+from sync.core.entities import ENTITIES
+from sync.core.policy import LIVE_BOOKING, booking_move_ok
+from sync.rules.batch import Context, load_row
+from sync.rules.lww import check_nulls, check_visible
 
 BOOKING = ENTITIES["booking"]
 LESSON_NS = uuid.UUID("3c8e1f52-41d6-4b8e-b0c4-5a1e2d7f9b63")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import (
@@ -21,6 +20,7 @@ from schemas import (
 )
 from sync.core.principal import Principal
 from sync.core.scope import Scope, members
+from sync.database import insert_for
 from sync.errors import Unauthenticated
 from sync.notifier import TenantHeads
 
@@ -106,9 +106,7 @@ class ScopeCache:
 
 async def save_snapshot(session: AsyncSession, tenant_id: str, scope: Scope) -> None:
     """Record the scope under its fingerprint (once; later calls change nothing)."""
-    ins = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(
-        ScopeSnapshot
-    )
+    ins = insert_for(session)(ScopeSnapshot)
     await session.execute(
         ins.values(
             tenant_id=tenant_id,

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -42,6 +43,12 @@ def read_options(engine_or_dialect_name: str) -> dict[str, Any]:
     if engine_or_dialect_name == "sqlite":
         return {READ_ONLY: True}
     return {READ_ONLY: True, "isolation_level": "REPEATABLE READ"}
+
+
+def insert_for(session: AsyncSession) -> Any:
+    """The dialect's `insert` construct (both have `on_conflict_do_nothing` / `_do_update`):
+    the one place an upsert looks at which database it runs on."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _dumps(value: Any) -> str:

@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import event, func, inspect, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
 from sync.core.entities import CATALOGUE_ENTITIES, scope_keys
-from sync.database import read_options
+from sync.database import insert_for, read_options
 from sync.tenancy import bind_tenant
 
 CHANNEL: Final = "drivesync_changes"
@@ -214,9 +213,8 @@ class WriteTxn:
             return
         await self.session.flush()
         rows = list(self._index.values())
-        dialect = self.session.get_bind().dialect.name
         if rows:
-            ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SyncRecord)
+            ins = insert_for(self.session)(SyncRecord)
             stmt = ins.on_conflict_do_update(
                 index_elements=["tenant_id", "entity", "id"],
                 set_={

@@ -22,10 +22,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import Booking, OutboxEvent, Tenant
+from sync.database import insert_for
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.config import WorkerConfig
 
@@ -138,8 +138,7 @@ async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]], now: dt
     """Insert rows whose dedupe key is new (ON CONFLICT DO NOTHING on both databases)."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     values = [
         {**r, "id": str(uuid.uuid4()), "status": "pending", "attempts": 0, "created_at": now}
         for r in rows

@@ -25,9 +25,12 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas import OutboxEvent, utcnow
+from schemas import Notification, OutboxEvent, utcnow
+from sync.errors import Conflict, NotFound
+from sync.store import Store
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.notifications.delivery_log import Attempt, add_lines
+from workers.session import bound
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,28 @@ def retry_values(
 def dead_values(error: str) -> dict[str, Any]:
     """Dead letter: no more automatic tries; admins see it and may retry it."""
     return {"status": "dead", "last_error": error[:2000]}
+
+
+async def retry(store: Store, tenant_id: str, outbox_id: str) -> str:
+    """The admin's retry of a dead letter of their school: put it back in the queue
+    (`retry_dead`) and return its id. `outbox_id` may also name a line of the delivery log,
+    which names its event. NotFound when no such event; Conflict when it is not dead."""
+    async with bound(store, tenant_id) as session, session.begin():
+        row = await session.scalar(select(OutboxEvent.status).where(OutboxEvent.id == outbox_id))
+        if row is None:  # a log line's id names its event too
+            line = await session.scalar(
+                select(Notification.outbox_id).where(Notification.id == outbox_id)
+            )
+            if line is not None:
+                outbox_id = line
+                row = await session.scalar(
+                    select(OutboxEvent.status).where(OutboxEvent.id == outbox_id)
+                )
+        if row is None:
+            raise NotFound("no outbox event with this id")
+        if not await retry_dead(session, outbox_id):
+            raise Conflict(f"only dead events can be retried (this one is {row})", {"status": row})
+    return outbox_id
 
 
 async def retry_dead(session: AsyncSession, outbox_id: str) -> bool:

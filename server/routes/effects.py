@@ -11,17 +11,14 @@ from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from schemas import Notification, OutboxEvent, Tenant
 from schemas.wire import Uuid
 from server.http import json_response, parse, principal, read_json, require_admin
 from server.keys import SETTINGS, SYNC
 from server.middlewares import public
 from server.vapid import public_key_of
-from sync.errors import Conflict, Invalid, NotFound, TooLarge
+from sync.errors import Invalid, NotFound, TooLarge
 from sync.store import CommitInfo
-from sync.tenancy import bind_tenant
 from workers import outbox
 from workers.config import WorkerConfig
 from workers.dispatcher import Dispatcher
@@ -87,10 +84,6 @@ class RefundBody(BaseModel):
     reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
 
 
-def _sessions(request: web.Request) -> Any:
-    return request.app[SYNC].store.sessions
-
-
 @routes.get("/v1/push/vapid-key")
 @public
 async def vapid_key(request: web.Request) -> web.Response:
@@ -104,11 +97,10 @@ async def vapid_key(request: web.Request) -> web.Response:
 async def subscribe(request: web.Request) -> web.Response:
     who = principal(request)
     body = parse(SubscriptionBody, await read_json(request, 16 * 1024))
-    async with _sessions(request)() as session, session.begin():
-        bind_tenant(session, who.tenant_id)
-        record, created = await subscriptions.subscribe(
-            session, who, body.endpoint, body.keys.p256dh, body.keys.auth, body.client_id
-        )
+    keys, store = body.keys, request.app[SYNC].store
+    record, created = await subscriptions.add(
+        store, who, body.endpoint, keys.p256dh, keys.auth, body.client_id
+    )
     return json_response(record, status=201 if created else 200)
 
 
@@ -118,10 +110,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
     endpoint = request.query.get("endpoint")
     if endpoint is None:
         endpoint = parse(EndpointBody, await read_json(request, 16 * 1024)).endpoint
-    async with _sessions(request)() as session, session.begin():
-        bind_tenant(session, who.tenant_id)
-        removed = await subscriptions.unsubscribe(session, who, endpoint)
-    if not removed:
+    if not await subscriptions.remove(request.app[SYNC].store, who, endpoint):
         raise NotFound("no subscription of yours has this endpoint")
     return web.Response(status=204)
 
@@ -129,9 +118,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
 @routes.get("/v1/me/notification-preferences")
 async def get_preferences(request: web.Request) -> web.Response:
     who = principal(request)
-    async with request.app[SYNC].store.read(who.tenant_id) as session:
-        tz = await session.scalar(select(Tenant.timezone).where(Tenant.id == who.tenant_id))
-        return json_response(await preferences.describe(session, who, tz or "UTC"))
+    return json_response(await preferences.current(request.app[SYNC].store, who))
 
 
 @routes.put("/v1/me/notification-preferences")
@@ -142,12 +129,8 @@ async def put_preferences(request: web.Request) -> web.Response:
     quiet: Any = preferences.UNSET
     if "quiet_hours" in body.model_fields_set:
         quiet = body.quiet_hours.model_dump() if body.quiet_hours else None
-    async with _sessions(request)() as session:
-        bind_tenant(session, who.tenant_id)
-        async with session.begin():
-            await preferences.save(session, who, events, quiet, body.opted_out)
-        tz = await session.scalar(select(Tenant.timezone).where(Tenant.id == who.tenant_id))
-        return json_response(await preferences.describe(session, who, tz or "UTC"))
+    store = request.app[SYNC].store
+    return json_response(await preferences.change(store, who, events, quiet, body.opted_out))
 
 
 @routes.post("/v1/payments/intents")
@@ -194,51 +177,19 @@ async def notification_log(request: web.Request) -> web.Response:
     if status is not None and status not in delivery_log.STATUSES:
         raise Invalid(f"status is one of {', '.join(delivery_log.STATUSES)}", {"field": "status"})
     limit = min(int(q["limit"]), 1000) if q.get("limit", "").isdigit() else 100
-    async with request.app[SYNC].store.read(who.tenant_id) as session:
-        lines = await delivery_log.listing(
-            session, status, q.get("event_type"), q.get("outbox_id"), limit
+    store = request.app[SYNC].store
+    return json_response(
+        await delivery_log.admin_view(
+            store, who.tenant_id, status, q.get("event_type"), q.get("outbox_id"), limit
         )
-        body: dict[str, Any] = {"notifications": lines}
-        if status == "dead":
-            dead = await session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.status == "dead")
-                .order_by(OutboxEvent.created_at.desc())
-                .limit(limit)
-            )
-            body["dead_events"] = [
-                {
-                    "outbox_id": e.id,
-                    "event_type": e.event_type,
-                    "attempts": e.attempts,
-                    "last_error": e.last_error,
-                    "created_at": e.created_at,
-                }
-                for e in dead
-            ]
-    return json_response(body)
+    )
 
 
 @routes.post("/v1/admin/notifications/{outbox_id}/retry")
 async def retry(request: web.Request) -> web.Response:
     who = require_admin(request)
-    outbox_id = request.match_info["outbox_id"]
-    async with _sessions(request)() as session, session.begin():
-        bind_tenant(session, who.tenant_id)
-        row = await session.scalar(select(OutboxEvent.status).where(OutboxEvent.id == outbox_id))
-        if row is None:  # a log line's id names its event too
-            line = await session.scalar(
-                select(Notification.outbox_id).where(Notification.id == outbox_id)
-            )
-            if line is not None:
-                outbox_id = line
-                row = await session.scalar(
-                    select(OutboxEvent.status).where(OutboxEvent.id == outbox_id)
-                )
-        if row is None:
-            raise NotFound("no outbox event with this id")
-        if not await outbox.retry_dead(session, outbox_id):
-            raise Conflict(f"only dead events can be retried (this one is {row})", {"status": row})
+    store, given = request.app[SYNC].store, request.match_info["outbox_id"]
+    outbox_id = await outbox.retry(store, who.tenant_id, given)
     dispatcher = request.app.get(DISPATCHER)
     if dispatcher is not None:
         dispatcher.wake()

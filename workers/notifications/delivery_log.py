@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import Notification, OutboxEvent, PushSubscription, utcnow
+from sync.store import Store
 
 SETTLED = frozenset({"sent", "skipped"})
 STATUSES = ("sent", "failed", "deferred", "skipped", "dead")
@@ -99,6 +100,45 @@ def as_dict(n: Notification, outbox_status: str | None = None) -> dict[str, Any]
         "created_at": n.created_at,
         "duration_ms": n.duration_ms,
     }
+
+
+async def admin_view(
+    store: Store,
+    tenant_id: str,
+    status: str | None = None,
+    event_type: str | None = None,
+    outbox_id: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """The admin's view of a school's log (`listing`); asked for `dead` lines, it also lists
+    the dead-lettered events themselves (`dead_events`), newest first."""
+    async with store.read(tenant_id) as session:
+        body: dict[str, Any] = {
+            "notifications": await listing(session, status, event_type, outbox_id, limit)
+        }
+        if status == "dead":
+            body["dead_events"] = await dead_events(session, limit)
+    return body
+
+
+async def dead_events(session: AsyncSession, limit: int = 100) -> list[dict[str, Any]]:
+    """The session's school's dead-lettered outbox events, newest first."""
+    dead = await session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.status == "dead")
+        .order_by(OutboxEvent.created_at.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "outbox_id": e.id,
+            "event_type": e.event_type,
+            "attempts": e.attempts,
+            "last_error": e.last_error,
+            "created_at": e.created_at,
+        }
+        for e in dead
+    ]
 
 
 async def listing(

@@ -23,10 +23,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas import NotificationPreference
+from schemas import NotificationPreference, Tenant
 from sync.core.principal import Principal
 from sync.errors import Invalid
+from sync.store import Store
 from workers.config import CHANNELS
+from workers.session import bound
 
 
 class Unset:
@@ -226,6 +228,31 @@ async def save(
         if opted_out is not None:
             row.opted_out = opted_out
     await session.flush()
+
+
+async def current(store: Store, who: Principal) -> dict[str, Any]:
+    """`describe` for the caller, in their school's timezone (UTC when it has none)."""
+    async with store.read(who.tenant_id) as session:
+        return await describe(session, who, await _timezone(session, who))
+
+
+async def change(
+    store: Store,
+    who: Principal,
+    events: dict[str, dict[str, Any] | None] | None = None,
+    quiet_hours: dict[str, str] | Unset | None = UNSET,
+    opted_out: bool | None = None,
+) -> dict[str, Any]:
+    """`save` in a transaction of its own, then `describe` the result as committed."""
+    async with bound(store, who.tenant_id) as session:
+        async with session.begin():
+            await save(session, who, events, quiet_hours, opted_out)
+        return await describe(session, who, await _timezone(session, who))
+
+
+async def _timezone(session: AsyncSession, who: Principal) -> str:
+    tz = await session.scalar(select(Tenant.timezone).where(Tenant.id == who.tenant_id))
+    return tz or "UTC"
 
 
 def _new_row(session: AsyncSession, who: Principal, event_type: str) -> NotificationPreference:

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas import PushSubscription, utcnow
 from sync.core.principal import Principal
 from sync.errors import Invalid
+from sync.store import Store
+from workers.session import bound
 
 MAX_PER_USER = 20
 
@@ -52,6 +54,25 @@ def check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
         raise Invalid("keys.p256dh is not a P-256 public key", {"field": "keys.p256dh"}) from None
     if len(_b64url(auth, "keys.auth")) != 16:
         raise Invalid("keys.auth must be 16 bytes", {"field": "keys.auth"})
+
+
+async def add(
+    store: Store,
+    who: Principal,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    client_id: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """`subscribe` in a transaction of its own, bound to the caller's school."""
+    async with bound(store, who.tenant_id) as session, session.begin():
+        return await subscribe(session, who, endpoint, p256dh, auth, client_id)
+
+
+async def remove(store: Store, who: Principal, endpoint: str) -> bool:
+    """`unsubscribe` in a transaction of its own, bound to the caller's school."""
+    async with bound(store, who.tenant_id) as session, session.begin():
+        return await unsubscribe(session, who, endpoint)
 
 
 async def subscribe(

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from schemas import AuditEntry, Device, JournalEntry, MutationResult, OutboxEvent, Tenant
 from schemas.wire import DeviceInfo
-from sync.access import load_scope
+from sync.access import ScopeCache, load_scope
 from sync.core.command import Command, Outcome, Reject, parse_command
 from sync.core.entities import ENTITIES, Policy
 from sync.core.principal import Principal
@@ -59,8 +59,15 @@ HANDLERS: dict[Policy, Rule] = {
 class PushService:
     """Applies pushes; see the module docstring for the guarantees."""
 
-    def __init__(self, store: Store, schema_versions: frozenset[int], max_skew_ms: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        schema_versions: frozenset[int],
+        max_skew_ms: int,
+        scopes: ScopeCache | None = None,
+    ) -> None:
         self.store = store
+        self.scopes = scopes
         self.schema_versions = schema_versions
         self.max_skew_ms = max_skew_ms
         self._pulls: dict[tuple[str, str, str], tuple[int, float]] = {}
@@ -222,7 +229,13 @@ class PushService:
         tenant = await txn.session.scalar(select(Tenant).where(Tenant.id == who.tenant_id))
         assert tenant is not None
         info = TenantInfo(tenant.timezone, tenant.currency, tenant.pass_mark, tenant.pass_total)
-        scope = await load_scope(txn.session, who)
+        # Under the rev lock, `start_rev` is the newest commit: a cached scope is used only
+        # while the notifier vouches that nothing since it was loaded changed it.
+        scope = self.scopes.get(who, txn.start_rev) if self.scopes is not None else None
+        if scope is None:
+            scope = await load_scope(txn.session, who)
+            if self.scopes is not None:
+                self.scopes.put(who, scope, txn.start_rev)
         return Context(txn, who, scope, client_id, info)
 
     async def _apply_optimistic(

@@ -36,9 +36,12 @@ class SyncService:
         self.limits = limits
         self.notifier = Notifier(origin=store.origin)
         store.listeners.append(self.notifier.on_commit)
-        self.push = PushService(store, SCHEMA_VERSIONS, limits.max_clock_skew_ms)
         # Pulls answer "nothing new" from the heads the notifier keeps (see sync.pull).
         self.pull = PullService(store, secret, SCHEMA_VERSIONS, heads=self.notifier.heads)
+        # Pushes reuse the scopes pulls cache (same invalidation: sync.access.ScopeCache).
+        self.push = PushService(
+            store, SCHEMA_VERSIONS, limits.max_clock_skew_ms, scopes=self.pull.scopes
+        )
         self.admin = AdminService(store, self.push)
 
     def info(self) -> dict[str, object]:

@@ -312,6 +312,11 @@ class Store:
             for listener in self.listeners:
                 await listener(info)
 
+    async def head(self, tenant_id: str) -> int:
+        """The tenant's newest committed rev (0 for a school that never wrote)."""
+        async with self.read(tenant_id) as session:
+            return await session.scalar(select(TenantRev.rev)) or 0
+
     @asynccontextmanager
     async def read(self, tenant_id: str) -> AsyncIterator[AsyncSession]:
         """A read-only transaction seeing one consistent snapshot of the tenant."""

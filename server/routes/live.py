@@ -13,9 +13,7 @@ import weakref
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
 
-from schemas import TenantRev
 from server.auth.tokens import TokenError, read_access_token
 from server.keys import SECRET, SETTINGS, SYNC
 from server.middlewares import bearer_token, public
@@ -67,8 +65,7 @@ class _Watch:
 
 async def _open(app: web.Application, who: Principal) -> tuple[_Watch, Subscriber, int]:
     service = app[SYNC]
-    async with service.store.read(who.tenant_id) as session:
-        head = await session.scalar(select(TenantRev.rev)) or 0
+    head = await service.store.head(who.tenant_id)
     watch = _Watch(who, await service.admin.scope_of(who))
     sub = Subscriber(who.tenant_id, watch.wants)
     service.notifier.subscribe(sub)

@@ -119,7 +119,11 @@ class PushService:
                     )
                 expected += 1
             results = await self._stored_results(txn, device.id, dup_seqs)
+            # Every fresh mutation gets a result, so the new acked seq is known now; set it
+            # with the device's health before applying, so both go out in one UPDATE.
+            self._health(device, device_info, txn.now)
             if fresh:
+                device.acked_seq = fresh[-1]["seq"]
                 ctx = await self._context(txn, who, client_id)
                 await preload(ctx, fresh)
                 now_ms = int(time.time() * 1000)
@@ -140,10 +144,8 @@ class PushService:
                         )
                     )
                     results.append(result)
-                device.acked_seq = fresh[-1]["seq"]
                 await _write_deferred(ctx)
                 await self._flush_effects(ctx)
-            self._health(device, device_info, txn.now)
             acked_seq = device.acked_seq
         results.sort(key=lambda r: r["seq"])
         return {"results": results, "acked_seq": acked_seq, "rev": txn.rev}

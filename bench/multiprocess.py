@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 
 from bench.common import (
     DRIVESYNC,
@@ -55,6 +54,7 @@ from bench.common import (
     say,
     self_cpu,
 )
+from bench.peers import pull_page
 
 SCHOOLS = 50
 CHUNK = 25
@@ -115,17 +115,8 @@ async def push_all(
 
 
 async def pull(client: Client, cursor: str | None) -> dict[str, Any]:
-    params = {"limit": str(PAGE), "entities": "lesson_note"}
-    if cursor:
-        params["cursor"] = cursor
-    async with client.http.get(
-        f"{client.base}/v1/sync/pull", params=params, headers=client.headers
-    ) as resp:
-        raw = await resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"pull: {resp.status} {raw[:300]!r}")
-    body: dict[str, Any] = orjson.loads(raw)
-    return body
+    """One page of lesson notes (bench.peers' request)."""
+    return await pull_page(client, cursor, PAGE)
 
 
 async def final_cursor(client: Client) -> str:

@@ -386,6 +386,9 @@ class PushService:
     async def _reject(
         self, ctx: Context, raw: dict[str, Any], m: Command | None, exc: Reject
     ) -> dict[str, Any]:
+        # The message and details may quote the client's input (a field name): keep them to
+        # text the journal and the stored result can hold.
+        exc.message, exc.details = _storable(exc.message), _jsonable(exc.details)
         record = journal_record = None
         if m is not None:
             journal_record = await self._record(ctx, m.spec.name, m.id, for_admin=True)
@@ -417,8 +420,8 @@ class PushService:
         entry_id = str(uuid.uuid4())
         if not ctx.journal_enabled:
             return entry_id
-        entity = m.spec.name if m else str(raw.get("entity"))[:32]
-        record_id = m.id if m else str(raw.get("id"))[:100]
+        entity = m.spec.name if m else _storable(str(raw.get("entity"))[:32])
+        record_id = m.id if m else _storable(str(raw.get("id"))[:100])
         ctx.deferred.append(
             (
                 JournalEntry,
@@ -504,12 +507,27 @@ async def _write_deferred(ctx: Context) -> None:
             await ctx.session.execute(insert(table), rows[start : start + 1000])
 
 
+def _storable(text: str) -> str:
+    """Text any database column takes: PostgreSQL refuses NUL bytes (in text and JSON) and
+    lone surrogates are not UTF-8, so the journal keeps a readable stand-in for them."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def _jsonable(value: Any) -> Any:
-    """Mutation payloads as JSON (clients send JSON, but be safe with parsed values)."""
+    """Mutation payloads as JSON the journal can store (clients send JSON, but be safe with
+    parsed values and with text a database refuses)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {_storable(str(k)): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
+    if isinstance(value, str):
+        return _storable(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, float) and value != value:

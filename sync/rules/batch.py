@@ -10,6 +10,7 @@ Derived records (progress, trip totals) are recomputed once per batch, not per m
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,17 @@ class Context:
 _UNSET: Any = object()
 
 
+def _uuid(value: Any) -> str | None:
+    """A raw id in the form the engine stores (lowercase UUID), or None: anything else
+    (unvalidated client input, a NUL byte included) never reaches a query."""
+    if not isinstance(value, str) or len(value) > 36:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
 async def load_row(ctx: Context, entity: str, rid: str) -> Any:
     """The current row of a record (tombstones included), or None.
 
@@ -101,16 +113,17 @@ async def preload(ctx: Context, raws: list[dict[str, Any]]) -> None:
     mutations are left for `parse_command` to reject."""
     wanted: dict[str, set[str]] = {}
     for raw in raws:
-        entity, rid = raw.get("entity"), raw.get("id")
+        entity = raw.get("entity")
         if not isinstance(entity, str) or entity not in ENTITIES:
             continue
-        if isinstance(rid, str) and len(rid) == 36:
+        rid = _uuid(raw.get("id"))
+        if rid is not None:
             wanted.setdefault(entity, set()).add(rid)
         data = raw.get("data")
         if isinstance(data, dict):
             for ref in ENTITIES[entity].refs:
-                for ref_id in ref.ids(data):
-                    if len(ref_id) == 36:
+                for ref_id in map(_uuid, ref.ids(data)):
+                    if ref_id is not None:
                         wanted.setdefault(ref.entity, set()).add(ref_id)
     for entity, ids in wanted.items():
         table = table_of(entity)

@@ -294,3 +294,25 @@ async def test_a_device_that_only_pulls_shows_in_device_health(client: Any) -> N
     resp = await client.get("/v1/admin/devices", headers=admin.headers)
     rows = [d for d in (await resp.json())["devices"] if d["client_id"] == reader.client_id]
     assert len(rows) == 1 and rows[0]["acked_seq"] == 1
+
+
+async def test_ids_that_are_not_uuids_never_reach_a_query(client: Any) -> None:
+    """Ids are looked up for the whole batch before any mutation is parsed: an id or a
+    parent id that is not a UUID (a NUL byte, which PostgreSQL refuses in text, included)
+    is rejected with its mutation alone and the rest of the batch applies."""
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    nul_id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5\x00"
+    good = uid()
+    body = await inst.push(
+        inst.mutation("lesson_note", nul_id, "put", {"lesson_id": lesson["id"], "body": "x"}),
+        inst.mutation("lesson_note", uid(), "put", {"lesson_id": nul_id, "body": "y"}),
+        inst.mutation("lesson_note", uid(), "put", {"lesson_id": lesson["id"], "b\x00": "w"}),
+        inst.mutation("lesson_note", good, "put", {"lesson_id": lesson["id"], "body": "z"}),
+    )
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses == ["rejected", "rejected", "rejected", "applied"]
+    assert body["results"][0]["error"]["details"]["field"] == "id"
+    assert body["results"][1]["error"]["code"] == "invalid"
+    assert body["results"][2]["error"]["details"]["field"] == "b\ufffd"
+    assert body["results"][3]["record"]["id"] == good

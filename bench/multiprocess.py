@@ -24,7 +24,6 @@ import random
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +53,12 @@ from bench.common import (
     say,
     self_cpu,
 )
-from bench.peers import pull_page
+from bench.peers import Writer, login, pull_page
 
 SCHOOLS = 50
 CHUNK = 25
 PAGE = 1000
 MAX_ATTEMPTS = 5
-
-
-@dataclass
-class Writer:
-    """A school's admin device and the lesson its new notes belong to."""
-
-    client: Client
-    lesson_id: str
 
 
 def new_notes(client: Client, lesson_id: str, n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -137,20 +128,6 @@ async def noop_pulls(client: Client, cursor: str, n: int) -> list[float]:
         latencies.append(time.perf_counter() - t0)
         assert not body["changes"], "nothing changed, yet the pull brought changes"
     return latencies
-
-
-async def login(http: aiohttp.ClientSession, server: Server, school: SchoolData) -> Writer:
-    """The school's admin logs in (untimed; retried if the busy server answers 503)."""
-    client = Client(http, server.base, school.slug, school.admin_email)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            await client.login()
-            break
-        except RuntimeError as exc:
-            if " 503 " not in str(exc) or attempt == MAX_ATTEMPTS:
-                raise
-            await asyncio.sleep(attempt)
-    return Writer(client, school.lesson_ids[0])
 
 
 class ProcessesServer(Server):

@@ -41,6 +41,9 @@ from sync.rules.lww import apply_lww
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
+_MAX_INT32 = 2**31 - 1
+_MAX_INT64 = 2**63 - 1
+
 # How often a device's pulls of an unchanged rev are written to its health record.
 PULL_NOTE_INTERVAL_S = 60.0
 
@@ -488,11 +491,18 @@ class PushService:
     def _health(self, device: Device, info: DeviceInfo | None, now: dt.datetime) -> None:
         device.last_seen_at = now
         device.last_push_at = now
-        if info is not None:
-            for name in ("app_version", "pending", "last_pull_rev", "platform"):
-                value = getattr(info, name)
-                if value is not None:
-                    setattr(device, name, value)
+        if info is None:
+            return
+        # Health is advisory: a value the columns cannot hold is clamped or cleaned, never
+        # a reason to fail the push (that would block the device's queue).
+        for name in ("app_version", "platform"):
+            text = getattr(info, name)
+            if text is not None:
+                setattr(device, name, _storable(text))
+        if info.pending is not None:
+            device.pending = min(info.pending, _MAX_INT32)
+        if info.last_pull_rev is not None:
+            device.last_pull_rev = min(info.last_pull_rev, _MAX_INT64)
 
 
 async def _write_deferred(ctx: Context) -> None:

@@ -316,3 +316,28 @@ async def test_ids_that_are_not_uuids_never_reach_a_query(client: Any) -> None:
     assert body["results"][1]["error"]["code"] == "invalid"
     assert body["results"][2]["error"]["details"]["field"] == "b\ufffd"
     assert body["results"][3]["record"]["id"] == good
+
+
+async def test_device_health_that_columns_cannot_hold_is_clamped_not_a_500(client: Any) -> None:
+    """Device health is advisory: absurd numbers and text a database refuses are clamped or
+    cleaned, and the batch is applied (a 500 here would block the device's queue for good)."""
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    health = {
+        "pending": 2**40,  # beyond the 32-bit column (pydantic refuses beyond 64 bits)
+        "last_pull_rev": 2**63 - 1,
+        "app_version": "1.0\x00beta",
+        "platform": "web\x00",
+    }
+    body = await inst.push(
+        inst.mutation("lesson", lesson["id"], "patch", {"attended": True}), device=health
+    )
+    assert body["results"][0]["status"] == "applied" and body["acked_seq"] == 1
+    admin = await Device(client, "admin@demo.test").login()
+    resp = await client.get("/v1/admin/devices", headers=admin.headers)
+    assert resp.status == 200, await resp.text()
+    mine = next(d for d in (await resp.json())["devices"] if d["client_id"] == inst.client_id)
+    assert mine["pending"] == 2**31 - 1
+    assert mine["last_pull_rev"] == 2**63 - 1
+    assert mine["app_version"] == "1.0\ufffdbeta"
+    assert mine["platform"] == "web\ufffd"

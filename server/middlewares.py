@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from server.auth.tokens import TokenError, read_access_token
+from server.auth.tokens import TokenError, read_access
 from server.http import json_response
-from server.keys import PRINCIPAL, SECRET
+from server.keys import AUTH, PRINCIPAL, SECRET
 from sync.errors import DriveSyncError
 
 log = logging.getLogger("drivesync.http")
@@ -122,9 +122,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if token is None:
         raise _unauthenticated("missing bearer token")
     try:
-        request[PRINCIPAL] = read_access_token(token, request.app[SECRET])
+        who, family = read_access(token, request.app[SECRET])
     except TokenError as exc:
         raise _unauthenticated(exc.message) from exc
+    # Disabled, left the school or logged out: void within DRIVESYNC_ACCESS_CHECK_S.
+    await request.app[AUTH].check_access(who, family)
+    request[PRINCIPAL] = who
     return await handler(request)
 
 

@@ -1,142 +1,205 @@
-"""Login and refresh against the database: password check, rate limit on failures,
-refresh-token rotation with reuse detection."""
+"""Login, refresh and logout against the database, and the per-request check that an access
+token still stands.
+
+Sign-in: the input is checked for text a database cannot hold, the throttle
+(`server.auth.throttle`) may refuse before any work, and the password is checked on the
+hashing pool (`server.auth.hashing`), against a dummy hash when the school or user does not
+exist so timing reveals nothing. Refresh tokens rotate with a compare-and-set UPDATE: of
+several requests presenting one token exactly one wins; the others, like any reuse of a spent
+token, revoke the whole family.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 import uuid
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas import (
-    LoginAttempt,
-    RefreshToken,
-    Tenant,
-    User,
-    utcnow,
-)
+from schemas import RefreshToken, Tenant, User, utcnow
 from schemas.wire import SchoolInfo
-from server.auth.passwords import verify_password
+from server.auth.hashing import HashPool
+from server.auth.settings import AuthSettings
+from server.auth.standing import StandingCache, standing
+from server.auth.throttle import LoginThrottle
 from server.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from server.config import Settings
 from sync.access import principal_for
 from sync.core.principal import Principal
-from sync.errors import RateLimited, Unauthenticated
+from sync.errors import Invalid, Unauthenticated
 from sync.tenancy import ALL_TENANTS, bind_tenant
 
 
-def _attempt_key(slug: str, email: str) -> str:
-    return hashlib.sha256(f"{slug}\0{email.lower()}".encode()).hexdigest()
+def _account_key(slug: str, email: str) -> str:
+    return hashlib.sha256(f"{slug}\0{email}".encode()).hexdigest()
+
+
+def storable(field: str, value: str) -> str:
+    """`value` if a database can store and compare it; 422 otherwise (PostgreSQL refuses
+    NUL in text, and a lone surrogate cannot be encoded as UTF-8)."""
+    if "\x00" in value:
+        raise Invalid(f"{field}: contains a NUL character", {"field": field, "reason": "nul"})
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Invalid(
+            f"{field}: contains a lone surrogate", {"field": field, "reason": "surrogate"}
+        ) from exc
+    return value
+
+
+class Reused(Unauthenticated):
+    """A refresh token presented after it was spent (or while another request spent it)."""
 
 
 class AuthService:
-    """Sign-in and token refresh."""
+    """Sign-in, token refresh and logout, and the access-token standing check."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        limits: AuthSettings | None = None,
+    ) -> None:
         self._sessions = sessions
         self._settings = settings
         self._secret = settings.resolved_secret()
+        self.limits = limits or AuthSettings()
+        self.throttle = LoginThrottle(
+            self.limits, settings.login_max_failures, float(settings.login_window_s)
+        )
+        self._hashes = HashPool(self.limits.hash_threads(), self.limits.login_queue)
+        self._standing = StandingCache(self.limits.access_check_s, self.limits.login_table_size)
 
-    async def login(self, slug: str, email: str, password: str) -> tuple[dict[str, object], User]:
-        """Tokens for a correct (school, email, password); 401 otherwise, 429 when too many
-        failures for that email came in the window."""
-        key = _attempt_key(slug, email)
-        now = utcnow()
-        window_start = now - dt.timedelta(seconds=self._settings.login_window_s)
-        async with self._sessions() as session, session.begin():
+    def close(self) -> None:
+        self._hashes.close()
+
+    async def login(
+        self, slug: str, email: str, password: str, address: str = "unknown"
+    ) -> tuple[dict[str, object], User]:
+        """Tokens for a correct (school, email, password); 401 otherwise, 429 when this
+        address (or this account from this address, or the school) must wait, 503 when too
+        many sign-ins are already being checked."""
+        slug = storable("tenant", slug).strip().lower()
+        email = storable("email", email).strip().lower()
+        storable("password", password)
+        account = _account_key(slug, email)
+        self.throttle.check(address, slug, account, time.monotonic())
+        async with self._sessions() as session:
             bind_tenant(session, ALL_TENANTS)
-            failures = await session.scalar(
-                select(func.count()).where(LoginAttempt.key == key, LoginAttempt.at > window_start)
-            )
-            if (failures or 0) >= self._settings.login_max_failures:
-                raise RateLimited(
-                    "too many failed sign-ins for this account; try again later",
-                    retry_after=self._settings.login_window_s,
-                )
             tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
             user = None
             if tenant is not None:
                 user = await session.scalar(
-                    select(User).where(
-                        User.tenant_id == tenant.id, User.email == email.strip().lower()
-                    )
+                    select(User).where(User.tenant_id == tenant.id, User.email == email)
                 )
-            ok = verify_password(user.password_hash if user else None, password)
-            if ok and user is not None and tenant is not None and user.is_active:
-                await session.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
-                bind_tenant(session, tenant.id)
-                principal = await principal_for(session, tenant.id, user.id)
-                tokens = await self._issue(session, principal, family_id=str(uuid.uuid4()))
-                return {**tokens, "principal": principal, "school": school_info(tenant)}, user
-        # The failure is recorded in its own transaction so the rate limit sees it.
+        # No connection is held while waiting for a hashing thread.
+        ok = await self._hashes.verify(user.password_hash if user else None, password)
+        ok = ok and user is not None and tenant is not None and user.is_active
+        self.throttle.record(address, account, ok, time.monotonic())
+        if not ok or user is None or tenant is None:
+            raise Unauthenticated("wrong school, email or password")
         async with self._sessions() as session, session.begin():
-            bind_tenant(session, ALL_TENANTS)
-            session.add(LoginAttempt(key=key, at=now))
-        raise Unauthenticated("wrong school, email or password")
+            bind_tenant(session, tenant.id)
+            principal = await principal_for(session, tenant.id, user.id)
+            why = await standing(session, principal, None, utcnow())
+            if why is not None:
+                raise Unauthenticated(why, {"reason": "standing"})
+            tokens = await self._issue(session, principal, family_id=str(uuid.uuid4()))
+        return {**tokens, "principal": principal, "school": school_info(tenant)}, user
 
     async def refresh(self, token: str) -> dict[str, object]:
         """Rotate a refresh token: the old one is spent, a new pair is issued. A spent
         token presented again means it leaked: its whole family is revoked."""
         token_hash = hash_refresh_token(token)
         now = utcnow()
-        async with self._sessions() as session, session.begin():
-            bind_tenant(session, ALL_TENANTS)
-            row = await session.scalar(
-                select(RefreshToken).where(RefreshToken.token_hash == token_hash)
-            )
-            if row is None:
-                raise Unauthenticated("unknown refresh token")
-            bind_tenant(session, row.tenant_id)
-            if row.revoked_at is not None:
-                await session.execute(
-                    update(RefreshToken)
-                    .where(
-                        RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None)
-                    )
-                    .values(revoked_at=now)
+        async with self._sessions() as session:
+            async with session.begin():
+                bind_tenant(session, ALL_TENANTS)
+                row = await session.scalar(
+                    select(RefreshToken).where(RefreshToken.token_hash == token_hash)
                 )
-                # Commit the family revocation even though the request fails.
-                await session.commit()
-                raise Unauthenticated("refresh token was already used; sign in again")
-            if row.expires_at <= now:
-                raise Unauthenticated("refresh token expired; sign in again")
-            user = await session.scalar(select(User).where(User.id == row.user_id))
-            if user is None or not user.is_active:
-                raise Unauthenticated("account disabled")
-            principal = await principal_for(session, row.tenant_id, row.user_id)
-            tokens = await self._issue(session, principal, family_id=row.family_id)
-            row.revoked_at = now
-            row.replaced_by = str(tokens["refresh_id"])
-            tenant = await session.scalar(select(Tenant).where(Tenant.id == row.tenant_id))
-            assert tenant is not None  # the token's foreign key guarantees it
-        return {**tokens, "principal": principal, "school": school_info(tenant)}
+                if row is None:
+                    raise Unauthenticated("unknown refresh token", {"reason": "unknown"})
+                bind_tenant(session, row.tenant_id)
+                if row.expires_at <= now and row.revoked_at is None:
+                    raise Unauthenticated("refresh token expired; sign in again")
+                if row.revoked_at is None:
+                    principal = await principal_for(session, row.tenant_id, row.user_id)
+                    why = await standing(session, principal, None, now)
+                    if why is not None:
+                        raise Unauthenticated(why, {"reason": "standing"})
+                    new_id = str(uuid.uuid4())
+                    # Compare-and-set: only the request that flips revoked_at from NULL
+                    # rotates. On PostgreSQL a concurrent one waits for the row lock, then
+                    # matches nothing; SQLite runs the transactions one after the other.
+                    spent: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+                        update(RefreshToken)
+                        .where(RefreshToken.id == row.id, RefreshToken.revoked_at.is_(None))
+                        .values(revoked_at=now, replaced_by=new_id)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if spent.rowcount == 1:
+                        tokens = await self._issue(session, principal, row.family_id, new_id)
+                        tenant = await session.scalar(
+                            select(Tenant).where(Tenant.id == row.tenant_id)
+                        )
+                        assert tenant is not None  # the token's foreign key guarantees it
+                        return {**tokens, "principal": principal, "school": school_info(tenant)}
+            # Spent before, or by a concurrent request just now: the token was copied.
+            await self._revoke_family(row.tenant_id, row.family_id)
+            raise Reused(
+                "refresh token was already used; sign in again", {"reason": "token_reused"}
+            )
 
     async def revoke(self, token: str) -> None:
-        """Log out: revoke the refresh token's family."""
+        """Log out: revoke the refresh token's family (its access tokens die with it)."""
         token_hash = hash_refresh_token(token)
         async with self._sessions() as session, session.begin():
             bind_tenant(session, ALL_TENANTS)
             row = await session.scalar(
                 select(RefreshToken).where(RefreshToken.token_hash == token_hash)
             )
-            if row is not None:
-                await session.execute(
-                    update(RefreshToken)
-                    .where(
-                        RefreshToken.tenant_id == row.tenant_id,
-                        RefreshToken.family_id == row.family_id,
-                        RefreshToken.revoked_at.is_(None),
-                    )
-                    .values(revoked_at=utcnow())
-                )
+        if row is not None:
+            await self._revoke_family(row.tenant_id, row.family_id)
+            self._standing.drop((row.tenant_id, row.user_id, row.family_id))
+
+    async def check_access(self, who: Principal, family: str | None) -> None:
+        """401 when the holder of an access token no longer stands (see
+        `server.auth.standing`); answered from memory for `access_check_s` seconds."""
+        key = (who.tenant_id, who.user_id, family)
+        known, why = self._standing.get(key, time.monotonic())
+        if not known:
+            async with self._sessions() as session, session.begin():
+                bind_tenant(session, who.tenant_id)
+                why = await standing(session, who, family, utcnow())
+            self._standing.put(key, why, time.monotonic())
+        if why is not None:
+            raise Unauthenticated(why, {"reason": "token_revoked"})
+
+    async def _revoke_family(self, tenant_id: str, family_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            bind_tenant(session, tenant_id)
+            await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
 
     async def _issue(
-        self, session: AsyncSession, principal: Principal, family_id: str
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        family_id: str,
+        refresh_id: str | None = None,
     ) -> dict[str, object]:
         refresh, refresh_hash = new_refresh_token()
-        refresh_id = str(uuid.uuid4())
+        refresh_id = refresh_id or str(uuid.uuid4())
         session.add(
             RefreshToken(
                 tenant_id=principal.tenant_id,
@@ -147,12 +210,16 @@ class AuthService:
                 expires_at=utcnow() + dt.timedelta(days=self._settings.refresh_token_ttl_days),
             )
         )
-        access = issue_access_token(principal, self._secret, self._settings.access_token_ttl_s)
+        ttl = self._settings.access_token_ttl_s
+        access = issue_access_token(principal, self._secret, ttl, family_id)
+        self._standing.put(
+            (principal.tenant_id, principal.user_id, family_id), None, time.monotonic()
+        )
         return {
             "access_token": access,
             "refresh_token": refresh,
             "refresh_id": refresh_id,
-            "expires_in": self._settings.access_token_ttl_s,
+            "expires_in": ttl,
         }
 
 

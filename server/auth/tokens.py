@@ -23,8 +23,12 @@ class TokenError(Exception):
         self.message = message
 
 
-def issue_access_token(principal: Principal, secret: str, ttl_s: int) -> str:
-    """A signed JWT for `principal`, valid for `ttl_s` seconds."""
+def issue_access_token(
+    principal: Principal, secret: str, ttl_s: int, family_id: str | None = None
+) -> str:
+    """A signed JWT for `principal`, valid for `ttl_s` seconds. `family_id` names the
+    refresh-token family (the device's sign-in) it was issued with, so logging out of that
+    device also voids it (see `AuthService.check_access`)."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": ISSUER,
@@ -35,6 +39,8 @@ def issue_access_token(principal: Principal, secret: str, ttl_s: int) -> str:
         "iat": now,
         "exp": now + ttl_s,
     }
+    if family_id:
+        claims["fam"] = family_id
     if principal.student_id:
         claims["sid"] = principal.student_id
     if principal.instructor_id:
@@ -46,6 +52,12 @@ def issue_access_token(principal: Principal, secret: str, ttl_s: int) -> str:
 
 def read_access_token(token: str, secret: str) -> Principal:
     """The principal in a valid token; `TokenError` saying what is wrong otherwise."""
+    return read_access(token, secret)[0]
+
+
+def read_access(token: str, secret: str) -> tuple[Principal, str | None]:
+    """The principal and refresh family (None in tokens issued without one) of a valid
+    token; `TokenError` saying what is wrong otherwise."""
     try:
         claims = jwt.decode(
             token,
@@ -62,7 +74,7 @@ def read_access_token(token: str, secret: str) -> Principal:
         raise TokenError(f"access token is invalid: {exc}") from exc
     if claims.get("typ") != "access":
         raise TokenError("not an access token")
-    return Principal(
+    principal = Principal(
         tenant_id=str(claims["tid"]),
         user_id=str(claims["sub"]),
         role=str(claims["role"]),
@@ -70,6 +82,8 @@ def read_access_token(token: str, secret: str) -> Principal:
         instructor_id=claims.get("iid"),
         ward_ids=tuple(claims.get("wards", ())),
     )
+    family = claims.get("fam")
+    return principal, family if isinstance(family, str) else None
 
 
 def new_refresh_token() -> tuple[str, str]:
@@ -79,5 +93,7 @@ def new_refresh_token() -> tuple[str, str]:
 
 
 def hash_refresh_token(token: str) -> str:
-    """SHA-256 hex of a refresh token (high-entropy, so no salt or slow hash is needed)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """SHA-256 hex of a refresh token (high-entropy, so no salt or slow hash is needed).
+    Text that is not valid UTF-8 (a lone surrogate) cannot be a token we issued: it hashes
+    to something no stored token has instead of raising."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

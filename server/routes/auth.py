@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from schemas.wire import LoginRequest, RefreshRequest, TokenResponse
+from server.auth.throttle import client_address
 from server.http import parse, read_json, reply
 from server.keys import AUTH
 from server.middlewares import public
@@ -41,7 +42,10 @@ def _token_body(
 @public
 async def login(request: web.Request) -> web.Response:
     body = parse(LoginRequest, await read_json(request, 16_384))
-    tokens, user = await request.app[AUTH].login(body.tenant, body.email, body.password)
+    auth = request.app[AUTH]
+    hops = auth.limits.trusted_proxy_hops
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), hops)
+    tokens, user = await auth.login(body.tenant, body.email, body.password, address)
     return reply(request, TokenResponse, _token_body(tokens, user.name, user.email))
 
 

@@ -5,6 +5,7 @@
  * the server's stable `code`.
  */
 
+import { parseRetryAfter } from './retry.js';
 import { getSession, setSession } from './session.js';
 
 export class ApiError extends Error {
@@ -23,7 +24,7 @@ async function parseError(resp) {
   let body = null;
   try { body = await resp.json(); } catch { /* not JSON */ }
   const err = (body && body.error) || {};
-  const retry = Number(resp.headers.get('Retry-After')) || null;
+  const retry = parseRetryAfter(resp.headers.get('Retry-After'));
   return new ApiError(resp.status, err.code || 'http_error', err.message || resp.statusText,
     err.details || {}, retry);
 }

@@ -9,6 +9,7 @@ import { deleteDb, openUserDb, userDbName } from './db.js';
 import { Live } from './live.js';
 import { enqueue, uuid7 } from './outbox.js';
 import * as replica from './replica.js';
+import { reachability, retryDelay } from './retry.js';
 import { clearSession, clientId, getSession, setSession } from './session.js';
 import { SyncEngine } from './sync.js';
 import { h, fmt, clear } from './ui/dom.js';
@@ -71,7 +72,7 @@ globalThis.__drivesync = app;
 // ---------------------------------------------------------------------------- scheduler
 const scheduler = {
   timer: null,
-  attempt: 0,
+  attempt: 0, // failures in a row (reset by a success, `online`, the live socket's return)
   running: false,
   again: false,
   // The highest rev a poke announced, and how often a pull has come back below it: with
@@ -84,6 +85,12 @@ const scheduler = {
   kick(delay = 0) {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.run(), delay);
+  },
+
+  /** Try again soon: the server came back (live socket, `online`) or the user asked. */
+  retryNow() {
+    this.attempt = 0;
+    this.kick(0);
   },
 
   async run() {
@@ -108,12 +115,14 @@ const scheduler = {
       }
     } catch (err) {
       app.lastError = err;
-      if (!err.offline && !app.engine.stopped) {
+      // Every failure but a stop (426, expired session) is retried with backoff — a
+      // network error too while the browser is online: the server is down or unreachable,
+      // and nothing else would tell us when it returns. Offline, the `online` event does.
+      if (app.engine && !app.engine.stopped && (navigator.onLine || !err.offline)) {
         this.attempt += 1;
-        const backoff = Math.min(60000, 1000 * 2 ** this.attempt);
-        delay = Math.max(backoff / 2 + Math.random() * (backoff / 2), (err.retryAfter || 0) * 1000);
+        delay = retryDelay(this.attempt, err.retryAfter);
       }
-      if (err.offline) requestBackgroundSync();
+      if (err.offline) requestBackgroundSync({ evenOnline: true });
     } finally {
       this.running = false;
       app.syncing = false;
@@ -124,9 +133,16 @@ const scheduler = {
   },
 };
 
-async function requestBackgroundSync() {
+/**
+ * Ask the service worker to push the outbox when the browser next has a connection, even
+ * if this page is closed by then. Offline, that is when the network returns; with
+ * `evenOnline` (the server was unreachable) it fires at once, and the browser retries a
+ * failed one later with its own backoff.
+ */
+async function requestBackgroundSync({ evenOnline = false } = {}) {
   try {
-    if (navigator.onLine) return;
+    if (navigator.onLine && !evenOnline) return;
+    if (evenOnline && !(app.engine && (await app.engine.status()).pending)) return;
     const reg = await navigator.serviceWorker.ready;
     if (reg.sync) await reg.sync.register('outbox');
   } catch { /* no Background Sync here: the `online` event flushes instead */ }
@@ -143,10 +159,10 @@ async function paintStatus() {
   const el = $('#sync-status');
   if (!el || !app.engine) return;
   const st = await app.engine.status();
-  const online = navigator.onLine;
+  const net = netState();
+  announceNet(net);
   const items = [];
-  items.push(h('span', { class: `pill ${online ? 'ok' : 'off'}`, 'data-testid': 'net' },
-    online ? (app.live && app.live.connected ? 'Online · live' : 'Online') : 'Offline'));
+  items.push(h('span', { class: `pill ${NET_LOOK[net][0]}`, 'data-testid': 'net', 'data-state': net }, NET_LOOK[net][1]));
   if (st.stopped === 'upgrade_required') {
     items.push(h('span', { class: 'pill warn' }, 'Update required: reload to get the new version (your changes are kept)'));
   } else if (st.stopped === 'signed_out') {
@@ -157,7 +173,7 @@ async function paintStatus() {
     st.pending ? `${st.pending} to sync` : 'All saved'));
   items.push(h('span', { class: 'pill', 'data-testid': 'synced', 'data-at': st.lastSyncedAt || '' },
     app.syncing ? 'Syncing…' : `Synced ${fmt.ago(st.lastSyncedAt)}`));
-  if (app.lastError && !app.lastError.offline && !st.stopped) {
+  if (app.lastError && !reachability(app.lastError, true) && !st.stopped) {
     items.push(h('span', { class: 'pill warn' }, `Retrying: ${app.lastError.message}`));
   }
   if (st.problems) {
@@ -165,6 +181,36 @@ async function paintStatus() {
       onclick: () => problemsDialog(app) }, `${st.problems} problem${st.problems === 1 ? '' : 's'}`));
   }
   el.replaceChildren(...items);
+}
+
+/** The connection as the user should understand it: the browser's network first, then
+ * whether the server answered the last sync (a sync that fails while the browser is
+ * online means the server is down or unreachable, which is not the user's network). */
+function netState() {
+  if (!navigator.onLine) return 'offline';
+  const failure = reachability(app.lastError, true);
+  if (failure === 'unavailable') return failure; // it answers, but cannot sync (503…)
+  if (app.live && app.live.connected) return 'live'; // the server answers right now
+  return failure || 'online';
+}
+
+const NET_LOOK = {
+  offline: ['off', 'Offline'],
+  unreachable: ['down', 'Server unreachable — retrying'],
+  unavailable: ['down', 'Server unavailable — retrying'],
+  online: ['ok', 'Online'],
+  live: ['ok', 'Online · live'],
+};
+
+let lastNet = null;
+/** Tell screen-reader users when the server goes away and comes back (the browser's own
+ * offline/online is announced by its event handlers). */
+function announceNet(net) {
+  const down = net === 'unreachable' || net === 'unavailable';
+  const wasDown = lastNet === 'unreachable' || lastNet === 'unavailable';
+  if (down && !wasDown) app.announce('The school\'s server cannot be reached. Your changes are kept on this device and sent when it answers again.');
+  if (wasDown && (net === 'online' || net === 'live')) app.announce('Connected to the school\'s server again.');
+  lastNet = net;
 }
 
 // ---------------------------------------------------------------------------- rendering
@@ -254,7 +300,16 @@ async function start(session) {
       scheduler.behind = 0;
       scheduler.kick(30);
     }
-  }, () => updateStatus());
+  }, (connected) => {
+    updateStatus();
+    if (!app.engine) return;
+    // The socket is up: the server answers again, so push what waits now (a poke or
+    // `ready` alone only pulls). Down while the browser is online: find out, and show,
+    // whether the server can be reached at all.
+    if (connected && (app.lastError || scheduler.attempt)) scheduler.retryNow();
+    else if (connected) app.engine.status().then((st) => { if (st.pending) scheduler.retryNow(); });
+    else if (navigator.onLine && !scheduler.running) scheduler.kick(1000);
+  });
   app.live.start();
   if (app.role === 'instructor') await recorder.resume(app).catch((err) => console.error(err));
   await render({ focus: false }); // on load, the skip link stays the first stop for Tab
@@ -336,7 +391,8 @@ async function boot() {
   registerWorker();
   addEventListener('hashchange', () => render({ focus: true }));
   addEventListener('online', () => {
-    scheduler.attempt = 0; scheduler.kick(0); updateStatus();
+    if (app.lastError && app.lastError.offline) app.lastError = null; // that was our network
+    scheduler.retryNow(); updateStatus();
     if (app.engine) app.announce('Back online: syncing your changes');
   });
   addEventListener('offline', () => {

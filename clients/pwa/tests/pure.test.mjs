@@ -4,6 +4,7 @@ import { test } from 'node:test';
 
 import { format, next } from '../js/hlc.js';
 import { uuid7, writableData } from '../js/outbox.js';
+import { parseRetryAfter, reachability, retryDelay } from '../js/retry.js';
 import { passMark } from '../js/ui/theory.js';
 import { slots, zonedToUtc } from '../js/ui/student.js';
 import { distanceOf, haversine } from '../js/ui/trip.js';
@@ -71,4 +72,36 @@ test('route distance by haversine', () => {
   const b = [1, 51.5, -0.1 + 1 / 69.4]; // about 1 km east at this latitude
   assert.ok(Math.abs(haversine(a, b) - 1000) < 15);
   assert.equal(distanceOf([a]), 0);
+});
+
+test('sync retries back off 1 s, 2 s, 4 s … 30 s, never later than the step, jittered', () => {
+  const top = () => 0.999999;
+  const bottom = () => 0;
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 20].map((n) => retryDelay(n, null, top)),
+    [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.deepEqual([1, 2, 6].map((n) => retryDelay(n, null, bottom)), [750, 1500, 22500]);
+  // Two devices that failed together draw different delays.
+  let i = 0;
+  const draws = [0.1, 0.9];
+  assert.notEqual(retryDelay(3, null, () => draws[i++]), retryDelay(3, null, () => draws[i++]));
+});
+
+test('a Retry-After is a floor for the next try, within reason', () => {
+  assert.equal(retryDelay(1, 7, () => 0.5), 7000);
+  assert.equal(retryDelay(6, 7, () => 1 - 1e-9), 30000); // the backoff is already longer
+  assert.equal(retryDelay(1, 86400, () => 0), 600000); // a day is not believed: 10 min
+  assert.equal(parseRetryAfter('120'), 120);
+  assert.equal(parseRetryAfter(null), null);
+  assert.equal(parseRetryAfter('soon'), null);
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now), 30);
+  assert.equal(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now), 0);
+});
+
+test('a failure says whether the browser is offline or the server unreachable', () => {
+  assert.equal(reachability({ status: 0 }, false), 'offline');
+  assert.equal(reachability({ status: 0 }, true), 'unreachable');
+  for (const status of [502, 503, 504]) assert.equal(reachability({ status }, true), 'unavailable');
+  for (const status of [400, 409, 429, 500]) assert.equal(reachability({ status }, true), null);
+  assert.equal(reachability(null, true), null);
 });

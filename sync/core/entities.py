@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from pydantic import BaseModel
@@ -138,6 +138,18 @@ class EntitySpec:
     @property
     def catalogue(self) -> bool:
         return self.visibility is Visibility.CATALOGUE
+
+    @cached_property
+    def reach_key(self) -> str | None:
+        """The field that decides who may read a record (its student for student-visible
+        entities, its instructor for instructor-visible ones). A record cannot move to
+        another value of it: the readers it leaves would never hear that it left, because
+        the index keeps one row per record, under its current keys."""
+        if self.visibility is Visibility.STUDENT:
+            return self.keys.student
+        if self.visibility is Visibility.INSTRUCTOR:
+            return self.keys.instructor
+        return None
 
 
 # Never accepted from a client, whatever the entity (`read_only_field`).
@@ -335,3 +347,15 @@ CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.c
 def scope_keys(entity: str, row: Any) -> tuple[str | None, str | None, bool]:
     """(student_id, instructor_id, private) of a row: the keys sync.core.scope decides on."""
     return ENTITIES[entity].keys.of(row)
+
+
+@cache
+def dependents(entity: str) -> tuple[tuple[EntitySpec, Ref], ...]:
+    """The entities that copy fields from `entity` through a reference (a trip copies its
+    lesson's instructor): when those fields change, the copies must follow."""
+    return tuple(
+        (spec, ref)
+        for spec in ENTITIES.values()
+        for ref in spec.refs
+        if ref.entity == entity and ref.copy and ref.many is None
+    )

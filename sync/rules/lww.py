@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from schemas import NoteRevision
 from sync.core.command import Command, Outcome, Reject
-from sync.core.entities import EntitySpec
+from sync.core.entities import EntitySpec, dependents
 from sync.core.policy import (
     delete_beats_edits,
     edit_beats_delete,
@@ -85,6 +85,14 @@ async def apply_lww(ctx: Context, m: Command) -> Outcome:
     for ref in spec.refs:
         if ref.copy and ref.field in data and data[ref.field] != getattr(row, ref.field):
             raise Reject("invalid", f"{ref.field} cannot change", ref.field)
+    key = spec.reach_key
+    if key is not None and key in data and data[key] != getattr(row, key):
+        raise Reject(
+            "cannot_move",
+            f"a {spec.name} cannot move to another {key.removesuffix('_id')}: delete it and"
+            " create one for the other",
+            key,
+        )
     status = "applied"
     loser: dict[str, Any] | None = None
     text = spec.merged_text
@@ -220,6 +228,31 @@ async def after_write(ctx: Context, spec: EntitySpec, row: Any, before: dict[str
     state = spec.state_field
     if state is not None and state in before and before[state] != getattr(row, state):
         await _lesson_moved(ctx, row)
+    changed = {k for k, v in before.items() if v != getattr(row, k)}
+    if changed:
+        await _carry(ctx, spec, row, changed)
+
+
+async def _carry(ctx: Context, spec: EntitySpec, row: Any, changed: set[str]) -> None:
+    """Fields children copied from this record follow it when they change (a lesson given
+    to another instructor takes its trip along). Never a reach key (see
+    EntitySpec.reach_key), so the children's readers stay the same."""
+    for child_spec, ref in dependents(spec.name):
+        pairs = [(target, source) for target, source in ref.copy if source in changed]
+        if not pairs:
+            continue
+        table = table_of(child_spec.name)
+        children = await ctx.session.scalars(
+            select(table).where(getattr(table, ref.field) == row.id)
+        )
+        for child in children:
+            moved = {t for t, s in pairs if getattr(child, t) != getattr(row, s)}
+            if not moved:
+                continue
+            for target, source in pairs:
+                setattr(child, target, getattr(row, source))
+            ctx.stamp(child_spec.name, child)
+            await _carry(ctx, child_spec, child, moved)
 
 
 async def _lesson_moved(ctx: Context, row: Any) -> None:

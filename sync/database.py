@@ -8,12 +8,14 @@ SQLite half of "commit order is rev order" (PostgreSQL gets it from the counter 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import orjson
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -75,7 +77,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         )
         _sqlite_hooks(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -83,8 +85,52 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         pool_timeout=10,
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
+        # No ping on every checkout (a round trip per request): `_pg_pool_hooks` checks
+        # only what can be stale.
         pool_pre_ping=False,
     )
+    _pg_pool_hooks(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection idle for longer than this is pinged before use.
+IDLE_PING_S = 10.0
+PING_TIMEOUT_S = 2.0
+_CHECKED_IN_AT = "drivesync_checked_in_at"
+
+
+def _pg_pool_hooks(engine: AsyncEngine) -> None:
+    """Hand out no pooled connection PostgreSQL has dropped, without a round trip on the
+    hot path.
+
+    When PostgreSQL restarts (or a backend is terminated) it closes the socket, and asyncpg
+    marks the connection closed as soon as the event loop reads the EOF: checking that flag
+    is free and catches every such connection. A link that died silently (a NAT or firewall
+    forgetting it, a failover) shows nothing, so a connection idle for more than
+    IDLE_PING_S is also pinged (one round trip, only after idleness, when it costs nothing
+    to anyone waiting). A connection found dead is replaced before the request uses it:
+    raising DisconnectionError makes the pool open a fresh one (or fail the checkout, and
+    so the request, with the connection error while the database is down).
+
+    The other option, retrying a transaction whose first statement met a disconnect, would
+    need every transaction to be safely repeatable from the start; this keeps the
+    transactions unaware of the pool."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_conn.driver_connection.is_closed():
+            raise DisconnectionError("connection closed by the server")
+        idle_since = record.info.get(_CHECKED_IN_AT)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_S:
+            return  # fresh, or used moments ago
+        try:
+            dbapi_conn.run_async(lambda raw: raw.execute("SELECT 1", timeout=PING_TIMEOUT_S))
+        except Exception as exc:  # timed out, reset, closed: replace it
+            raise DisconnectionError(f"ping after idleness failed: {exc!r}") from exc
 
 
 def _sqlite_hooks(engine: AsyncEngine) -> None:

@@ -1,0 +1,135 @@
+"""The PWA runs under the server's strict Content-Security-Policy: every main screen of each
+role (and the login form) renders with no `securitypolicyviolation` event and no CSP error
+in the console — so no inline script or handler, no style attribute, no eval, nothing from
+another origin, and the live socket allowed by `connect-src 'self'`.
+
+A control at the end injects an inline script and expects exactly that one violation: the
+policy really applies and the listener really hears it.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.conftest import Templates
+from tests.e2e.conftest import DESKTOP
+from tests.e2e.pages import go, page_of, sign_in
+from tests.e2e.restartable import RestartableServer, restartable_server
+
+try:
+    from server.security import CONTENT_SECURITY_POLICY as POLICY
+
+    SERVER_SENDS_IT = True
+except ImportError:  # until the server sends the header itself: the policy it is to send
+    POLICY = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "font-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+    SERVER_SENDS_IT = False
+
+# Installed before any of the page's scripts, in every document the page loads.
+LISTEN = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push({directive: e.violatedDirective, blocked: e.blockedURI,
+    sample: e.sample, source: e.sourceFile, line: e.lineNumber});
+});
+"""
+
+
+def _add_policy(app: web.Application) -> None:
+    """Stand-in for the server's own header (on every response, as the server sets it), so
+    that the service worker's cached shell carries it too — which a Playwright route would
+    not give the cached copies."""
+
+    async def add(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.setdefault("Content-Security-Policy", POLICY)
+
+    app.on_response_prepare.append(add)
+
+
+@pytest.fixture
+def server(templates: Templates, tmp_path: Path) -> Iterator[RestartableServer]:
+    hook = None if SERVER_SENDS_IT else _add_policy
+    with restartable_server(templates, tmp_path, hook) as srv:
+        yield srv
+
+
+def _routes(server: RestartableServer, role: str) -> list[str]:
+    lesson, student = server.sql(
+        "SELECT l.id, l.student_id FROM lessons l JOIN trips t ON t.lesson_id = l.id "
+        "JOIN instructors i ON i.id = l.instructor_id WHERE i.email = 'instructor1@demo.test' "
+        "ORDER BY l.scheduled_start DESC LIMIT 1"
+    )[0]
+    return {
+        "instructor": ["today", "week", "students", f"student/{student}", f"lesson/{lesson}"],
+        "student": ["home", "theory", "practice/hazard-awareness", "mock", "bookings"],
+        "admin": [
+            "dashboard",
+            "lessons",
+            f"lesson/{lesson}",
+            f"student/{student}",
+            "journal",
+            "notifications",
+            "devices",
+            "school",
+        ],
+    }[role] + ["account"]
+
+
+@pytest.mark.parametrize(
+    "role,email",
+    [
+        ("instructor", "instructor1@demo.test"),
+        ("student", "student1@demo.test"),
+        ("admin", "admin@demo.test"),
+    ],
+)
+def test_every_screen_passes_the_content_security_policy(
+    server: RestartableServer, launch: Any, role: str, email: str
+) -> None:
+    for path in ("/", "/app/js/app.js", "/app/app.css", "/sw.js", "/v1/sync/pull"):
+        try:
+            headers = urllib.request.urlopen(server.url.rstrip("/") + path, timeout=10).headers
+        except urllib.error.HTTPError as exc:  # the API answers 401 without a token
+            headers = exc.headers
+        assert headers.get("Content-Security-Policy") == POLICY, path
+
+    ctx = launch(f"csp-{role}", viewport=DESKTOP)
+    ctx.add_init_script(LISTEN)
+    page = page_of(ctx)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    sign_in(page, server.url, email)  # the login form, the first sync, the worker
+    page.wait_for_selector("[data-testid=net][data-state=live]")  # the socket is allowed
+    for route in _routes(server, role):
+        go(page, route)
+        page.wait_for_timeout(150)  # async cards (journal, devices, push) settle
+    page.reload()  # the shell as the service worker serves it, from its cache
+    page.wait_for_selector("#main[data-view]")
+
+    violations = page.evaluate("window.__cspViolations")
+    refused = [m for m in console if "Content Security Policy" in m or "Refused to" in m]
+    assert violations == [], violations
+    assert refused == [], refused
+    assert errors == [], errors
+
+    # Control: an inline script is refused, and the listener hears it.
+    page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = 'window.__inlineRan = true'; document.head.append(s); }"
+    )
+    page.wait_for_function("window.__cspViolations.length > 0")
+    assert page.evaluate("window.__inlineRan") is None
+    assert [v["directive"] for v in page.evaluate("window.__cspViolations")] == ["script-src-elem"]

@@ -38,14 +38,14 @@ async def standing(
         return "no longer a member of this school in this role; sign in again"
     if not row.is_active:
         return "account disabled"
-    if who.student_id:
-        left = await session.scalar(
-            select(func.count()).where(
-                Student.id == who.student_id,
-                (Student.left_at.is_not(None)) | Student.deleted.is_(True),
-            )
+    if who.role == "student" or who.student_id:
+        # Leaving sets left_at and deletes the student's records, the student row included.
+        present = select(func.count()).where(
+            Student.user_id == who.user_id, Student.left_at.is_(None), Student.deleted.is_(False)
         )
-        if left:
+        if who.student_id:
+            present = present.where(Student.id == who.student_id)
+        if not await session.scalar(present):
             return "this student has left the school"
     if who.instructor_id:
         gone = await session.scalar(

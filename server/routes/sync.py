@@ -3,52 +3,36 @@ shape the answer."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import orjson
 from aiohttp import web
 
 from schemas.response import ChecksumResponse, PullResponse, PushResponse, SyncInfo
-from schemas.wire import PushRequest
+from schemas.wire import SCHEMA_VERSION, PushRequest
 from server.http import parse, principal, read_json, reply
 from server.keys import SECRET, SESSIONS, SETTINGS, SYNC
 from server.middlewares import public
-from sync.errors import Invalid, TooLarge
+from server.params import int_param, text_param, uuid_param
+from sync.errors import TooLarge, UpgradeRequired
 from sync.service import Limits, SyncService
 from sync.store import Store
 
 routes = web.RouteTableDef()
 
 
-def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer", {"field": name}) from None
-    if not lo <= value <= hi:
-        raise Invalid(f"{name} must be between {lo} and {hi}", {"field": name})
-    return value
-
-
-def _uuid_param(request: web.Request, name: str) -> str | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise Invalid(f"{name} must be a UUID", {"field": name}) from None
-
-
 def _entities(request: web.Request) -> frozenset[str] | None:
-    raw = request.query.get("entities")
-    if not raw:
+    """The `entities` filter: names separated by commas (the engine refuses unknown ones)."""
+    raw = text_param(request.query, "entities", max_length=2000)
+    if raw is None:
         return None
     return frozenset(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _cursor(request: web.Request) -> str | None:
+    # A cursor is base64url text: anything else is refused by its HMAC check (410) anyway,
+    # but a control character is a malformed request, not a stale cursor.
+    return text_param(request.query, "cursor", max_length=4096)
 
 
 @routes.post("/v1/sync/push")
@@ -74,15 +58,22 @@ async def push(request: web.Request) -> web.Response:
 @routes.get("/v1/sync/pull")
 async def pull(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    limit = _int_param(request, "limit", settings.default_pull_limit, 1, settings.max_pull_limit)
-    version = _int_param(request, "schema_version", 1, 1, 1000)
-    client_id = _uuid_param(request, "client_id")
+    q = request.query
+    limit = int_param(q, "limit", settings.default_pull_limit, 1, settings.max_pull_limit)
+    version = int_param(q, "schema_version", SCHEMA_VERSION, 1, 10**18)
+    client_id = uuid_param(q, "client_id")
     who = principal(request)
-    page = await request.app[SYNC].pull.pull(
-        who, request.query.get("cursor") or None, limit, _entities(request), version
-    )
+    service = request.app[SYNC]
+    if version not in service.pull.schema_versions:
+        # As a push does: a client this server no longer (or not yet) speaks to must not
+        # take v1 records for its own.
+        raise UpgradeRequired(
+            f"schema version {version} is not supported; upgrade the app",
+            {"supported": sorted(service.pull.schema_versions)},
+        )
+    page = await service.pull.pull(who, _cursor(request), limit, _entities(request), version)
     if client_id and not page.has_more:  # caught up: the device's lag is now known
-        await request.app[SYNC].push.note_pull(who, client_id, page.rev)
+        await service.push.note_pull(who, client_id, page.rev)
     cursor = page.cursor.to_string(request.app[SECRET])
     if "application/x-ndjson" in request.headers.get("Accept", ""):
         return await _ndjson(request, page.changes, cursor, page.has_more, page.rev)
@@ -118,7 +109,7 @@ async def checksum(request: web.Request) -> web.Response:
 
     who = principal(request)
     service = request.app[SYNC]
-    cursor_text = request.query.get("cursor")
+    cursor_text = _cursor(request)
     cursor_rev = None
     entities = _entities(request)
     if cursor_text:

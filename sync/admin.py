@@ -4,7 +4,7 @@ the journal (list, resolve conflicts, replay rejected mutations) and see devices
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import delete, func, select, update
 
@@ -18,6 +18,7 @@ from schemas import (
     Tenant,
     TenantRev,
 )
+from schemas.response import JournalEntryBody, JournalKind
 from schemas.wire import SchoolInfo
 from sync.access import load_scope, principal_for
 from sync.core.command import Reject
@@ -28,6 +29,10 @@ from sync.push import PushService
 from sync.records import wire_value
 from sync.store import Store
 from sync.tables import table_of
+
+# The journal's filter values, as published in its response model.
+JOURNAL_KINDS = frozenset(get_args(JournalKind))
+JOURNAL_STATUSES = frozenset(get_args(JournalEntryBody.model_fields["status"].annotation))
 
 
 def _entry(row: JournalEntry) -> dict[str, Any]:

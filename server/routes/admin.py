@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from schemas.response import (
     AssignResult,
@@ -21,8 +21,24 @@ from schemas.response import (
 from schemas.wire import Uuid
 from server.http import parse, read_json, reply, require_admin
 from server.keys import SYNC
+from server.params import int_param, path_id, text_param
+from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
 
 routes = web.RouteTableDef()
+
+
+def _storable(value: str) -> str:
+    """Text a database can hold: PostgreSQL refuses NUL, and a lone surrogate (a JSON
+    `\\udxxx` escape) cannot be encoded as UTF-8 — either would fail the write with a 500."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValueError("must not contain unpaired surrogates")
+    return value
+
+
+# Free text stored as sent: a note's body (new lines and tabs are fine).
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class AssignBody(BaseModel):
@@ -35,8 +51,8 @@ class AssignBody(BaseModel):
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    keep: str
-    text: Annotated[str, Field(max_length=20_000)] | None = None
+    keep: Annotated[str, Field(max_length=20)]
+    text: Annotated[Text, Field(max_length=20_000)] | None = None
 
 
 class SchoolBody(BaseModel):
@@ -44,10 +60,14 @@ class SchoolBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: (
+        Annotated[Text, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] | None
+    ) = None
     locale: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = None
     brand_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
-    logo_url: Annotated[str, Field(max_length=500, pattern=r"^https://")] | None = None
+    logo_url: (
+        Annotated[Text, Field(max_length=500, pattern=r"^https://[^\x00-\x20\x7f]+$")] | None
+    ) = None
     pass_mark: Annotated[int, Field(ge=1, le=500)] | None = None
     pass_total: Annotated[int, Field(ge=1, le=500)] | None = None
     platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
@@ -79,8 +99,9 @@ async def update_school(request: web.Request) -> web.Response:
 async def assign(request: web.Request) -> web.Response:
     who = require_admin(request)
     body = parse(AssignBody, await read_json(request))
+    student_id = path_id(request.match_info, "student_id", "student")
     result = await request.app[SYNC].admin.assign(
-        who, request.match_info["student_id"], body.instructor_ids, body.primary
+        who, student_id, body.instructor_ids, body.primary
     )
     return reply(request, AssignResult, result)
 
@@ -88,56 +109,63 @@ async def assign(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/students/{student_id}/leave")
 async def leave(request: web.Request) -> web.Response:
     who = require_admin(request)
-    result = await request.app[SYNC].admin.student_leaves(who, request.match_info["student_id"])
+    student_id = path_id(request.match_info, "student_id", "student")
+    result = await request.app[SYNC].admin.student_leaves(who, student_id)
     return reply(request, LeaveResult, result)
+
+
+def _status(request: web.Request, default: str | None) -> str | None:
+    """The journal's `status` filter: absent → `default`, empty → every status."""
+    if "status" not in request.query:
+        return default
+    return text_param(request.query, "status", choices=JOURNAL_STATUSES)
 
 
 @routes.get("/v1/admin/journal")
 async def journal(request: web.Request) -> web.Response:
     who = require_admin(request)
-    q = request.query
-    limit = int(q["limit"]) if q.get("limit", "").isdigit() else 100
-    result = await request.app[SYNC].admin.journal(who, q.get("kind"), q.get("status"), limit)
+    kind = text_param(request.query, "kind", choices=JOURNAL_KINDS)
+    limit = int_param(request.query, "limit", 100, 1, 500)
+    result = await request.app[SYNC].admin.journal(who, kind, _status(request, None), limit)
     return reply(request, JournalPage, result)
 
 
 @routes.get("/v1/admin/conflicts")
 async def conflicts(request: web.Request) -> web.Response:
     who = require_admin(request)
-    status = request.query.get("status", "open")
-    result = await request.app[SYNC].admin.journal(who, "conflict", status or None)
+    result = await request.app[SYNC].admin.journal(who, "conflict", _status(request, "open"))
     return reply(request, JournalPage, result)
 
 
 @routes.get("/v1/admin/rejections")
 async def rejections(request: web.Request) -> web.Response:
     who = require_admin(request)
-    status = request.query.get("status", "open")
-    result = await request.app[SYNC].admin.journal(who, "rejected", status or None)
+    result = await request.app[SYNC].admin.journal(who, "rejected", _status(request, "open"))
     return reply(request, JournalPage, result)
 
 
 @routes.get("/v1/admin/journal/{entry_id}")
 async def entry(request: web.Request) -> web.Response:
     who = require_admin(request)
-    result = await request.app[SYNC].admin.entry(who, request.match_info["entry_id"])
+    entry_id = path_id(request.match_info, "entry_id", "journal entry")
+    result = await request.app[SYNC].admin.entry(who, entry_id)
     return reply(request, JournalEntryBody, result)
 
 
 @routes.post("/v1/admin/conflicts/{entry_id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
     who = require_admin(request)
+    entry_id = path_id(request.match_info, "entry_id", "journal entry")
     body = parse(ResolveBody, await read_json(request))
-    result = await request.app[SYNC].admin.resolve(
-        who, request.match_info["entry_id"], body.keep, body.text
-    )
+    result = await request.app[SYNC].admin.resolve(who, entry_id, body.keep, body.text)
     return reply(request, ResolveResult, result)
 
 
 @routes.post("/v1/admin/rejections/{entry_id}/replay")
 async def replay(request: web.Request) -> web.Response:
     who = require_admin(request)
-    result = await request.app[SYNC].admin.replay(who, request.match_info["entry_id"])
+    entry_id = path_id(request.match_info, "entry_id", "journal entry")
+    result = await request.app[SYNC].admin.replay(who, entry_id)
     return reply(request, ReplayResult, result)
 
 

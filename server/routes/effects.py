@@ -16,8 +16,9 @@ from schemas.wire import Uuid
 from server.http import json_response, parse, principal, read_json, require_admin
 from server.keys import SETTINGS, SYNC
 from server.middlewares import public
+from server.params import int_param, path_id, text_param, uuid_param
 from server.vapid import public_key_of
-from sync.errors import Invalid, NotFound, TooLarge
+from sync.errors import NotFound, TooLarge
 from sync.store import CommitInfo
 from workers import outbox
 from workers.config import WorkerConfig
@@ -162,10 +163,9 @@ async def stripe_webhook(request: web.Request) -> web.Response:
 async def refund(request: web.Request) -> web.Response:
     who = require_admin(request)
     raw = await read_json(request, 16 * 1024) if request.can_read_body else {}
+    payment_id = path_id(request.match_info, "payment_id", "payment")
     body = parse(RefundBody, raw)
-    result = await request.app[PAYMENTS].refund(
-        who, request.match_info["payment_id"], body.amount_cents, body.reason
-    )
+    result = await request.app[PAYMENTS].refund(who, payment_id, body.amount_cents, body.reason)
     return json_response(result, 201)
 
 
@@ -173,22 +173,20 @@ async def refund(request: web.Request) -> web.Response:
 async def notification_log(request: web.Request) -> web.Response:
     who = require_admin(request)
     q = request.query
-    status = q.get("status") or None
-    if status is not None and status not in delivery_log.STATUSES:
-        raise Invalid(f"status is one of {', '.join(delivery_log.STATUSES)}", {"field": "status"})
-    limit = min(int(q["limit"]), 1000) if q.get("limit", "").isdigit() else 100
+    status = text_param(q, "status", choices=delivery_log.STATUSES)
+    event_type = text_param(q, "event_type")
+    outbox_id = uuid_param(q, "outbox_id")
+    limit = int_param(q, "limit", 100, 1, 1000)
     store = request.app[SYNC].store
     return json_response(
-        await delivery_log.admin_view(
-            store, who.tenant_id, status, q.get("event_type"), q.get("outbox_id"), limit
-        )
+        await delivery_log.admin_view(store, who.tenant_id, status, event_type, outbox_id, limit)
     )
 
 
 @routes.post("/v1/admin/notifications/{outbox_id}/retry")
 async def retry(request: web.Request) -> web.Response:
     who = require_admin(request)
-    store, given = request.app[SYNC].store, request.match_info["outbox_id"]
+    store, given = request.app[SYNC].store, path_id(request.match_info, "outbox_id", "outbox event")
     outbox_id = await outbox.retry(store, who.tenant_id, given)
     dispatcher = request.app.get(DISPATCHER)
     if dispatcher is not None:

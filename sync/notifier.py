@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,7 +203,11 @@ class Notifier:
     CHECK_INTERVAL_S = 1.0  # a round trip on the LISTEN connection this often ...
     CHECK_SLOW_S = 0.5  # ... heads not trusted while one takes longer ...
     CHECK_TIMEOUT_S = 5.0  # ... and the connection given up past this
-    RETRY_MAX_S = 10.0
+    # Reconnect backoff: 0.1 s doubling up to this, each wait jittered down by up to half
+    # (processes that lost LISTEN together do not retry in step). Kept short: while LISTEN
+    # is down no pull can skip the database and pokes from other processes wait, so after
+    # an outage each second of backoff is load on a database just back.
+    RETRY_MAX_S = 2.0
 
     def __init__(self, origin: str = "", heads: TenantHeads | None = None) -> None:
         self._subs: dict[str, set[Subscriber]] = {}
@@ -286,6 +291,8 @@ class Notifier:
             conn.add_termination_listener(self._on_terminated)
             token = self.heads.listen_started()
             rows = await conn.fetch("SELECT tenant_id, rev, horizon_rev FROM tenant_revs")
+            if conn.is_closed():  # closed before it became _pg_conn: unseen by _on_terminated
+                raise ConnectionError("LISTEN connection closed while connecting")
         except BaseException:
             self.heads.lost()
             await conn.close()
@@ -323,8 +330,9 @@ class Notifier:
                 try:
                     revs = await self._connect()
                 except Exception as exc:
-                    log.warning("LISTEN reconnect failed (%s); retrying in %.1f s", exc, delay)
-                    await asyncio.sleep(delay)
+                    wait = delay * random.uniform(0.5, 1.0)
+                    log.warning("LISTEN reconnect failed (%s); retrying in %.1f s", exc, wait)
+                    await asyncio.sleep(wait)
                     delay = min(delay * 2, self.RETRY_MAX_S)
                     continue
                 delay = 0.1

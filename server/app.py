@@ -14,11 +14,18 @@ from pathlib import Path
 from aiohttp import web
 
 from server.auth.service import AuthService
+from server.auth.settings import AuthSettings
 from server.config import Settings
 from server.keys import AUTH, ENGINE, SECRET, SESSIONS, SETTINGS
-from server.middlewares import auth_middleware, error_middleware, overload_middleware
+from server.middlewares import (
+    auth_middleware,
+    body_middleware,
+    error_middleware,
+    overload_middleware,
+)
 from server.routes import auth as auth_routes
 from server.routes import health as health_routes
+from server.security import security_headers
 from sync.database import make_engine, make_sessionmaker
 
 log = logging.getLogger("drivesync")
@@ -41,11 +48,14 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
             error_middleware,
+            body_middleware,
             overload_middleware(settings.max_inflight_requests),
             auth_middleware,
         ],
         client_max_size=settings.max_push_bytes + 64 * 1024,
+        handler_args=handler_args(settings),
     )
+    app.on_response_prepare.append(security_headers(AuthSettings().trusted_proxy_hops))
     app[SETTINGS] = settings
     app[SECRET] = settings.resolved_secret()
     app.cleanup_ctx.append(_database)
@@ -54,6 +64,20 @@ def create_app(settings: Settings) -> web.Application:
     _add_sync(app)
     _add_pwa(app, settings.pwa_dir or PWA_DIR)
     return app
+
+
+def handler_args(settings: Settings) -> dict[str, float | int]:
+    """The connection limits of aiohttp's request handler, carried by the app itself so that
+    every way of serving it (`drivesync serve`, `--processes N`, the tests' servers) applies
+    them. aiohttp's keep-alive timer also runs from the moment a connection opens until its
+    request's headers are complete, so it bounds idle and slowloris connections alike;
+    over-long header lines or too many headers are refused with 400 before any handler."""
+    return {
+        "keepalive_timeout": settings.keepalive_timeout_s,
+        "max_line_size": settings.max_header_bytes,
+        "max_field_size": settings.max_header_bytes,
+        "max_headers": settings.max_headers,
+    }
 
 
 def _add_sync(app: web.Application) -> None:

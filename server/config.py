@@ -42,6 +42,26 @@ class Settings(BaseSettings):
     max_inflight_requests: int = Field(
         default=256, ge=1, description="Requests served at once per process before 503 overloaded."
     )
+    # Transport limits (docs/operations.md, "Transport limits and timeouts").
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Time a request's body has to arrive in full before 408 body_timeout "
+        "(and the connection is closed).",
+    )
+    keepalive_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="An idle connection, or one that has not sent a request's complete "
+        "headers within this time of opening or of its previous response, is closed.",
+    )
+    max_header_bytes: int = Field(
+        default=8190,
+        ge=1024,
+        le=65536,
+        description="Longest request line or header field (400 beyond, from aiohttp).",
+    )
+    max_headers: int = Field(default=128, ge=16, le=1024, description="Headers per request.")
     heartbeat_s: float = Field(default=25.0, gt=0)
     ws_auth_timeout_s: float = Field(default=5.0, gt=0)
     pwa_dir: Path | None = None

@@ -1,14 +1,17 @@
-"""Small helpers shared by handlers: read a JSON body into a pydantic model, answer JSON
+"""Small helpers shared by handlers: read a request body (bounded in size and time, the one
+place bodies are received and decoded), parse JSON into a pydantic model, answer JSON
 through a response model (`reply`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from server.keys import PRINCIPAL, SETTINGS
@@ -75,24 +78,105 @@ def reply(
     return json_response(body, status)
 
 
+class BodyTimeout(DriveSyncError):
+    """The request's body did not arrive in full within DRIVESYNC_BODY_TIMEOUT_S."""
+
+    code = "body_timeout"
+    status = 408
+
+
+class BadBody(DriveSyncError):
+    """A body that cannot be received as sent: its Content-Encoding does not decode, or it
+    breaks off."""
+
+    code = "bad_body"
+    status = 400
+
+
+# Set on a request whose body could not be read: its connection is closed after the error
+# (the rest of the body is not worth reading, nor the connection worth keeping).
+CLOSE_CONNECTION = web.RequestKey("drivesync_close_connection", bool)
+
+
+async def read_body(request: web.Request, max_bytes: int | None = None) -> bytes:
+    """The request's whole body: 413 `too_large` past `max_bytes` (or the app's
+    client_max_size), 408 `body_timeout` when it does not arrive in full within
+    DRIVESYNC_BODY_TIMEOUT_S, 400 `bad_body` when its Content-Encoding does not decode.
+    A compressed body is inflated as it is read and refused as soon as it passes the limit,
+    so a small gzip bomb never grows in memory. aiohttp keeps what was read, so a second
+    call (the body middleware reads first) costs nothing."""
+    limit = request.client_max_size if max_bytes is None else max_bytes
+    length = request.content_length
+    if length is not None and length > request.client_max_size:
+        raise _too_large(request.client_max_size)
+    timeout = request.app[SETTINGS].body_timeout_s
+    try:
+        async with asyncio.timeout(timeout):
+            body = await request.read()
+    except TimeoutError as exc:
+        _abandon(request)
+        raise BodyTimeout(
+            f"the request body did not arrive within {timeout:g} s", {"timeout_s": timeout}
+        ) from exc
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise _too_large(request.client_max_size) from exc
+    except RequestPayloadError as exc:
+        _abandon(request)
+        raise BadBody(f"the request body cannot be read: {_reason(exc)}") from exc
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
+
+
+def _abandon(request: web.Request) -> None:
+    """Give up on the rest of this request's body: read nothing more from the connection
+    and close it once the error is sent. Left to itself aiohttp would "linger", reading and
+    discarding the body for 10 more seconds, which for a body that trickles is exactly what
+    a slow client wants, and for one that does not decode ends in a logged traceback."""
+    transport = request.transport
+    if transport is not None and transport.is_reading():
+        transport.pause_reading()
+    request.content.feed_eof()  # nothing left to linger over
+    request[CLOSE_CONNECTION] = True
+
+
+def _too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(f"request body over {max_bytes} bytes", {"max_bytes": max_bytes})
+
+
+def _reason(exc: RequestPayloadError) -> str:
+    return " ".join(str(getattr(exc, "message", "") or exc).split()) or "payload error"
+
+
+# orjson refuses nesting deeper than this; a body nested deeper is refused outright rather
+# than handed to the json module (whose recursion would end in a RecursionError).
+MAX_JSON_DEPTH = 1024
+
+
 async def read_json(request: web.Request, max_bytes: int = 1024 * 1024) -> Any:
-    """The request body parsed as JSON: 413 past `max_bytes`, 400 when it is not JSON."""
+    """The request body parsed as JSON: 413 past `max_bytes`, 400 `bad_request` when it is
+    not JSON (not UTF-8, malformed, nested deeper than MAX_JSON_DEPTH); see `read_body`."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise TooLarge(f"request body over {max_bytes} bytes", {"max_bytes": max_bytes})
-    buffer = bytearray()
-    while chunk := await request.content.read(65536):
-        buffer += chunk
-        if len(buffer) > max_bytes:
-            raise TooLarge(f"request body over {max_bytes} bytes", {"max_bytes": max_bytes})
-    raw = bytes(buffer)
+        raise _too_large(max_bytes)
+    return decode_json(await read_body(request, max_bytes))
+
+
+def decode_json(raw: bytes) -> Any:
+    """`raw` parsed as JSON, or `BadRequest`; never another exception."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        # Some serializers emit NaN/Infinity. Accept them here so that one bad GPS point is
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise BadRequest(
+                f"body is not valid JSON: nested deeper than {MAX_JSON_DEPTH} levels",
+                {"max_depth": MAX_JSON_DEPTH},
+            ) from exc
+        # Some serializers emit NaN/Infinity, and orjson refuses lone surrogates that the
+        # json module accepts. Accept them here so that one bad GPS point or string is
         # rejected alone as `invalid` instead of failing (and blocking) the whole batch.
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 

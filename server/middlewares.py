@@ -1,5 +1,7 @@
-"""The two middlewares every request passes: errors (one JSON shape, produced here only)
-and auth (bearer token → principal). Handlers marked `@public` skip auth."""
+"""The middlewares every request passes, in this order: errors (one JSON shape, produced
+here only), body (the whole body received, bounded in size and time, before the request
+counts as work), overload (a cap on requests in progress) and auth (bearer token →
+principal). Handlers marked `@public` skip auth."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from aiohttp import web
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from server.auth.tokens import TokenError, read_access
-from server.http import json_response
+from server.http import CLOSE_CONNECTION, json_response, read_body
 from server.keys import AUTH, PRINCIPAL, SECRET
+from server.outage import is_database_unavailable
 from sync.errors import DriveSyncError
 
 log = logging.getLogger("drivesync.http")
@@ -48,6 +51,10 @@ def _is_public(request: web.Request) -> bool:
     return bool(getattr(handler, "drivesync_public", False))
 
 
+# How long a client is asked to wait while the database is unreachable.
+DATABASE_RETRY_AFTER_S = 2
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as `{"error": {"code", "message", "details"}}`."""
@@ -55,27 +62,61 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except DriveSyncError as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return json_response(exc.body(), status=exc.status, headers=headers)
+        response = json_response(exc.body(), status=exc.status, headers=headers)
+        if request.get(CLOSE_CONNECTION):
+            response.force_close()
+        return response
     except SATimeoutError:
         # Every pooled database connection stayed busy: shed load, the client retries.
-        body = {
-            "error": {
-                "code": "overloaded",
-                "message": "the server is busy; retry shortly",
-                "details": {},
-            }
-        }
-        return json_response(body, status=503, headers={"Retry-After": "1"})
+        return _unavailable("overloaded", "the server is busy; retry shortly", 1)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         body = {"error": {"code": code, "message": exc.reason, "details": {}}}
         return json_response(body, status=exc.status)
-    except Exception:
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            # Not a bug: the database is down, restarting or refusing connections.
+            log.warning(
+                "database unavailable on %s %s: %s: %s",
+                request.method,
+                request.path,
+                type(exc).__name__,
+                exc,
+            )
+            return _unavailable(
+                "database_unavailable",
+                "the database cannot be reached; retry shortly",
+                DATABASE_RETRY_AFTER_S,
+            )
         log.exception("unhandled error on %s %s", request.method, request.path)
         body = {"error": {"code": "internal", "message": "internal error", "details": {}}}
         return json_response(body, status=500)
+
+
+def _unavailable(code: str, message: str, retry_after: int) -> web.Response:
+    body = {"error": {"code": code, "message": message, "details": {}}}
+    return json_response(body, status=503, headers={"Retry-After": str(retry_after)})
+
+
+def _is_live(request: web.Request) -> bool:
+    return request.path in ("/healthz", "/readyz") or request.path.startswith(
+        ("/v1/sync/live", "/v1/sync/events")
+    )
+
+
+@web.middleware
+async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Receive the whole body (bounded by client_max_size and DRIVESYNC_BODY_TIMEOUT_S; see
+    `server.http.read_body`) before the request reaches the overload counter, so a client
+    that sends headers and then trickles (or withholds) its body holds a socket, never a
+    slot of DRIVESYNC_MAX_INFLIGHT_REQUESTS. Handlers then read the kept bytes at no cost.
+    A request to a private route without a bearer token is not read: auth refuses it first,
+    and an anonymous client cannot make the server buffer bodies it will never use."""
+    if request.body_exists and (_is_public(request) or bearer_token(request) is not None):
+        await read_body(request)
+    return await handler(request)
 
 
 def overload_middleware(max_inflight: int) -> Any:
@@ -87,9 +128,7 @@ def overload_middleware(max_inflight: int) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal inflight
-        if request.path in ("/healthz", "/readyz") or request.path.startswith(
-            ("/v1/sync/live", "/v1/sync/events")
-        ):
+        if _is_live(request):
             return await handler(request)
         if inflight >= max_inflight:
             from sync.errors import Overloaded
@@ -108,8 +147,11 @@ def bearer_token(request: web.Request) -> str | None:
     """The token of an `Authorization: Bearer …` header, if any."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
+    token = token.strip()
+    # A token is printable ASCII (a JWT); anything else (bytes that are not UTF-8 arrive
+    # as surrogates) is no token at all, rather than a value the JWT library chokes on.
+    if scheme.lower() == "bearer" and token and token.isascii() and token.isprintable():
+        return token
     return None
 
 

@@ -109,3 +109,46 @@ def test_queue_empties_by_itself_after_a_server_restart(
         "id => __drivesync.get('lesson_note', id)", area.get_attribute("data-note-id")
     )
     assert record["body"] == NOTE and not record.get("_pending"), record
+
+
+def test_503_with_retry_after_is_honoured_then_the_queue_empties(
+    server: RestartableServer, launch: Any
+) -> None:
+    """The server answers the push 503 + Retry-After (its database is down, say): the app
+    says the server is unavailable, waits at least that long before every try (its own
+    backoff would try sooner), and sends the change by itself once pushes succeed."""
+    lesson_id = _lesson(server)
+    ctx = launch("busy", viewport=PHONE_390)
+    page = page_of(ctx)
+    sign_in(page, server.url, EMAIL)
+    go(page, f"lesson/{lesson_id}")
+    refused: list[float] = []
+    busy = {"on": True}
+
+    def push(route: Any) -> None:
+        if not busy["on"]:
+            route.continue_()
+            return
+        refused.append(time.monotonic())
+        route.fulfill(
+            status=503,
+            headers={"Retry-After": "2"},
+            json={"error": {"code": "database_unavailable", "message": "Try again", "details": {}}},
+        )
+
+    page.route("**/v1/sync/push", push)
+    page.click("[data-testid=add-note]")
+    area = page.locator("textarea[data-note-id]").last
+    area.fill(NOTE)  # a second change right after the first: it waits for Retry-After too
+    area.blur()
+    page.wait_for_selector("[data-testid=net][data-state=unavailable]")
+    assert "Server unavailable" in page.inner_text("[data-testid=net]")
+    _wait(page, lambda: len(refused) >= 3, 15, "no retries after a 503")
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(refused)]
+    assert min(gaps) >= 1.9, f"a try came before Retry-After: {gaps}"
+    assert outbox_count(page) == 1
+
+    busy["on"] = False
+    page.wait_for_selector("[data-testid=pending][data-count='0']", timeout=RECOVERY_BOUND_S * 1000)
+    assert server.sql("SELECT body FROM lesson_notes WHERE lesson_id = ?", lesson_id) == [(NOTE,)]
+    page.wait_for_selector("[data-testid=net][data-state=live]")

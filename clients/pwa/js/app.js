@@ -9,7 +9,7 @@ import { deleteDb, openUserDb, userDbName } from './db.js';
 import { Live } from './live.js';
 import { enqueue, uuid7 } from './outbox.js';
 import * as replica from './replica.js';
-import { reachability, retryDelay } from './retry.js';
+import { RETRY_AFTER_CAP_MS, reachability, retryDelay } from './retry.js';
 import { clearSession, clientId, getSession, setSession } from './session.js';
 import { SyncEngine } from './sync.js';
 import { h, fmt, clear } from './ui/dom.js';
@@ -73,6 +73,7 @@ globalThis.__drivesync = app;
 const scheduler = {
   timer: null,
   attempt: 0, // failures in a row (reset by a success, `online`, the live socket's return)
+  notBefore: 0, // the server's Retry-After: no try before this (ms since epoch), whoever asks
   running: false,
   again: false,
   // The highest rev a poke announced, and how often a pull has come back below it: with
@@ -84,7 +85,7 @@ const scheduler = {
 
   kick(delay = 0) {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.run(), delay);
+    this.timer = setTimeout(() => this.run(), Math.max(delay, this.notBefore - Date.now()));
   },
 
   /** Try again soon: the server came back (live socket, `online`) or the user asked. */
@@ -105,6 +106,7 @@ const scheduler = {
       await app.engine.flush();
       await app.engine.pull();
       this.attempt = 0;
+      this.notBefore = 0;
       app.lastError = null;
       const pulled = (await replica.metaGet(app.db, 'last_pull_rev')) ?? -1;
       if (pulled < this.wantRev && this.behind < 4) {
@@ -122,6 +124,7 @@ const scheduler = {
         this.attempt += 1;
         delay = retryDelay(this.attempt, err.retryAfter);
       }
+      this.notBefore = err.retryAfter ? Date.now() + Math.min(err.retryAfter * 1000, RETRY_AFTER_CAP_MS) : 0;
       if (err.offline) requestBackgroundSync({ evenOnline: true });
     } finally {
       this.running = false;

@@ -39,7 +39,11 @@ def build_channels(config: WorkerConfig) -> dict[str, Channel]:
         from workers.notifications.channels.webpush import WebPushChannel
 
         channels["webpush"] = WebPushChannel(
-            config.vapid_private_key, config.vapid_subject, config.push_ttl_s, config.send_timeout_s
+            config.vapid_private_key,
+            config.vapid_subject,
+            config.push_ttl_s,
+            config.send_timeout_s,
+            allow_local=config.push_allow_local_endpoints,
         )
     sid, token = config.twilio_account_sid, config.twilio_auth_token
     if sid and token and config.twilio_from:

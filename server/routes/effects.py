@@ -99,8 +99,9 @@ async def subscribe(request: web.Request) -> web.Response:
     who = principal(request)
     body = parse(SubscriptionBody, await read_json(request, 16 * 1024))
     keys, store = body.keys, request.app[SYNC].store
+    allow_local = request.app[WORKER_CONFIG].push_allow_local_endpoints
     record, created = await subscriptions.add(
-        store, who, body.endpoint, keys.p256dh, keys.auth, body.client_id
+        store, who, body.endpoint, keys.p256dh, keys.auth, body.client_id, allow_local
     )
     return json_response(record, status=201 if created else 200)
 

@@ -151,7 +151,7 @@ def test_push_opt_in(server: LiveServer, launch: Any, shots: Path) -> None:
         ctx.grant_permissions(["notifications"], origin=server.url.rstrip("/"))
         ctx.add_init_script(
             """
-          const fake = {endpoint: 'http://127.0.0.1:9/push/e2e-device',
+          const fake = {endpoint: 'https://push.example.test/push/e2e-device',
             toJSON() { return {endpoint: this.endpoint, keys: {
               p256dh: 'P256DH_KEY',
               auth: 'tBHItJI5svbpez7KI4CCXg'}}; }};
@@ -202,7 +202,7 @@ def test_push_opt_in(server: LiveServer, launch: Any, shots: Path) -> None:
         lambda: page.evaluate(titles) == ["Lesson confirmed"], message="no notification shown"
     )
     rows = server.sql("SELECT endpoint FROM push_subscriptions")
-    assert [r[0] for r in rows] == ["http://127.0.0.1:9/push/e2e-device"], json.dumps(rows)
+    assert [r[0] for r in rows] == ["https://push.example.test/push/e2e-device"], json.dumps(rows)
 
 
 def test_installable_and_sign_out_wipes_the_replica(server: LiveServer, launch: Any) -> None:

@@ -74,6 +74,9 @@ def worker_config(db: Db, tmp_path: Path, **overrides: Any) -> WorkerConfig:
         # Off: a tick at the real time of day would write reminders for the demo school's
         # seeded lessons, so what a test sees would depend on when it runs.
         "scheduler_interval_s": 0.0,
+        # On: the local push service of these tests listens on 127.0.0.1 over http (off by
+        # default; tests/workers/test_webpush_endpoints.py tests it off).
+        "push_allow_local_endpoints": True,
     }
     values.update(overrides)
     return WorkerConfig(**values)

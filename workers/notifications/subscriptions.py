@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select
@@ -23,6 +21,7 @@ from schemas import PushSubscription, utcnow
 from sync.core.principal import Principal
 from sync.errors import Invalid
 from sync.store import Store
+from workers.notifications import push_endpoint
 from workers.session import bound
 
 MAX_PER_USER = 20
@@ -35,18 +34,11 @@ def _b64url(value: str, field: str) -> bytes:
         raise Invalid(f"{field} is not base64url", {"field": field}) from None
 
 
-def check_subscription(endpoint: str, p256dh: str, auth: str) -> None:
-    """Invalid (422) unless the endpoint is an https URL (http only on loopback, for local
-    development) and the keys are a P-256 public key and a 16-byte secret."""
-    parts = urlsplit(endpoint)
-    host = parts.hostname or ""
-    loopback = host == "localhost"
-    try:
-        loopback = loopback or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-        raise Invalid("endpoint must be an https URL", {"field": "endpoint"})
+def check_subscription(endpoint: str, p256dh: str, auth: str, allow_local: bool = False) -> None:
+    """Invalid (422) unless the endpoint is one web push may send to (`invalid_endpoint`:
+    https, not a local, private or reserved address; see push_endpoint) and the keys are a
+    P-256 public key and a 16-byte secret. `allow_local` is for tests and development."""
+    push_endpoint.check(endpoint, allow_local)
     point = _b64url(p256dh, "keys.p256dh")
     try:
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
@@ -63,10 +55,11 @@ async def add(
     p256dh: str,
     auth: str,
     client_id: str | None,
+    allow_local: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """`subscribe` in a transaction of its own, bound to the caller's school."""
     async with bound(store, who.tenant_id) as session, session.begin():
-        return await subscribe(session, who, endpoint, p256dh, auth, client_id)
+        return await subscribe(session, who, endpoint, p256dh, auth, client_id, allow_local)
 
 
 async def remove(store: Store, who: Principal, endpoint: str) -> bool:
@@ -82,9 +75,11 @@ async def subscribe(
     p256dh: str,
     auth: str,
     client_id: str | None,
+    allow_local: bool = False,
 ) -> tuple[dict[str, Any], bool]:
-    """Store (or take over) the subscription of `endpoint` for `who`; (record, created)."""
-    check_subscription(endpoint, p256dh, auth)
+    """Store (or take over) the subscription of `endpoint` for `who`; (record, created).
+    The endpoint is checked first (`check_subscription`)."""
+    check_subscription(endpoint, p256dh, auth, allow_local)
     row = await session.scalar(
         select(PushSubscription).where(PushSubscription.endpoint == endpoint)
     )

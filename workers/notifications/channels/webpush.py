@@ -15,16 +15,24 @@ header is the provider id); 404 / 410 → the subscription is gone and is delete
 → retry later, honouring Retry-After; other 4xx → this subscription refuses the message.
 If at least one device accepted it the delivery counts as sent (it is not resent to the
 others: a user would rather miss a duplicate than get one).
+
+Endpoints are vetted before anything is sent (workers/notifications/push_endpoint.py): one
+the rule refuses by its URL is a permanent failure and the subscription is deleted; one
+whose host resolves to a disallowed address is a permanent failure for this message, no
+connection made (the subscription stays: a DNS answer can be fixed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from typing import cast
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
@@ -35,7 +43,15 @@ from workers.notifications.channels import (
     SendResult,
     parse_retry_after,
 )
+from workers.notifications.push_endpoint import (
+    AddressRefused,
+    EndpointRefused,
+    NoRedirects,
+    VettedResolver,
+    check,
+)
 
+log = logging.getLogger("drivesync.worker")
 URGENT_EVENTS = frozenset({"booking_reminder", "booking_cancelled"})
 
 
@@ -45,23 +61,42 @@ def origin(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+class _Refused(SendError):
+    """An endpoint the rule refuses by its URL: never sendable, so the subscription goes."""
+
+
 class WebPushChannel:
     """Signs with the school-wide VAPID key and posts encrypted payloads."""
 
     name = "webpush"
 
-    def __init__(self, private_key: str, subject: str, ttl_s: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        private_key: str,
+        subject: str,
+        ttl_s: int,
+        timeout_s: float,
+        allow_local: bool = False,
+        dns: AbstractResolver | None = None,
+    ) -> None:
+        """`allow_local`: send to http and local addresses (tests, development). `dns`: the
+        lookup behind the vetting resolver (default the system's; tests give a fake)."""
         self.vapid = Vapid02.from_string(private_key)
         self.subject = subject
         self.ttl_s = ttl_s
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.allow_local = allow_local
+        self._dns = dns
         self._session: aiohttp.ClientSession | None = None
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            # The vetting resolver decides which addresses the connector may connect to.
+            resolver = None if self.allow_local else VettedResolver(self._dns)
+            connector = aiohttp.TCPConnector(resolver=resolver)
+            self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
         return self._session
 
     def _auth(self, aud: str) -> dict[str, str]:
@@ -95,7 +130,11 @@ class WebPushChannel:
             *(self._one(t, data, message) for t in message.push_targets)
         )
         sent = [o for o in outcomes if isinstance(o, str)]
-        gone = tuple(t.id for t, o in zip(message.push_targets, outcomes, strict=True) if o is None)
+        gone = tuple(
+            t.id
+            for t, o in zip(message.push_targets, outcomes, strict=True)
+            if o is None or isinstance(o, _Refused)
+        )
         errors = [o for o in outcomes if isinstance(o, SendError)]
         if sent:
             return SendResult(sent[0], gone=gone, note=f"{len(sent)} device(s)")
@@ -116,18 +155,29 @@ class WebPushChannel:
         self, target: PushTarget, data: bytes, message: Message
     ) -> str | SendError | None:
         """Provider id when accepted, None when the subscription is gone, else the error."""
+        try:
+            check(target.endpoint, self.allow_local)
+        except EndpointRefused as exc:
+            log.warning("web push subscription %s refused: %s", target.id, exc)
+            return _Refused(f"push endpoint refused: {exc}", permanent=True)
         headers = self._auth(origin(target.endpoint))
         headers["Urgency"] = "high" if message.event_type in URGENT_EVENTS else "normal"
         # Same Topic for a redelivery: the push service replaces the undelivered copy.
         headers["Topic"] = message.digest[:32]
         pusher = WebPusher(
             {"endpoint": target.endpoint, "keys": {"p256dh": target.p256dh, "auth": target.auth}},
-            aiohttp_session=self.session,
+            # pywebpush only calls `post` on it; NoRedirects adds allow_redirects=False.
+            aiohttp_session=cast(aiohttp.ClientSession, NoRedirects(self.session)),
         )
         try:
             resp = await pusher.send_async(
                 data=data, headers=headers, ttl=self.ttl_s, timeout=self.timeout
             )
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                log.warning("web push subscription %s refused: %s", target.id, exc.os_error)
+                return SendError(f"push endpoint refused: {exc.os_error}", permanent=True)
+            return SendError(f"push service unreachable: {type(exc).__name__}", permanent=False)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return SendError(f"push service unreachable: {type(exc).__name__}", permanent=False)
         assert not isinstance(resp, str)

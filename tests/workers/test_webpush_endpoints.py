@@ -54,6 +54,7 @@ REFUSED = (
     "https://[::1]/x",
     "https://[::]/x",
     "https://[fe80::1]/x",
+    "https://[fe80::1%25eth0]/x",
     "https://[fd12:3456::1]/x",  # unique-local
     "https://[ff02::1]/x",
     "https://[::ffff:127.0.0.1]/x",  # IPv4-mapped
@@ -66,6 +67,7 @@ REFUSED = (
     "https://0177.0.0.1/x",
     "https://127.1/x",
     "https://①②⑦.0.0.1/x",  # IDNA folds these digits to 127.0.0.1
+    "https://./x",
     "not a url at all",
 )
 ALLOWED = (

@@ -101,15 +101,17 @@ def check(endpoint: str, allow_local: bool = False) -> None:
         address = None
     if address is not None:
         why = refusal(address)
+    elif not name.strip("."):
+        why = "empty name"
     elif name == "localhost" or name.endswith(".localhost"):
         why = "loopback"
     elif _numeric(name):
-        why = "numeric but not a dotted-quad"
+        why = "a number that is not a dotted quad"
     else:
         return
     if why is not None:
         raise EndpointRefused(
-            f"endpoint host is a {why} address", {"field": "endpoint", "reason": why}
+            f"endpoint host not allowed: {why}", {"field": "endpoint", "reason": why}
         )
 
 

@@ -114,6 +114,10 @@ async def test_well_formed_values_still_work(client: Any) -> None:
     assert len((await page.json())["entries"]) <= 5
     missing = await client.get(f"/v1/admin/journal/{uid().upper()}", headers=admin.headers)
     assert missing.status == 404
+    # Endpoints without parameters ignore unknown ones, whatever they hold.
+    for path in ("/v1/admin/school", "/v1/admin/devices"):
+        junk = await client.get(f"{path}?limit={ARABIC_12}&id={NUL}", headers=admin.headers)
+        assert junk.status == 200, path
     pull = await client.get(
         f"/v1/sync/pull?limit=10&schema_version=1&entities=lesson&client_id={uid()}",
         headers=admin.headers,

@@ -112,9 +112,14 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
     `server.http.read_body`) before the request reaches the overload counter, so a client
     that sends headers and then trickles (or withholds) its body holds a socket, never a
     slot of DRIVESYNC_MAX_INFLIGHT_REQUESTS. Handlers then read the kept bytes at no cost.
-    A request to a private route without a bearer token is not read: auth refuses it first,
-    and an anonymous client cannot make the server buffer bodies it will never use."""
-    if request.body_exists and (_is_public(request) or bearer_token(request) is not None):
+    Not read: a request no route takes (404/405 follow) and one to a private route without
+    a bearer token (auth refuses it first), so an anonymous client cannot make the server
+    buffer bodies it will never use."""
+    if (
+        request.body_exists
+        and request.match_info.http_exception is None
+        and (_is_public(request) or bearer_token(request) is not None)
+    ):
         await read_body(request)
     return await handler(request)
 

@@ -41,7 +41,8 @@ export const app = {
   draftSet(key, value) { return replica.draftSet(this.db, key, value); },
   api: call,
   newId: uuid7,
-  syncNow() { scheduler.kick(0); },
+  /** The user asked: try now, even inside a Retry-After (automatic tries honour it). */
+  syncNow() { scheduler.notBefore = 0; scheduler.retryNow(); },
 
   /** Record a change made by the user: outbox first, then push when we can. */
   async mutate(entity, op, id, data) {

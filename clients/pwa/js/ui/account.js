@@ -96,6 +96,7 @@ export async function accountView(app) {
   const syncNow = async () => {
     out.textContent = 'Syncing…';
     try { await app.engine.flush(); await app.engine.pull(); out.textContent = 'Up to date.'; } catch (err) { out.textContent = `Could not sync: ${err.message}`; }
+    app.syncNow(); // and let the scheduler see it (status bar, backoff) at once
   };
   const verify = async () => {
     out.textContent = 'Checking this device\'s copy against the server…';

@@ -340,6 +340,23 @@ async def test_oversized_headers_are_refused(client: Any) -> None:
     assert resp.status == 200
 
 
+async def test_header_limits_follow_the_settings(tmp_path: Path, aiohttp_client: Any) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.sqlite3'}",  # /healthz only
+        secret_key=TEST_SECRET,
+        var_dir=tmp_path / "var",
+        max_header_bytes=2048,
+        max_headers=32,
+    )
+    small = await aiohttp_client(create_app(settings))
+    resp = await small.get("/healthz", headers={"X-Padding": "a" * 3000})
+    assert 400 <= resp.status < 500
+    resp = await small.get("/healthz", headers={f"X-H{i}": "1" for i in range(40)})
+    assert 400 <= resp.status < 500
+    resp = await small.get("/healthz", headers={"X-Padding": "a" * 1500})
+    assert resp.status == 200
+
+
 async def test_declared_length_over_the_limit_is_413_before_reading(client: Any) -> None:
     port = client.server.port
     reader, writer = await _open(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from typing import Any
 
@@ -17,12 +18,14 @@ from aiohttp import WSMsgType, web
 from server.auth.tokens import TokenError, read_access_token
 from server.keys import SECRET, SETTINGS, SYNC
 from server.middlewares import bearer_token, public
+from server.outage import is_database_unavailable
 from sync.core.principal import Principal
 from sync.core.scope import Scope, rescopes
 from sync.errors import Unauthenticated
 from sync.notifier import Subscriber
 from sync.store import CommitInfo
 
+log = logging.getLogger("drivesync.live")
 routes = web.RouteTableDef()
 LIVE_SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("live_sockets")
 # Set at shutdown: SSE streams end at once instead of at their next heartbeat.
@@ -128,7 +131,11 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         await ws.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
         await ws.close(code=4401, message=b"unauthenticated")
         return ws
-    watch, sub, head = await _open(app, who)
+    try:
+        watch, sub, head = await _open(app, who)
+    except Exception as exc:
+        await _close_on_error(ws, exc)
+        return ws
     reader = asyncio.create_task(_drain(ws))
     app[LIVE_SOCKETS].add(ws)
     try:
@@ -142,6 +149,8 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             )
     except (ConnectionResetError, RuntimeError):
         pass  # the client went away mid-send
+    except Exception as exc:  # reloading the scope failed (the database is down, or a bug)
+        await _close_on_error(ws, exc)
     finally:
         app[SYNC].notifier.unsubscribe(sub)
         app[LIVE_SOCKETS].discard(ws)
@@ -150,6 +159,21 @@ async def live(request: web.Request) -> web.WebSocketResponse:
             await reader
         await ws.close()
     return ws
+
+
+async def _close_on_error(ws: web.WebSocketResponse, exc: Exception) -> None:
+    """After the upgrade an error can no longer become an HTTP answer (the error middleware
+    would write one into the WebSocket stream): tell the client and close. The database
+    being unreachable closes with 1013 (try again later: the client reconnects with
+    backoff); anything else is a bug, logged, and closes with 1011."""
+    if is_database_unavailable(exc):
+        code, message, close = "database_unavailable", "the database cannot be reached", 1013
+    else:
+        log.error("live connection failed", exc_info=exc)
+        code, message, close = "internal", "internal error", 1011
+    with contextlib.suppress(ConnectionResetError, RuntimeError):
+        await ws.send_json({"type": "error", "error": {"code": code, "message": message}})
+    await ws.close(code=close, message=code.encode())
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:

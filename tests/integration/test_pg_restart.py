@@ -236,6 +236,16 @@ async def test_outage_answers_503_and_both_processes_recover(
                                 assert int(resp.headers["Retry-After"]) >= 1, path
                         assert elapsed < OUTAGE_ANSWER_S, (path, elapsed)
                     await asyncio.sleep(0.5)
+                # A live connection opened during the outage is told so and closed with
+                # 1013 (try again later), not broken by an HTTP answer in its stream.
+                async with http.ws_connect(f"{a}/v1/sync/live", headers=headers) as late:
+                    msg = await late.receive_json(timeout=OUTAGE_ANSWER_S)
+                    assert msg["error"]["code"] == "database_unavailable", msg
+                    assert (await late.receive(timeout=OUTAGE_ANSWER_S)).type in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSED,
+                    )
+                    assert late.close_code == 1013
                 assert not ws.closed  # the live connection outlives the outage
 
                 await asyncio.to_thread(pg.start)

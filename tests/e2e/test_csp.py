@@ -1,7 +1,8 @@
-"""The PWA runs under the server's strict Content-Security-Policy: every main screen of each
-role (and the login form) renders with no `securitypolicyviolation` event and no CSP error
-in the console — so no inline script or handler, no style attribute, no eval, nothing from
-another origin, and the live socket allowed by `connect-src 'self'`.
+"""The PWA runs under the server's strict Content-Security-Policy (server/security.py, sent
+by the server itself on every response): every main screen of each role (and the login
+form) renders with no `securitypolicyviolation` event and no CSP error in the console — so
+no inline script or handler, no style attribute, no eval, nothing from another origin, and
+the live socket allowed by `connect-src 'self'`.
 
 A control at the end injects an inline script and expects exactly that one violation: the
 policy really applies and the listener really hears it.
@@ -11,29 +12,13 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from tests.conftest import Templates
-from tests.e2e.conftest import DESKTOP
+from server.security import CONTENT_SECURITY_POLICY as POLICY
+from tests.e2e.conftest import DESKTOP, LiveServer
 from tests.e2e.pages import go, page_of, sign_in
-from tests.e2e.restartable import RestartableServer, restartable_server
-
-try:
-    from server.security import CONTENT_SECURITY_POLICY as POLICY
-
-    SERVER_SENDS_IT = True
-except ImportError:  # until the server sends the header itself: the policy it is to send
-    POLICY = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "font-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    )
-    SERVER_SENDS_IT = False
 
 # Installed before any of the page's scripts, in every document the page loads.
 LISTEN = """
@@ -45,25 +30,20 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def _add_policy(app: web.Application) -> None:
-    """Stand-in for the server's own header (on every response, as the server sets it), so
-    that the service worker's cached shell carries it too — which a Playwright route would
-    not give the cached copies."""
-
-    async def add(_request: web.Request, response: web.StreamResponse) -> None:
-        response.headers.setdefault("Content-Security-Policy", POLICY)
-
-    app.on_response_prepare.append(add)
-
-
-@pytest.fixture
-def server(templates: Templates, tmp_path: Path) -> Iterator[RestartableServer]:
-    hook = None if SERVER_SENDS_IT else _add_policy
-    with restartable_server(templates, tmp_path, hook) as srv:
-        yield srv
+def test_the_policy_is_strict() -> None:
+    """What the tour below proves is only worth as much as the policy it runs under."""
+    directives = {
+        name: values
+        for name, *values in (part.split() for part in POLICY.split(";") if part.strip())
+    }
+    for name in ("script-src", "style-src", "connect-src", "img-src", "font-src", "worker-src"):
+        assert "'unsafe-inline'" not in directives[name] and "'unsafe-eval'" not in directives[name]
+        assert not any(v.startswith(("http", "*")) for v in directives[name]), (name, directives)
+    assert directives["script-src"] == ["'self'"] and directives["style-src"] == ["'self'"]
+    assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"]
 
 
-def _routes(server: RestartableServer, role: str) -> list[str]:
+def _routes(server: LiveServer, role: str) -> list[str]:
     lesson, student = server.sql(
         "SELECT l.id, l.student_id FROM lessons l JOIN trips t ON t.lesson_id = l.id "
         "JOIN instructors i ON i.id = l.instructor_id WHERE i.email = 'instructor1@demo.test' "
@@ -94,7 +74,7 @@ def _routes(server: RestartableServer, role: str) -> list[str]:
     ],
 )
 def test_every_screen_passes_the_content_security_policy(
-    server: RestartableServer, launch: Any, role: str, email: str
+    server: LiveServer, launch: Any, role: str, email: str
 ) -> None:
     for path in ("/", "/app/js/app.js", "/app/app.css", "/sw.js", "/v1/sync/pull"):
         try:

@@ -2,7 +2,8 @@
 
 /**
  * h('button', {class: 'primary', onclick}, 'Save') → <button class="primary">Save</button>.
- * Attributes starting with `on` become listeners; `false`/`null` attributes are skipped;
+ * Attributes starting with `on` become listeners (never inline handlers: the CSP refuses
+ * them); `style` is set through the CSSOM; `false`/`null` attributes are skipped;
  * children may be strings, nodes, arrays or null.
  */
 export function h(tag, attrs = {}, ...children) {
@@ -12,6 +13,9 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'value' && 'value' in el) el.value = v;
     else if (k === 'checked') el.checked = !!v;
+    // Through the CSSOM: the Content-Security-Policy (style-src 'self') refuses a style
+    // attribute in markup, not a style set from script.
+    else if (k === 'style') el.style.cssText = String(v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy import select
 
@@ -68,6 +69,9 @@ REFUSED = (
     "https://127.1/x",
     "https://①②⑦.0.0.1/x",  # IDNA folds these digits to 127.0.0.1
     "https://./x",
+    "https://push.example.com/a\x00b",  # NUL: PostgreSQL cannot store it
+    "https://push.example.com/a\udc80b",  # a lone surrogate
+    "https://push.example.com/a b",
     "not a url at all",
 )
 ALLOWED = (
@@ -201,6 +205,27 @@ async def test_send_refuses_before_connecting(listener: Listener, vapid: tuple[s
     assert listener.connections >= 1
 
 
+async def test_redirects_are_not_followed(
+    aiohttp_server: Any, listener: Listener, vapid: tuple[str, str]
+) -> None:
+    """A push service answering 307 towards an internal address is not followed (a literal
+    address in a Location would skip the resolver): the message counts as refused."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"http://127.0.0.1:{listener.port}/internal")
+
+    app = web.Application()
+    app.router.add_post("/push/{sid}", redirect)
+    service = await aiohttp_server(app)
+    # On: the redirecting service itself is on 127.0.0.1 (the rule is tested above).
+    channel = WebPushChannel(vapid[0], "mailto:a@b.test", 60, 2.0, allow_local=True)
+    with pytest.raises(SendError) as refused:
+        await channel.send(_message(str(service.make_url("/push/1"))))
+    await channel.close()
+    assert refused.value.permanent and "307" in str(refused.value)
+    assert listener.connections == 0
+
+
 async def _rows(db: Db, table: Any, *where: Any) -> list[Any]:
     async with db.sessions() as s:
         bind_tenant(s, ALL_TENANTS)
@@ -223,11 +248,22 @@ async def test_saving_a_disallowed_endpoint_is_422(
         )
         body = await resp.json()
         assert resp.status == 422, (endpoint, body)
-        assert body["error"]["code"] == "invalid_endpoint", endpoint
+        # A lone surrogate is not even a string to the request model: plain `invalid`.
+        code = "invalid" if "\udc80" in endpoint else "invalid_endpoint"
+        assert body["error"]["code"] == code, endpoint
         assert body["error"]["details"]["field"] == "endpoint"
     assert await _rows(db, PushSubscription) == []
     good = {"endpoint": ALLOWED[0], "keys": keys}
     assert (await client.post("/v1/push/subscriptions", json=good, headers=student)).status == 201
+    # Removing one that cannot exist is a plain 404, NUL included.
+    for query in ("?endpoint=%00", "?endpoint=https://push.example.com/%00"):
+        gone = await client.delete(f"/v1/push/subscriptions{query}", headers=student)
+        assert gone.status == 404, query
+    gone = await client.delete(
+        "/v1/push/subscriptions", json={"endpoint": "https://a.test/\x00"}, headers=student
+    )
+    assert gone.status == 404
+    assert len(await _rows(db, PushSubscription)) == 1
 
 
 async def test_a_stored_disallowed_subscription_is_refused_at_send_time(

@@ -24,6 +24,7 @@ tests and development: http and any address, such as a push service on 127.0.0.1
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Any
 
@@ -38,6 +39,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
 _UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_PLAIN = re.compile(r"[\x21-\x7e]+")
 
 
 class EndpointRefused(Invalid):
@@ -80,10 +82,20 @@ def _numeric(name: str) -> bool:
     return last.isdigit() or last.startswith("0x")
 
 
+def plain(endpoint: str) -> bool:
+    """Printable ASCII without spaces, as a browser serializes a push endpoint (hosts in
+    punycode, paths percent-encoded). Anything else — NUL, which PostgreSQL cannot store, a
+    lone surrogate, `①②⑦.0.0.1` that IDNA folds to 127.0.0.1 — is no endpoint."""
+    return _PLAIN.fullmatch(endpoint) is not None
+
+
 def check(endpoint: str, allow_local: bool = False) -> None:
     """EndpointRefused unless `endpoint` is a URL the dispatcher may POST to (see the module
-    docstring). The host is read as aiohttp will read it (yarl: IDNA, so `①②⑦.0.0.1` is
-    127.0.0.1)."""
+    docstring). The host is read as aiohttp will read it (yarl)."""
+    if not plain(endpoint):
+        raise EndpointRefused(
+            "endpoint must be a URL in printable ASCII without spaces", {"field": "endpoint"}
+        )
     try:
         url = URL(endpoint)
         host = url.host

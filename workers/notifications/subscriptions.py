@@ -114,6 +114,8 @@ async def _trim(session: AsyncSession, user_id: str) -> None:
 
 async def unsubscribe(session: AsyncSession, who: Principal, endpoint: str) -> bool:
     """Remove the caller's subscription of `endpoint`; False when there was none."""
+    if not push_endpoint.plain(endpoint):
+        return False  # never stored (and a NUL would fail the query on PostgreSQL)
     result = await session.execute(
         delete(PushSubscription)
         .where(PushSubscription.endpoint == endpoint, PushSubscription.user_id == who.user_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +24,13 @@ from server.config import Settings
 from tests.conftest import TEST_SECRET, Templates
 from tests.e2e.conftest import LiveServer, _recorder
 
-# Called with each new application before it starts (e.g. to add a response header).
-AppHook = Callable[[web.Application], None]
-
 
 class _Process:
     """One event loop in a background thread; the app on it can be started and stopped."""
 
-    def __init__(self, settings: Settings, pushes: list[dict[str, Any]], hook: AppHook | None):
+    def __init__(self, settings: Settings, pushes: list[dict[str, Any]]):
         self.settings = settings
         self.pushes = pushes
-        self.hook = hook
         self.port = 0  # 0 until the first start picks a free port; kept afterwards
         self.runner: web.AppRunner | None = None
         self.loop = asyncio.new_event_loop()
@@ -50,8 +46,6 @@ class _Process:
 
         app = create_app(self.settings)
         app.middlewares.append(_recorder(self.pushes))
-        if self.hook is not None:
-            self.hook(app)
         runner = web.AppRunner(app, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port)
@@ -93,9 +87,7 @@ class RestartableServer(LiveServer):
 
 
 @contextmanager
-def restartable_server(
-    templates: Templates, tmp_path: Path, hook: AppHook | None = None
-) -> Iterator[RestartableServer]:
+def restartable_server(templates: Templates, tmp_path: Path) -> Iterator[RestartableServer]:
     """The real app on a fresh copy of the demo school, as the `server` fixture makes it."""
     from server.vapid import new_vapid_keys
 
@@ -109,7 +101,7 @@ def restartable_server(
         vapid_private_key=new_vapid_keys()[0],
     )
     pushes: list[dict[str, Any]] = []
-    process = _Process(settings, pushes, hook)
+    process = _Process(settings, pushes)
     try:
         process.start()
         url = f"http://127.0.0.1:{process.port}/"

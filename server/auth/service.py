@@ -84,11 +84,12 @@ class AuthService:
         """Tokens for a correct (school, email, password); 401 otherwise, 429 when this
         address (or this account from this address, or the school) must wait, 503 when too
         many sign-ins are already being checked."""
-        slug = storable("tenant", slug).strip().lower()
+        storable("tenant", slug)
         email = storable("email", email).strip().lower()
         storable("password", password)
-        account = _account_key(slug, email)
-        self.throttle.check(address, slug, account, time.monotonic())
+        school = slug.strip().lower()  # case variants count as one school for the limits
+        account = _account_key(school, email)
+        self.throttle.check(address, school, account, time.monotonic())
         async with self._sessions() as session:
             bind_tenant(session, ALL_TENANTS)
             tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
@@ -150,6 +151,11 @@ class AuthService:
                         )
                         assert tenant is not None  # the token's foreign key guarantees it
                         return {**tokens, "principal": principal, "school": school_info(tenant)}
+            if row.revoked_at is not None and row.replaced_by is None:
+                raise Unauthenticated(
+                    "refresh token was revoked (signed out); sign in again",
+                    {"reason": "token_revoked"},
+                )
             # Spent before, or by a concurrent request just now: the token was copied.
             await self._revoke_family(row.tenant_id, row.family_id)
             raise Reused(

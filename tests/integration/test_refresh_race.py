@@ -44,7 +44,7 @@ async def test_parallel_refreshes_have_one_winner_and_revoke_the_family(
     (winner,) = winners
     # Reuse detection: the family is gone, the winner's new pair with it.
     status, body = await _refresh(app_client, winner["refresh_token"])
-    assert status == 401 and body["error"]["details"]["reason"] == "token_reused"
+    assert status == 401 and body["error"]["details"]["reason"] == "token_revoked"
     for pair in (winner, tokens):
         resp = await app_client.get("/v1/sync/pull", headers=bearer(pair))
         assert resp.status == 401

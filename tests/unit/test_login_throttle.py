@@ -105,3 +105,15 @@ async def test_hash_pool_refuses_past_its_queue() -> None:
         assert await pool.verify(None, "x") is False  # unknown user: a dummy check
     finally:
         pool.close()
+
+
+def test_every_auth_setting_is_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    missing = [
+        f"DRIVESYNC_{name.upper()}"
+        for name in AuthSettings.model_fields
+        if f"DRIVESYNC_{name.upper()}" not in text
+    ]
+    assert missing == [], f"document these in docs/operations.md: {missing}"

@@ -3,7 +3,8 @@
 
 `WorkerConfig.from_settings(settings)` reads the attributes it needs from any object that has
 them (the real `Settings`, or a test double); every knob the server's Settings does not (yet)
-declare falls back to the default written here.
+declare falls back to the default written here — except `push_allow_local_endpoints`, read
+from DRIVESYNC_PUSH_ALLOW_LOCAL_ENDPOINTS while Settings does not declare it.
 """
 
 from __future__ import annotations

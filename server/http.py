@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from typing import Any, TypeVar
 
 import orjson
@@ -126,6 +127,19 @@ async def read_body(request: web.Request, max_bytes: int | None = None) -> bytes
     if len(body) > limit:
         raise _too_large(limit)
     return body
+
+
+async def receive_body(request: web.Request) -> None:
+    """Receive the whole body now (see `read_body`), and leave the request looking unread
+    to the handler: aiohttp keeps the bytes for `request.read()`/`json()`, and they are
+    put back into `request.content` so that `can_read_body` and a streamed read see the
+    body as they would have without this early read."""
+    body = await read_body(request)
+    if body:
+        with warnings.catch_warnings():
+            # Deprecated in aiohttp 3 (no replacement yet), still there in 3.14.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            request.content.unread_data(body)
 
 
 def _abandon(request: web.Request) -> None:

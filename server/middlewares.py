@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from server.auth.tokens import TokenError, read_access
-from server.http import CLOSE_CONNECTION, json_response, read_body
+from server.http import CLOSE_CONNECTION, json_response, receive_body
 from server.keys import AUTH, PRINCIPAL, SECRET
 from server.outage import is_database_unavailable
 from sync.errors import DriveSyncError
@@ -111,7 +111,8 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Receive the whole body (bounded by client_max_size and DRIVESYNC_BODY_TIMEOUT_S; see
     `server.http.read_body`) before the request reaches the overload counter, so a client
     that sends headers and then trickles (or withholds) its body holds a socket, never a
-    slot of DRIVESYNC_MAX_INFLIGHT_REQUESTS. Handlers then read the kept bytes at no cost.
+    slot of DRIVESYNC_MAX_INFLIGHT_REQUESTS. Handlers then read the kept bytes at no cost,
+    in any of aiohttp's ways (`read()`, `json()`, `content`, `can_read_body`).
     Not read: a request no route takes (404/405 follow) and one to a private route without
     a bearer token (auth refuses it first), so an anonymous client cannot make the server
     buffer bodies it will never use."""
@@ -120,7 +121,7 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
         and request.match_info.http_exception is None
         and (_is_public(request) or bearer_token(request) is not None)
     ):
-        await read_body(request)
+        await receive_body(request)
     return await handler(request)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from server.app import create_app
 from server.config import Settings
@@ -389,3 +390,33 @@ async def test_bodies_no_one_will_use_are_not_waited_for(client: Any) -> None:
         finally:
             writer.close()
         assert head.startswith(b"HTTP/1.1 " + status), head
+
+
+async def test_a_body_received_early_reads_as_usual(aiohttp_client: Any, tmp_path: Path) -> None:
+    """The body middleware reads first; handlers still find the body however they read it
+    (the refund route, for one, asks `can_read_body` before parsing)."""
+    from server.keys import SETTINGS
+    from server.middlewares import body_middleware, error_middleware
+
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        seen["can_read_body"] = request.can_read_body
+        seen["streamed"] = await request.content.read()
+        seen["read"] = await request.read()
+        seen["json"] = await request.json()
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[error_middleware, body_middleware])
+    app[SETTINGS] = Settings(secret_key=TEST_SECRET, var_dir=tmp_path / "var")
+    app.router.add_post("/echo", handler)
+    client = await aiohttp_client(app)
+    raw = b'{"amount_cents":1000}'
+    resp = await client.post("/echo", data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status == 200, await resp.text()
+    assert seen == {
+        "can_read_body": True,
+        "streamed": raw,
+        "read": raw,
+        "json": {"amount_cents": 1000},
+    }

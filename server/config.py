@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    push_allow_local_endpoints: bool = Field(
+        default=False,
+        description="Accept and send to web push endpoints on http:// or local/private "
+        "addresses: tests and development only (read by WorkerConfig.from_settings).",
+    )
 
     # The outbox dispatcher (`drivesync worker`, or in-process); defaults as in WorkerConfig,
     # which a unit test keeps in step.

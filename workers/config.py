@@ -3,35 +3,18 @@
 
 `WorkerConfig.from_settings(settings)` reads the attributes it needs from any object that has
 them (the real `Settings`, or a test double); every knob the server's Settings does not (yet)
-declare falls back to the default written here — except `push_allow_local_endpoints`, read
-from DRIVESYNC_PUSH_ALLOW_LOCAL_ENDPOINTS while Settings does not declare it.
+declare falls back to the default written here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 # Channels a delivery can go over. "webpush" is the Web Push protocol (RFC 8030/8291/8292).
 CHANNELS = ("webpush", "email", "sms", "whatsapp")
-
-
-ALLOW_LOCAL_VARIABLE = "DRIVESYNC_PUSH_ALLOW_LOCAL_ENDPOINTS"
-
-
-def _env_flag(name: str) -> bool | None:
-    """A boolean environment variable (1/true/yes/on, 0/false/no/off); None when unset."""
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return None
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -100,11 +83,6 @@ class WorkerConfig:
                 if value is not None:
                     values[f.name] = value
                     break
-        if not hasattr(settings, "push_allow_local_endpoints"):
-            # Not (yet) declared by the server's Settings: read its variable directly.
-            flag = _env_flag(ALLOW_LOCAL_VARIABLE)
-            if flag is not None:
-                values["push_allow_local_endpoints"] = flag
         if "var_dir" in values:
             values["var_dir"] = Path(values["var_dir"])
         for name in ("quiet_channels", "reminder_offsets_h"):

@@ -57,42 +57,58 @@ DATABASE_RETRY_AFTER_S = 2
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as `{"error": {"code", "message", "details"}}`."""
+    """Every error leaves as `{"error": {"code", "message", "details"}}`; connection-class
+    database failures as `503 database_unavailable` (server/outage.py), not 500."""
     try:
         return await handler(request)
-    except DriveSyncError as exc:
+    except Exception as exc:
+        if isinstance(exc, web.HTTPException) and exc.status < 400:
+            raise  # a redirect, not an error
+        if request.writer.output_size > 0:
+            # A stream (WebSocket, server-sent events) already began: an error document
+            # written now would land inside it as garbage. Let aiohttp drop the connection.
+            log.warning("error after the response began on %s %s", request.method, request.path)
+            raise
+        return _error_response(request, exc)
+
+
+def _error_response(request: web.Request, exc: Exception) -> web.Response:
+    if isinstance(exc, DriveSyncError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         response = json_response(exc.body(), status=exc.status, headers=headers)
         if request.get(CLOSE_CONNECTION):
             response.force_close()
         return response
-    except SATimeoutError:
+    if isinstance(exc, SATimeoutError):
         # Every pooled database connection stayed busy: shed load, the client retries.
         return _unavailable("overloaded", "the server is busy; retry shortly", 1)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+    if isinstance(exc, web.HTTPException):
         code = _HTTP_CODES.get(exc.status, "http_error")
         body = {"error": {"code": code, "message": exc.reason, "details": {}}}
-        return json_response(body, status=exc.status)
-    except Exception as exc:
-        if is_database_unavailable(exc):
-            # Not a bug: the database is down, restarting or refusing connections.
-            log.warning(
-                "database unavailable on %s %s: %s: %s",
-                request.method,
-                request.path,
-                type(exc).__name__,
-                exc,
-            )
-            return _unavailable(
-                "database_unavailable",
-                "the database cannot be reached; retry shortly",
-                DATABASE_RETRY_AFTER_S,
-            )
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        body = {"error": {"code": "internal", "message": "internal error", "details": {}}}
-        return json_response(body, status=500)
+        return json_response(body, status=exc.status, headers=_allow(exc))
+    if is_database_unavailable(exc):
+        # Not a bug: the database is down, restarting or refusing connections.
+        log.warning(
+            "database unavailable on %s %s: %s: %s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            exc,
+        )
+        return _unavailable(
+            "database_unavailable",
+            "the database cannot be reached; retry shortly",
+            DATABASE_RETRY_AFTER_S,
+        )
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    body = {"error": {"code": "internal", "message": "internal error", "details": {}}}
+    return json_response(body, status=500)
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str] | None:
+    """A 405 keeps its `Allow` header (the methods the resource takes)."""
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow is not None else None
 
 
 def _unavailable(code: str, message: str, retry_after: int) -> web.Response:

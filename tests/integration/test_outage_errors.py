@@ -190,3 +190,43 @@ async def test_a_bug_still_answers_500(aiohttp_client: Any) -> None:
         resp = await client.get(path)
         assert resp.status == 500
         assert (await resp.json())["error"]["code"] == "internal"
+
+
+async def test_an_error_inside_a_begun_stream_closes_it(aiohttp_client: Any) -> None:
+    """Once a stream's headers are out, an error document would land inside the stream:
+    the connection is dropped instead, and what was sent before stays intact."""
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: first\n\n")
+        raise RuntimeError("a bug mid-stream")
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/stream", stream)
+    client = await aiohttp_client(app)
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    received = b""
+    try:
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(65536):
+                received += chunk
+    finally:
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 200"), received
+    assert b"data: first" in received
+    assert b"500" not in received.split(b"data: first", 1)[1], received
+
+
+async def test_405_keeps_allow(aiohttp_client: Any) -> None:
+    async def only_get(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/thing", only_get)
+    client = await aiohttp_client(app)
+    resp = await client.delete("/thing")
+    assert resp.status == 405
+    assert (await resp.json())["error"]["code"] == "method_not_allowed"
+    assert set(resp.headers["Allow"].split(",")) >= {"GET"}

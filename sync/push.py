@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from schemas import AuditEntry, Device, JournalEntry, MutationResult, OutboxEvent, Tenant
@@ -108,7 +108,7 @@ class PushService:
         optimistic: bool,
     ) -> dict[str, Any]:
         async with self.store.write(who.tenant_id) as txn:
-            device = await self._device(txn, who, client_id)
+            device, school = await self._device(txn, who, client_id)
             acked = device.acked_seq
             dup_seqs = [m["seq"] for m in ordered if m["seq"] <= acked]
             fresh = [m for m in ordered if m["seq"] > acked]
@@ -127,7 +127,7 @@ class PushService:
             self._health(device, device_info, txn.now)
             if fresh:
                 device.acked_seq = fresh[-1]["seq"]
-                ctx = await self._context(txn, who, client_id)
+                ctx = await self._context(txn, who, client_id, school)
                 await preload(ctx, fresh)
                 now_ms = int(time.time() * 1000)
                 if optimistic:
@@ -147,7 +147,7 @@ class PushService:
                         )
                     )
                     results.append(result)
-                await _write_deferred(ctx)
+                _write_deferred(ctx)
                 await self._flush_effects(ctx)
             acked_seq = device.acked_seq
         results.sort(key=lambda r: r["seq"])
@@ -162,7 +162,7 @@ class PushService:
             ctx = await self._context(txn, who, client_id)
             ctx.journal_enabled = False
             result = await self._apply_one(ctx, raw, int(time.time() * 1000), None)
-            await _write_deferred(ctx)
+            _write_deferred(ctx)
             await self._flush_effects(ctx)
         return result
 
@@ -177,7 +177,7 @@ class PushService:
         if seen is not None and seen[0] == rev and now - seen[1] < PULL_NOTE_INTERVAL_S:
             return
         async with self.store.write(who.tenant_id) as txn:
-            device = await self._device(txn, who, client_id)
+            device, _school = await self._device(txn, who, client_id)
             if device.last_pull_rev is None or rev > device.last_pull_rev:
                 device.last_pull_rev = rev
             device.last_seen_at = txn.now
@@ -185,10 +185,27 @@ class PushService:
             self._pulls.clear()
         self._pulls[key] = (rev, now)
 
-    async def _device(self, txn: WriteTxn, who: Principal, client_id: str) -> Device:
-        device = await txn.session.scalar(
-            select(Device).where(Device.user_id == who.user_id, Device.client_id == client_id)
-        )
+    async def _device(
+        self, txn: WriteTxn, who: Principal, client_id: str
+    ) -> tuple[Device, TenantInfo]:
+        """The device's row (created on its first push) and the school's settings, read in
+        one statement after the rev lock (so both are current: a settings change holds the
+        lock too)."""
+        school, device = (
+            await txn.session.execute(
+                select(Tenant, Device)
+                .outerjoin(
+                    Device,
+                    and_(
+                        Device.tenant_id == Tenant.id,
+                        Device.user_id == who.user_id,
+                        Device.client_id == client_id,
+                    ),
+                )
+                .where(Tenant.id == who.tenant_id)
+            )
+        ).one()
+        info = TenantInfo(school.timezone, school.currency, school.pass_mark, school.pass_total)
         if device is None:
             device = Device(
                 tenant_id=who.tenant_id,
@@ -200,7 +217,7 @@ class PushService:
             )
             txn.session.add(device)
             await txn.session.flush()
-        return device
+        return device, info
 
     async def _stored_results(
         self, txn: WriteTxn, device_id: str, seqs: list[int]
@@ -230,10 +247,13 @@ class PushService:
             out.append({**result, "duplicate": True})
         return out
 
-    async def _context(self, txn: WriteTxn, who: Principal, client_id: str) -> Context:
-        tenant = await txn.session.scalar(select(Tenant).where(Tenant.id == who.tenant_id))
-        assert tenant is not None
-        info = TenantInfo(tenant.timezone, tenant.currency, tenant.pass_mark, tenant.pass_total)
+    async def _context(
+        self, txn: WriteTxn, who: Principal, client_id: str, info: TenantInfo | None = None
+    ) -> Context:
+        if info is None:
+            tenant = await txn.session.scalar(select(Tenant).where(Tenant.id == who.tenant_id))
+            assert tenant is not None
+            info = TenantInfo(tenant.timezone, tenant.currency, tenant.pass_mark, tenant.pass_total)
         # Under the rev lock, `start_rev` is the newest commit: a cached scope is used only
         # while the notifier vouches that nothing since it was loaded changed it.
         scope = self.scopes.get(who, txn.start_rev) if self.scopes is not None else None
@@ -505,16 +525,13 @@ class PushService:
             device.last_pull_rev = min(info.last_pull_rev, _MAX_INT64)
 
 
-async def _write_deferred(ctx: Context) -> None:
-    """Insert the batch's bookkeeping rows (results, audit, journal): one multi-row INSERT
-    per table, without the ORM's unit of work (nothing reads them back in the batch)."""
-    by_table: dict[Any, list[dict[str, Any]]] = {}
-    for table, row in ctx.deferred:
-        by_table.setdefault(table, []).append(row)
+def _write_deferred(ctx: Context) -> None:
+    """Hand the batch's bookkeeping rows (results, audit, journal, note history) to the
+    transaction, which writes them with the change index just before COMMIT: one
+    statement on PostgreSQL (sync.store.WriteTxn.flush_index). Nothing reads them back
+    in the batch."""
+    ctx.txn.deferred.extend(ctx.deferred)
     ctx.deferred.clear()
-    for table, rows in by_table.items():
-        for start in range(0, len(rows), 1000):
-            await ctx.session.execute(insert(table), rows[start : start + 1000])
 
 
 def _storable(text: str) -> str:

@@ -21,13 +21,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import Table, event, func, insert, inspect, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
+from sync.bulk import insert_rows
 from sync.core.entities import CATALOGUE_ENTITIES, scope_keys
 from sync.database import insert_for, read_options
 from sync.tenancy import bind_tenant
@@ -131,6 +133,9 @@ class WriteTxn:
         # them did not say whose scope changed (then every scope counts as changed).
         self.touched_ids: set[str] = set()
         self.touched_unnamed = False
+        # Rows nothing in the transaction reads back (results, audit, journal, note
+        # history), written with the change index just before COMMIT (see flush_index).
+        self.deferred: list[tuple[Any, dict[str, Any]]] = []
 
     def next_rev(self) -> int:
         self.rev += 1
@@ -205,40 +210,71 @@ class WriteTxn:
                 info.catalogue = True
         return info
 
-    async def flush_index(self, notify: CommitInfo | None = None) -> None:
-        """Write the change index rows and the counter (called just before COMMIT); with
-        `notify`, the counter's UPDATE also queues its NOTIFY (PostgreSQL sends it at
-        COMMIT, and only if the transaction commits)."""
-        if not self.changed:
+    async def flush_index(self, dialect: str, notify: CommitInfo | None = None) -> None:
+        """Write the deferred rows, the change index and the counter (called just before
+        COMMIT). On PostgreSQL that is one statement (sync.bulk), and with `notify` the
+        counter's UPDATE also queues its NOTIFY (PostgreSQL sends it at COMMIT, and only if
+        the transaction commits)."""
+        if not self.changed and not self.deferred:
             return
         await self.session.flush()
-        rows = list(self._index.values())
-        if rows:
-            ins = insert_for(self.session)(SyncRecord)
-            stmt = ins.on_conflict_do_update(
-                index_elements=["tenant_id", "entity", "id"],
-                set_={
-                    c: getattr(ins.excluded, c)
-                    for c in (
-                        "rev",
-                        "deleted",
-                        "student_id",
-                        "instructor_id",
-                        "private",
-                        "updated_at",
-                    )
-                },
+        by_table: dict[Any, list[dict[str, Any]]] = {}
+        for table, row in self.deferred:
+            by_table.setdefault(getattr(table, "__table__", table), []).append(row)
+        self.deferred.clear()
+        index = list(self._index.values()) if self.changed else []
+        if dialect == "postgresql":
+            await self._flush_postgresql(by_table, index, notify)
+            return
+        for table, rows in by_table.items():
+            for start in range(0, len(rows), 1000):
+                await self.session.execute(insert(table), rows[start : start + 1000])
+        for start in range(0, len(index), 500):
+            await self.session.execute(
+                _upsert_index(insert_for(self.session)(SyncRecord)), index[start : start + 500]
             )
-            for start in range(0, len(rows), 500):
-                await self.session.execute(stmt, rows[start : start + 500])
-        counter = (
-            update(TenantRev).where(TenantRev.tenant_id == self.tenant_id).values(rev=self.rev)
-        )
-        if notify is not None:
-            counter = counter.returning(func.pg_notify(CHANNEL, encode(notify)))
-            await self.session.execute(counter, execution_options={"synchronize_session": False})
+        if self.changed:
+            await self.session.execute(
+                update(TenantRev).where(TenantRev.tenant_id == self.tenant_id).values(rev=self.rev)
+            )
+
+    async def _flush_postgresql(
+        self,
+        by_table: dict[Any, list[dict[str, Any]]],
+        index: list[dict[str, Any]],
+        notify: CommitInfo | None,
+    ) -> None:
+        ctes = [
+            insert_rows(insert(table), table, rows).cte(f"w{i}")
+            for i, (table, rows) in enumerate(by_table.items())
+        ]
+        if index:
+            ctes.append(_upsert_index(insert_rows(pg_insert(_INDEX), _INDEX, index)).cte("idx"))
+        final: Any
+        if self.changed:
+            final = (
+                update(_COUNTER).where(_COUNTER.c.tenant_id == self.tenant_id).values(rev=self.rev)
+            )
+            if notify is not None:
+                final = final.returning(func.pg_notify(CHANNEL, encode(notify)))
         else:
-            await self.session.execute(counter)
+            final = select(literal(1))
+        await self.session.execute(final.add_cte(*ctes))
+
+
+_INDEX = cast(Table, SyncRecord.__table__)
+_COUNTER = cast(Table, TenantRev.__table__)
+
+
+def _upsert_index(ins: Any) -> Any:
+    """The change index keeps one row per record: its latest rev and scope keys."""
+    return ins.on_conflict_do_update(
+        index_elements=["tenant_id", "entity", "id"],
+        set_={
+            c: getattr(ins.excluded, c)
+            for c in ("rev", "deleted", "student_id", "instructor_id", "private", "updated_at")
+        },
+    )
 
 
 class _TenantLocks:
@@ -306,7 +342,7 @@ class Store:
                     txn.next_rev()  # a scope change always moves the rev (pull caches rely on it)
                 if txn.changed:
                     info = txn.commit_info(self.catalogue_entities, self.origin)
-                await txn.flush_index(info if self.dialect == "postgresql" else None)
+                await txn.flush_index(self.dialect, info if self.dialect == "postgresql" else None)
             session.sync_session.info.pop(_TXN, None)
         if info is not None:
             for listener in self.listeners:

@@ -46,6 +46,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """A ready-to-run application for `settings` (no globals: tests make several)."""
     app = web.Application(
+        # In this order: a body is received before the request counts as in flight, and
+        # auth (which may query the database) counts (server/middlewares.py).
         middlewares=[
             error_middleware,
             body_middleware,

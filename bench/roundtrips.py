@@ -412,7 +412,11 @@ async def _mixes(
             counting[0] = False
             bad = [r for r in body["results"] if r["status"] == "rejected"]
             assert not bad, bad[:1]
-            row[str(size)] = {"statements": sum(kinds.values()), "ms": wall * 1000}
+            row[str(size)] = {
+                "statements": sum(kinds.values()),
+                "ms": wall * 1000,
+                "kinds": dict(kinds),
+            }
         out[kind] = row
         say(
             f"    {kind:10s} "
@@ -420,6 +424,11 @@ async def _mixes(
                 f"{size:>3}: {v['statements']:3d} statements {v['ms']:7.1f} ms"
                 for size, v in row.items()
             )
+        )
+    for kind, row in out.items():
+        say(
+            f"  {kind}, one mutation: "
+            + ", ".join(f"{n} {k}" for k, n in row["1"]["kinds"].items())
         )
     return out
 

@@ -205,7 +205,7 @@ async def floor_server(port: int, dsn: str) -> None:
 
 async def run(args: Any) -> dict[str, Any]:
     runs = max(3, args.runs)
-    n_conn = 200 if args.quick else 1000
+    n_conn = getattr(args, "connections", 0) or (200 if args.quick else 1000)
     n_rounds = 5 if args.quick else 20
     say(
         f"\n### live: {n_conn} WebSocket connections in one client process, {n_rounds} commits "
@@ -417,7 +417,11 @@ def main() -> None:
         a = p.parse_args()
         asyncio.run(floor_server(a.port, a.dsn))
         return
-    args = base_args(__doc__.split("\n")[0]).parse_args()
+    parser = base_args(__doc__.split("\n")[0])
+    parser.add_argument(
+        "--connections", type=int, default=0, help="WebSocket connections (1,000; 200 quick)"
+    )
+    args = parser.parse_args()
     info = print_machine()
     out = asyncio.run(run(args))
     save_json(args.json, "live", {"machine": info, **out})

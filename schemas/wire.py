@@ -30,10 +30,28 @@ def _uuid(value: str) -> str:
     return str(parsed)
 
 
+# Times and dates a client may write: far from the calendar's edges (years 1 and 9999),
+# where converting to UTC or to the school's timezone, or adding a lesson's length,
+# overflows (Python raises OverflowError, not a validation error). No driving school
+# schedules outside these years.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def _in_years(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+
+
+def _iso_text(value: str) -> bool:
+    """Printable ASCII only: Python 3.11's `fromisoformat` ignores a trailing NUL, and what
+    it accepts is wider than what the wire promises."""
+    return value.isascii() and value.isprintable()
+
+
 def _utc(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         parsed = value
-    elif isinstance(value, str) and len(value) <= 40:
+    elif isinstance(value, str) and len(value) <= 40 and _iso_text(value):
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
@@ -42,18 +60,37 @@ def _utc(value: Any) -> dt.datetime:
         raise ValueError("must be an ISO 8601 timestamp string")
     if parsed.tzinfo is None:
         raise ValueError("must carry a timezone (use Z for UTC)")
-    return parsed.astimezone(dt.UTC)
+    _in_years(parsed.year)  # before the conversion, which overflows at the edges
+    utc = parsed.astimezone(dt.UTC)
+    _in_years(utc.year)
+    return utc
 
 
 def _date(value: Any) -> dt.date:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, str) and len(value) == 10:
+        parsed = value
+    elif isinstance(value, str) and len(value) == 10 and _iso_text(value):
         try:
-            return dt.date.fromisoformat(value)
+            parsed = dt.date.fromisoformat(value)
         except ValueError as exc:
             raise ValueError("must be a date YYYY-MM-DD") from exc
-    raise ValueError("must be a date YYYY-MM-DD")
+    else:
+        raise ValueError("must be a date YYYY-MM-DD")
+    _in_years(parsed.year)
+    return parsed
+
+
+def _storable(value: str) -> str:
+    """Text a database can hold: PostgreSQL refuses NUL in text and JSON, and a lone
+    surrogate (a body may carry one as a `\\ud800` escape) is not UTF-8 at all. Refused
+    on both databases alike, so a write means the same on either."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (U+0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must not contain lone surrogates (U+D800 to U+DFFF)") from None
+    return value
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -75,13 +112,22 @@ Uuid = Annotated[str, Field(strict=True, max_length=36), AfterValidator(_uuid)]
 Utc = Annotated[dt.datetime, BeforeValidator(_utc)]
 Day = Annotated[dt.date, BeforeValidator(_date)]
 HhMm = Annotated[str, Field(strict=True), AfterValidator(_hhmm)]
-ShortText = Annotated[str, Field(strict=True, max_length=200)]
-LongText = Annotated[str, Field(strict=True, max_length=20_000)]
-Tag = Annotated[str, Field(strict=True, min_length=1, max_length=40)]
+
+
+# Client text: strict strings of bounded length that a database can hold.
+Storable = AfterValidator(_storable)
+ShortText = Annotated[str, Field(strict=True, max_length=200), Storable]
+LongText = Annotated[str, Field(strict=True, max_length=20_000), Storable]
+Comment = Annotated[str, Field(strict=True, max_length=2000), Storable]
+Place = Annotated[str, Field(strict=True, max_length=500), Storable]
+Tag = Annotated[str, Field(strict=True, min_length=1, max_length=40), Storable]
 Level = Annotated[int, Field(strict=True, ge=1, le=5)]
 Option = Annotated[int, Field(strict=True, ge=0, le=9)]
+# An integer any column and JSON encoder takes (a body parsed by the standard json module,
+# as one with a lone surrogate is, keeps integers past 64 bits).
+Int64 = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
 # A GPS point [t_ms, lat, lon, speed_kmh?, accuracy_m?]; checked in depth by sync.core.geo.
-GpsPoint = Annotated[list[float | int | None], Field(min_length=3, max_length=5)]
+GpsPoint = Annotated[list[float | Int64 | None], Field(min_length=3, max_length=5)]
 
 LessonStatus = Literal["scheduled", "in_progress", "completed", "no_show", "cancelled"]
 BookingStatus = Literal["requested", "confirmed", "declined", "cancelled", "completed"]
@@ -173,7 +219,7 @@ class SkillAssessmentWrite(_Write):
     student_id: Uuid | None = None
     skill_id: Uuid | None = None
     level: Level | None = None
-    comment: Annotated[str, Field(strict=True, max_length=2000)] | None = None
+    comment: Comment | None = None
     assessed_at: Utc | None = None
 
 
@@ -277,7 +323,7 @@ class BookingWrite(_Write):
     start: Utc | None = None
     end: Utc | None = None
     status: BookingStatus | None = None
-    pickup_location: Annotated[str, Field(strict=True, max_length=500)] | None = None
+    pickup_location: Place | None = None
 
 
 class BookingRecord(_Record):
@@ -398,7 +444,7 @@ class Mutation(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    seq: Annotated[int, Field(strict=True, ge=1)]
+    seq: Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
     entity: Any = None
     id: Any = None
     op: Any = None
@@ -421,15 +467,15 @@ class PushRequest(BaseModel):
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant: Annotated[str, Field(min_length=1, max_length=63)]
-    email: Annotated[str, Field(min_length=3, max_length=320)]
-    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    tenant: Annotated[str, Field(min_length=1, max_length=63), Storable]
+    email: Annotated[str, Field(min_length=3, max_length=320), Storable]
+    password: Annotated[str, Field(min_length=1, max_length=1024), Storable]
 
 
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: Annotated[str, Field(min_length=10, max_length=512)]
+    refresh_token: Annotated[str, Field(min_length=10, max_length=512), Storable]
 
 
 class UserInfo(Outgoing):

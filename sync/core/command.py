@@ -20,6 +20,8 @@ from sync.core.hlc import Hlc, clamp
 from sync.core.principal import Principal
 
 Op = Literal["put", "patch", "delete"]
+# Revs are 64-bit columns; a larger base_rev could not even be compared with one in SQL.
+MAX_REV = 2**63 - 1
 Status = Literal["applied", "merged", "conflict", "rejected"]
 
 
@@ -94,9 +96,9 @@ def parse_command(raw: dict[str, Any], who: Principal, now_ms: int, max_skew_ms:
     stamp, clamped = clamp(sent, now_ms, max_skew_ms)
     base_rev = raw.get("base_rev")
     if base_rev is not None and (
-        not isinstance(base_rev, int) or isinstance(base_rev, bool) or base_rev < 0
+        not isinstance(base_rev, int) or isinstance(base_rev, bool) or not 0 <= base_rev <= MAX_REV
     ):
-        raise Reject("invalid", "base_rev must be a non-negative integer", "base_rev")
+        raise Reject("invalid", "base_rev must be a rev: an integer from 0 to 2**63-1", "base_rev")
     if not spec.writers:
         raise Reject("forbidden", f"{entity} is a read-only replica", "entity")
     if who.role not in spec.writers:

@@ -99,42 +99,61 @@ class BadBody(DriveSyncError):
 CLOSE_CONNECTION = web.RequestKey("drivesync_close_connection", bool)
 
 
+# The body of this request, once received in full (see `read_body`).
+RAW_BODY = web.RequestKey("drivesync_raw_body", bytes)
+
+
 async def read_body(request: web.Request, max_bytes: int | None = None) -> bytes:
-    """The request's whole body: 413 `too_large` past `max_bytes` (or the app's
+    """The request's whole body: 413 `too_large` past `max_bytes` (and past the app's
     client_max_size), 408 `body_timeout` when it does not arrive in full within
     DRIVESYNC_BODY_TIMEOUT_S, 400 `bad_body` when its Content-Encoding does not decode.
-    A compressed body is inflated as it is read and refused as soon as it passes the limit,
-    so a small gzip bomb never grows in memory. aiohttp keeps what was read, so a second
-    call (the body middleware reads first) costs nothing."""
-    limit = request.client_max_size if max_bytes is None else max_bytes
-    length = request.content_length
-    if length is not None and length > request.client_max_size:
-        raise _too_large(request.client_max_size)
-    timeout = request.app[SETTINGS].body_timeout_s
-    try:
-        async with asyncio.timeout(timeout):
-            body = await request.read()
-    except TimeoutError as exc:
-        _abandon(request)
-        raise BodyTimeout(
-            f"the request body did not arrive within {timeout:g} s", {"timeout_s": timeout}
-        ) from exc
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise _too_large(request.client_max_size) from exc
-    except RequestPayloadError as exc:
-        _abandon(request)
-        raise BadBody(f"the request body cannot be read: {_reason(exc)}") from exc
+    It is read in chunks and refused as soon as it passes the limit; a compressed body is
+    inflated as it is read, so a small gzip bomb never grows past the limit in memory.
+    Received once: a second call (the body middleware reads first) costs nothing."""
+    # aiohttp's own read() refuses a body of client_max_size bytes or more.
+    cap = request.client_max_size - 1
+    limit = cap if max_bytes is None else min(max_bytes, cap)
+    body = request.get(RAW_BODY)
+    if body is None:
+        body = await _receive(request, limit)
+        request[RAW_BODY] = body
     if len(body) > limit:
         raise _too_large(limit)
     return body
 
 
-async def receive_body(request: web.Request) -> None:
+async def _receive(request: web.Request, limit: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise _too_large(limit)
+    timeout = request.app[SETTINGS].body_timeout_s
+    buffer = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            while chunk := await request.content.readany():
+                buffer += chunk
+                if len(buffer) > limit:
+                    if request.headers.get("Content-Encoding"):
+                        # What is left may inflate a thousandfold: do not linger over it.
+                        _abandon(request)
+                    raise _too_large(limit)
+    except TimeoutError as exc:
+        _abandon(request)
+        raise BodyTimeout(
+            f"the request body did not arrive within {timeout:g} s", {"timeout_s": timeout}
+        ) from exc
+    except RequestPayloadError as exc:
+        _abandon(request)
+        raise BadBody(f"the request body cannot be read: {_reason(exc)}") from exc
+    return bytes(buffer)
+
+
+async def receive_body(request: web.Request, max_bytes: int | None = None) -> None:
     """Receive the whole body now (see `read_body`), and leave the request looking unread
-    to the handler: aiohttp keeps the bytes for `request.read()`/`json()`, and they are
-    put back into `request.content` so that `can_read_body` and a streamed read see the
-    body as they would have without this early read."""
-    body = await read_body(request)
+    to the handler: the bytes go back into `request.content`, so `request.read()`,
+    `json()`, `can_read_body` and a streamed read all find the body as they would have
+    without this early read (and `read_body` finds it kept)."""
+    body = await read_body(request, max_bytes)
     if body:
         with warnings.catch_warnings():
             # Deprecated in aiohttp 3 (no replacement yet), still there in 3.14.

@@ -122,23 +122,44 @@ def _is_live(request: web.Request) -> bool:
     )
 
 
+# Bodies public routes accept: sign-in, refresh and logout take 16 KiB; webhooks (Stripe)
+# up to 1 MiB. Anything larger from an anonymous client is refused as it is read.
+PUBLIC_BODY_BYTES = 64 * 1024
+WEBHOOK_BODY_BYTES = 1024 * 1024
+
+
 @web.middleware
 async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Receive the whole body (bounded by client_max_size and DRIVESYNC_BODY_TIMEOUT_S; see
+    """Receive the whole body (bounded in size and by DRIVESYNC_BODY_TIMEOUT_S; see
     `server.http.read_body`) before the request reaches the overload counter, so a client
     that sends headers and then trickles (or withholds) its body holds a socket, never a
     slot of DRIVESYNC_MAX_INFLIGHT_REQUESTS. Handlers then read the kept bytes at no cost,
     in any of aiohttp's ways (`read()`, `json()`, `content`, `can_read_body`).
-    Not read: a request no route takes (404/405 follow) and one to a private route without
-    a bearer token (auth refuses it first), so an anonymous client cannot make the server
-    buffer bodies it will never use."""
-    if (
-        request.body_exists
-        and request.match_info.http_exception is None
-        and (_is_public(request) or bearer_token(request) is not None)
-    ):
-        await receive_body(request)
+
+    What an anonymous client can make the server hold is small: public routes take
+    PUBLIC_BODY_BYTES (webhooks WEBHOOK_BODY_BYTES), and a private route's body is read
+    (up to DRIVESYNC_MAX_PUSH_BYTES) only with a bearer token that verifies; without one,
+    and for a request no route takes, the body is not read at all (401/404/405 follow)."""
+    if request.body_exists and request.match_info.http_exception is None:
+        if _is_public(request):
+            webhook = request.path.startswith("/v1/webhooks/")
+            await receive_body(request, WEBHOOK_BODY_BYTES if webhook else PUBLIC_BODY_BYTES)
+        elif _signed_token(request):
+            await receive_body(request)
     return await handler(request)
+
+
+def _signed_token(request: web.Request) -> bool:
+    """Whether the request carries an access token this server signed and that has not
+    expired (a signature check, no query: the auth middleware does the rest)."""
+    token = bearer_token(request)
+    if token is None:
+        return False
+    try:
+        read_access(token, request.app[SECRET])
+    except TokenError:
+        return False
+    return True
 
 
 def overload_middleware(max_inflight: int) -> Any:

@@ -269,7 +269,7 @@ async def test_gzip_bomb_is_refused_without_inflating_it(client: Any) -> None:
     assert len(bomb) < 64 * 1024
     tokens = await login(client, "instructor1@demo.test")
     for path, headers in [
-        ("/v1/auth/login", {}),
+        ("/v1/auth/login", {}),  # public: refused past 64 KiB
         ("/v1/sync/push", {"Authorization": f"Bearer {tokens['access_token']}"}),
     ]:
         start = time.perf_counter()
@@ -278,6 +278,32 @@ async def test_gzip_bomb_is_refused_without_inflating_it(client: Any) -> None:
         )
         assert (status, body["error"]["code"]) == (413, "too_large"), body
         assert time.perf_counter() - start < 5
+
+
+async def test_public_routes_take_small_bodies(client: Any) -> None:
+    """An anonymous client cannot make the server hold a large body: past 64 KiB on a
+    public route (sign-in takes 16 KiB) the request is refused as it is read."""
+    for data in [b" " * (70 * 1024) + b"{}", gzip.compress(b" " * (70 * 1024) + b"{}")]:
+        headers = {"Content-Encoding": "gzip"} if data[:2] == b"\x1f\x8b" else {}
+        status, body = await _post_raw(client, "/v1/auth/login", data, **headers)
+        assert (status, body["error"]["code"]) == (413, "too_large"), body
+
+
+async def test_a_large_anonymous_body_is_refused_as_it_arrives(client: Any) -> None:
+    """Chunked, so no length is declared: 70 KiB sent and the rest held back. The server
+    refuses at 64 KiB instead of waiting to receive (and hold) the whole of it."""
+    chunk = b" " * (70 * 1024)
+    reader, writer = await _open(
+        client.server.port,
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n",
+    )
+    try:
+        async with asyncio.timeout(5):
+            head = await reader.readuntil(b"\r\n\r\n")
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 413"), head
 
 
 async def test_bodies_that_are_not_json_are_400(client: Any) -> None:
@@ -374,14 +400,21 @@ async def test_declared_length_over_the_limit_is_413_before_reading(client: Any)
 
 
 async def test_bodies_no_one_will_use_are_not_waited_for(client: Any) -> None:
-    """A private route without a token, or a path no route takes, answers at once: the
-    server does not wait (here up to the default 60 s) for a body it would throw away."""
+    """A private route without a token or with one this server did not sign (or that has
+    expired), or a path no route takes, answers at once: the server does not wait (here up
+    to the default 60 s) for a body it would throw away, nor hold one for a stranger."""
     port = client.server.port
-    cases = [("/v1/sync/push", b"401"), ("/no/such/page", b"404"), ("/healthz", b"405")]
-    for path, status in cases:
+    forged = "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl\r\n"
+    cases = [
+        ("/v1/sync/push", "", b"401"),
+        ("/v1/sync/push", forged, b"401"),
+        ("/no/such/page", "", b"404"),
+        ("/healthz", "", b"405"),
+    ]
+    for path, auth, status in cases:
         reader, writer = await _open(
             port,
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
             "Content-Length: 10000\r\n\r\n{".encode(),
         )
         try:
@@ -400,23 +433,28 @@ async def test_a_body_received_early_reads_as_usual(aiohttp_client: Any, tmp_pat
 
     seen: dict[str, Any] = {}
 
-    async def handler(request: web.Request) -> web.Response:
+    async def whole(request: web.Request) -> web.Response:
         seen["can_read_body"] = request.can_read_body
-        seen["streamed"] = await request.content.read()
         seen["read"] = await request.read()
         seen["json"] = await request.json()
         return web.Response(text="ok")
 
+    async def streamed(request: web.Request) -> web.Response:
+        seen["streamed"] = await request.content.read()
+        return web.Response(text="ok")
+
     app = web.Application(middlewares=[error_middleware, body_middleware])
     app[SETTINGS] = Settings(secret_key=TEST_SECRET, var_dir=tmp_path / "var")
-    app.router.add_post("/echo", handler)
+    app.router.add_post("/whole", whole)
+    app.router.add_post("/streamed", streamed)
     client = await aiohttp_client(app)
     raw = b'{"amount_cents":1000}'
-    resp = await client.post("/echo", data=raw, headers={"Content-Type": "application/json"})
-    assert resp.status == 200, await resp.text()
+    for path in ("/whole", "/streamed"):
+        resp = await client.post(path, data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status == 200, await resp.text()
     assert seen == {
         "can_read_body": True,
-        "streamed": raw,
         "read": raw,
         "json": {"amount_cents": 1000},
+        "streamed": raw,
     }

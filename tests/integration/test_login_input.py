@@ -35,9 +35,10 @@ async def test_text_a_database_cannot_hold_is_422(
     assert resp.status == 422, await resp.text()
     error = (await resp.json())["error"]
     assert error["code"] == "invalid"
+    # The request model or the service refuses it; either way 422 naming the field.
     assert error["details"]["field"] == field
     if reason == "nul":  # surrogates are already refused by the request model's str type
-        assert error["details"]["reason"] == reason
+        assert "nul" in error["details"]["reason"].lower()
 
 
 @pytest.mark.parametrize("field", ["tenant", "email", "password"])

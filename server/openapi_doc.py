@@ -1,158 +1,169 @@
-"""The OpenAPI 3.1 document, generated from the wire models (one source of truth)."""
+"""The OpenAPI 3.1 document, generated from the wire models (one source of truth).
+
+What it promises, and tests/integration/test_schemathesis.py holds it to against the live
+server: every request body an operation reads is described and marked required when the
+handler always reads one; every status an operation answers is declared, errors with the
+one error shape (`ErrorResponse`); the operations that need no token say `security: []`
+(taken from the handlers' `@public` mark when the document is served, so it cannot drift);
+`503` (overloaded or database unavailable) carries `Retry-After`. A method a path does not
+serve answers `405` with `Allow` listing the methods it does (aiohttp's router; the error
+middleware keeps the header), so it is not repeated on every path.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from schemas.response import RESPONSE_MODELS
-from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS
+from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS, RefreshRequest
 from server.routes.admin import AssignBody, ResolveBody, SchoolBody
+from server.routes.effects import (
+    EndpointBody,
+    IntentBody,
+    PreferencesBody,
+    RefundBody,
+    SubscriptionBody,
+)
+from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
+from workers.notifications import delivery_log
 
 ADMIN_REQUESTS = (AssignBody, ResolveBody, SchoolBody)
+EFFECT_REQUESTS = (SubscriptionBody, EndpointBody, PreferencesBody, IntentBody, RefundBody)
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+# What each error status means here (the code in the body is the stable part).
+ERRORS = {
+    400: "bad_request: the body is not JSON (or not the JSON this operation reads)",
+    401: "unauthenticated: no valid access token",
+    403: "forbidden: the token's role may not do this",
+    404: "not_found",
+    409: "conflict, or seq_gap (push): details say what to do",
+    410: "reset_required: the cursor is too old or not this user's; sync from scratch",
+    413: "too_large: the body (or a push's mutation count) is over the limit",
+    422: "invalid: details.field names what is wrong",
+    426: "upgrade_required: this schema_version is not supported",
+    429: "rate_limited: retry after Retry-After seconds",
+    503: "overloaded or database_unavailable: retry after Retry-After seconds",
+}
+# A body was read (400 not JSON, 413 too large, 422 invalid) / any answer may shed load.
+BODY_ERRORS = (400, 413, 422)
+
+
+class Route(NamedTuple):
+    """A served route as the router knows it: method, path, summary, whether @public."""
+
+    method: str
+    path: str
+    summary: str
+    public: bool
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(name: str) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": _ref(name)}}}
+def _json(name: str | None) -> dict[str, Any]:
+    """JSON content of a named schema (None: any JSON object)."""
+    schema: dict[str, Any] = _ref(name) if name else {"type": "object"}
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _body(name: str | None, *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, **_json(name)}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): {"description": "error", **_json("ErrorResponse")} for c in codes}
-
-
-def with_routes(doc: dict[str, Any], routes: list[tuple[str, str, str]]) -> dict[str, Any]:
-    """Add every other registered route (method, path, first docstring line) that the
-    hand-written part does not describe, so the document never omits an endpoint."""
-    paths = {k: dict(v) for k, v in doc["paths"].items()}
-    for method, path, summary in routes:
-        ops = paths.setdefault(path, {})
-        if method.lower() not in ops:
-            op: dict[str, Any] = {
-                "summary": summary or path,
-                "responses": {"200": {"description": "ok"}},
+    out: dict[str, Any] = {}
+    for code in sorted(set(codes)):
+        out[str(code)] = {"description": ERRORS[code], **_json("ErrorResponse")}
+        if code in (429, 503):
+            out[str(code)]["headers"] = {
+                "Retry-After": {"description": "seconds", "schema": {"type": "integer"}}
             }
-            if not path.startswith(("/healthz", "/readyz")):
-                op["security"] = [{"bearer": []}]
-            params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-            if params:
-                op["parameters"] = [
-                    {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                    for p in params
-                ]
-            ops[method.lower()] = op
+    return out
+
+
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    *errors: int,
+    body: dict[str, Any] | None = None,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One operation: `ok` maps success statuses to responses; a body adds 400/413/422."""
+    codes = [*errors, *(BODY_ERRORS if body is not None else ())]
+    out: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*codes)}}
+    if body is not None:
+        out["requestBody"] = body
+    if params:
+        out["parameters"] = params
+    return out
+
+
+def _ok(name: str | None, description: str = "ok", status: int = 200) -> dict[str, Any]:
+    return {str(status): {"description": description, **_json(name)}}
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def with_routes(doc: dict[str, Any], routes: list[Route]) -> dict[str, Any]:
+    """The document for the routes the app really serves: each operation's security from
+    its handler (`security: []` when @public, else a bearer token, which adds 401), a
+    generic entry for a route the hand-written part does not describe (so the document
+    never omits an endpoint), and 503 on every operation."""
+    paths = {k: {m: dict(op) for m, op in v.items()} for k, v in doc["paths"].items()}
+    for method, path, summary, public in routes:
+        ops = paths.setdefault(path, {})
+        op = ops.setdefault(method.lower(), _op(summary or path, _ok(None)))
+        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        if names and not any(p.get("in") == "path" for p in op.get("parameters", [])):
+            path_params = [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in names
+            ]
+            op["parameters"] = [*op.get("parameters", []), *path_params]
+        responses = dict(op["responses"])
+        if public:
+            op["security"] = []
+        else:
+            op["security"] = BEARER
+            responses.update(_errors(401))
+        responses.update(_errors(503))
+        op["responses"] = dict(sorted(responses.items()))
     return {**doc, "paths": paths}
 
 
 @lru_cache(maxsize=1)
 def build_openapi() -> dict[str, Any]:
+    """The hand-written part: every operation's bodies, parameters and answers. Served
+    through `with_routes`, which adds what the router knows (security, undescribed
+    routes)."""
     # What the server sends in serialization mode, what it accepts in validation mode (the
     # same split as the files in schemas/json/).
     sent: list[type[BaseModel]] = [*RESPONSE_MODELS.values(), *RECORD_MODELS.values()]
     accepted: list[type[BaseModel]] = [
         *REQUEST_MODELS.values(),
+        RefreshRequest,
         *WRITE_MODELS.values(),
         *ADMIN_REQUESTS,
+        *EFFECT_REQUESTS,
     ]
     serialization: JsonSchemaMode = "serialization"
     validation: JsonSchemaMode = "validation"
     modes = [(m, serialization) for m in sent] + [(m, validation) for m in accepted]
     _, schema = models_json_schema(modes, ref_template="#/components/schemas/{model}")
     components = schema.get("$defs", {})
-    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
-    paths: dict[str, Any] = {
-        "/v1/auth/login": {
-            "post": {
-                "summary": "Sign in",
-                "requestBody": _json("LoginRequest"),
-                "responses": {
-                    "200": {"description": "tokens", **_json("TokenResponse")},
-                    **_errors(401, 422, 429),
-                },
-            }
-        },
-        "/v1/auth/refresh": {
-            "post": {
-                "summary": "Rotate a refresh token",
-                "responses": {
-                    "200": {"description": "tokens", **_json("TokenResponse")},
-                    **_errors(401),
-                },
-            }
-        },
-        "/v1/sync/push": {
-            "post": {
-                "summary": "Push a batch of mutations (exactly once per client_id and seq)",
-                "security": bearer,
-                "requestBody": _json("PushRequest"),
-                "responses": {
-                    "200": {"description": "per-mutation results", **_json("PushResponse")},
-                    **_errors(400, 401, 409, 413, 422, 426),
-                },
-            }
-        },
-        "/v1/sync/pull": {
-            "get": {
-                "summary": "Pull changes after a cursor",
-                "security": bearer,
-                "parameters": [
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
-                    },
-                    {"name": "entities", "in": "query", "schema": {"type": "string"}},
-                    {"name": "schema_version", "in": "query", "schema": {"type": "integer"}},
-                ],
-                "responses": {
-                    "200": {"description": "a page of changes", **_json("PullResponse")},
-                    **_errors(401, 410, 422),
-                },
-            }
-        },
-        "/v1/sync/checksum": {
-            "get": {
-                "summary": "Per-entity count and hash of the scope",
-                "security": bearer,
-                "parameters": [
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                    {"name": "entities", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {
-                    "200": {"description": "checksum", **_json("ChecksumResponse")},
-                    **_errors(401, 410),
-                },
-            }
-        },
-        "/v1/sync/info": {
-            "get": {
-                "summary": "Versions, limits, tombstone horizon",
-                "responses": {"200": {"description": "info", **_json("SyncInfo")}},
-            }
-        },
-        "/v1/sync/live": {
-            "get": {"summary": "WebSocket pokes", "responses": {"101": {"description": "upgrade"}}}
-        },
-        "/v1/sync/events": {
-            "get": {"summary": "Server-sent pokes", "responses": {"200": {"description": "stream"}}}
-        },
-        "/healthz": {"get": {"summary": "Process up", "responses": {"200": {"description": "ok"}}}},
-        "/readyz": {
-            "get": {"summary": "Database reachable", "responses": {"200": {"description": "ready"}}}
-        },
-    }
-    paths.update(_admin_paths(bearer))
     return {
         "openapi": "3.1.0",
         "info": {"title": "DriveSync sync API", "version": "1"},
-        "paths": paths,
+        "security": BEARER,
+        "paths": {**_sync_paths(), **_admin_paths(), **_effect_paths()},
         "components": {
             "schemas": components,
             "securitySchemes": {
@@ -162,69 +173,204 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
-def _admin_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
-    """The admin API (owners and admins only): every answer names its response model."""
-
-    def op(summary: str, answer: str, body: str | None = None, *codes: int) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "summary": summary,
-            "security": bearer,
-            "responses": {
-                "200": {"description": "ok", **_json(answer)},
-                **_errors(401, 403, *codes),
-            },
-        }
-        if body is not None:
-            out["requestBody"] = _json(body)
-        return out
-
-    journal_query = [
-        {"name": "kind", "in": "query", "schema": {"type": "string"}},
-        {"name": "status", "in": "query", "schema": {"type": "string"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-    ]
-    paths: dict[str, dict[str, Any]] = {
-        "/v1/admin/school": {
-            "get": op("The school's settings", "SchoolSettings"),
-            "patch": op("Change school settings", "SchoolSettings", "SchoolBody", 422),
+def _sync_paths() -> dict[str, dict[str, Any]]:
+    tokens = _ok("TokenResponse", "tokens")
+    entities = _query("entities", {"type": "string", "description": "comma-separated names"})
+    return {
+        "/v1/auth/login": {
+            "post": _op("Sign in", tokens, 401, 429, body=_body("LoginRequest")),
         },
-        "/v1/admin/students/{student_id}/instructors": {
-            "put": op("Reassign a student", "AssignResult", "AssignBody", 404, 422)
+        "/v1/auth/refresh": {
+            "post": _op("Rotate a refresh token", tokens, 401, 429, body=_body("RefreshRequest")),
         },
-        "/v1/admin/students/{student_id}/leave": {
-            "post": op("A student leaves the school", "LeaveResult", None, 404)
+        "/v1/auth/logout": {
+            "post": _op(
+                "Revoke a refresh token (and its family)",
+                {"204": {"description": "revoked, or already unknown"}},
+                body=_body("RefreshRequest"),
+            ),
         },
-        "/v1/admin/journal": {
+        "/v1/sync/push": {
+            "post": _op(
+                "Push a batch of mutations (exactly once per client_id and seq)",
+                _ok("PushResponse", "per-mutation results"),
+                409,
+                426,
+                body=_body("PushRequest"),
+            )
+        },
+        "/v1/sync/pull": {
+            "get": _op(
+                "Pull changes after a cursor",
+                _ok("PullResponse", "a page of changes"),
+                410,
+                422,
+                426,
+                params=[
+                    _query("cursor", {"type": "string"}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 5000}),
+                    entities,
+                    _query("schema_version", {"type": "integer", "minimum": 1}),
+                    _query("client_id", {"type": "string", "format": "uuid"}),
+                ],
+            )
+        },
+        "/v1/sync/checksum": {
+            "get": _op(
+                "Per-entity count and hash of the scope",
+                _ok("ChecksumResponse", "checksum"),
+                410,
+                422,
+                params=[_query("cursor", {"type": "string"}), entities],
+            )
+        },
+        "/v1/sync/info": {
+            "get": _op("Versions, limits, tombstone horizon", _ok("SyncInfo", "info"))
+        },
+        "/v1/sync/live": {
+            "get": _op(
+                "WebSocket pokes (token as a bearer header or in the first message)",
+                {"101": {"description": "upgrade"}},
+                400,
+            )
+        },
+        "/v1/sync/events": {
+            "get": _op(
+                "Server-sent pokes",
+                {"200": {"description": "stream", "content": {"text/event-stream": {}}}},
+            )
+        },
+        "/v1/openapi.json": {"get": _op("This document", _ok(None, "OpenAPI 3.1"))},
+        "/healthz": {"get": _op("Process up", _ok(None))},
+        "/readyz": {
             "get": {
-                **op("Journal of rejected, conflicting and lost mutations", "JournalPage"),
-                "parameters": journal_query,
+                **_op("Database reachable", _ok(None, "ready")),
+                "responses": {
+                    **_ok(None, "ready"),
+                    "503": {"description": "not_ready", **_json("ErrorResponse")},
+                },
             }
         },
-        "/v1/admin/conflicts": {"get": op("Open conflicts", "JournalPage")},
-        "/v1/admin/rejections": {"get": op("Open rejections", "JournalPage")},
-        "/v1/admin/journal/{entry_id}": {
-            "get": op("One journal entry", "JournalEntryBody", None, 404)
+    }
+
+
+def _admin_paths() -> dict[str, dict[str, Any]]:
+    """The admin API (owners and admins only): every answer names its response model."""
+
+    def op(summary: str, answer: str, *codes: int, **kw: Any) -> dict[str, Any]:
+        return _op(summary, _ok(answer), 403, *codes, **kw)
+
+    # An empty status asks for every status (absent: the listing's default).
+    status = _query("status", {"type": "string", "enum": ["", *sorted(JOURNAL_STATUSES)]})
+    journal_query = [
+        _query("kind", {"type": "string", "enum": sorted(JOURNAL_KINDS)}),
+        status,
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+    ]
+    return {
+        "/v1/admin/school": {
+            "get": op("The school's settings", "SchoolSettings"),
+            "patch": op("Change school settings", "SchoolSettings", body=_body("SchoolBody")),
         },
+        "/v1/admin/students/{student_id}/instructors": {
+            "put": op("Reassign a student", "AssignResult", 404, body=_body("AssignBody"))
+        },
+        "/v1/admin/students/{student_id}/leave": {
+            "post": op("A student leaves the school", "LeaveResult", 404)
+        },
+        "/v1/admin/journal": {
+            "get": op(
+                "Journal of rejected, conflicting and lost mutations",
+                "JournalPage",
+                422,
+                params=journal_query,
+            )
+        },
+        "/v1/admin/conflicts": {"get": op("Open conflicts", "JournalPage", 422, params=[status])},
+        "/v1/admin/rejections": {"get": op("Open rejections", "JournalPage", 422, params=[status])},
+        "/v1/admin/journal/{entry_id}": {"get": op("One journal entry", "JournalEntryBody", 404)},
         "/v1/admin/conflicts/{entry_id}/resolve": {
-            "post": op("Resolve a conflict", "ResolveResult", "ResolveBody", 404, 422)
+            "post": op("Resolve a conflict", "ResolveResult", 404, 409, body=_body("ResolveBody"))
         },
         "/v1/admin/rejections/{entry_id}/replay": {
-            "post": op(
-                "Run a rejected mutation again as its author", "ReplayResult", None, 404, 422
-            )
+            "post": op("Run a rejected mutation again as its author", "ReplayResult", 404, 409)
         },
         "/v1/admin/devices": {"get": op("Devices' sync health", "DeviceList")},
     }
-    for path, ops in paths.items():
-        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-        for operation in ops.values():
-            operation["parameters"] = [
-                *operation.get("parameters", []),
-                *(
-                    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                    for n in names
-                ),
-            ]
-            if not operation["parameters"]:
-                del operation["parameters"]
-    return paths
+
+
+def _effect_paths() -> dict[str, dict[str, Any]]:
+    """Web push, notification preferences, payments: answers are plain JSON objects."""
+    limit = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})
+    return {
+        "/v1/push/vapid-key": {
+            "get": _op("The VAPID public key (404: web push not configured)", _ok(None), 404)
+        },
+        "/v1/push/subscriptions": {
+            "post": _op(
+                "Save this browser's push subscription",
+                {**_ok(None, "already saved"), **_ok(None, "saved", 201)},
+                body=_body("SubscriptionBody"),
+            ),
+            "delete": _op(
+                "Forget a push subscription (endpoint as ?endpoint= or in the body)",
+                {"204": {"description": "forgotten"}},
+                404,
+                *BODY_ERRORS,
+                params=[_query("endpoint", {"type": "string"})],
+            ),
+        },
+        "/v1/me/notification-preferences": {
+            "get": _op("My notification preferences", _ok(None)),
+            "put": _op(
+                "Change my notification preferences", _ok(None), body=_body("PreferencesBody")
+            ),
+        },
+        "/v1/payments/intents": {
+            "post": _op(
+                "A Stripe PaymentIntent for a booking (503: payments not configured)",
+                _ok(None, "created", 201),
+                403,
+                404,
+                409,
+                body=_body("IntentBody"),
+            )
+        },
+        "/v1/webhooks/stripe/{tenant_slug}": {
+            "post": _op(
+                "Stripe events, checked by signature (503: not configured)",
+                _ok(None),
+                400,
+                404,
+                413,
+                body=_body(None),
+            )
+        },
+        "/v1/admin/payments/{payment_id}/refund": {
+            "post": _op(
+                "Refund a payment, wholly or in part",
+                _ok(None, "refund recorded", 201),
+                403,
+                404,
+                409,
+                body=_body("RefundBody", required=False),
+            )
+        },
+        "/v1/admin/notifications": {
+            "get": _op(
+                "The delivery log and dead letters",
+                _ok(None),
+                403,
+                422,
+                params=[
+                    _query("status", {"type": "string", "enum": list(delivery_log.STATUSES)}),
+                    _query("event_type", {"type": "string"}),
+                    _query("outbox_id", {"type": "string", "format": "uuid"}),
+                    limit,
+                ],
+            )
+        },
+        "/v1/admin/notifications/{outbox_id}/retry": {
+            "post": _op("Send a dead letter again", _ok(None), 403, 404, 409)
+        },
+    }

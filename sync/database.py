@@ -107,10 +107,11 @@ def _pg_pool_hooks(engine: AsyncEngine) -> None:
     marks the connection closed as soon as the event loop reads the EOF: checking that flag
     is free and catches every such connection. A link that died silently (a NAT or firewall
     forgetting it, a failover) shows nothing, so a connection idle for more than
-    IDLE_PING_S is also pinged (one round trip, only after idleness, when it costs nothing
-    to anyone waiting). A connection found dead is replaced before the request uses it:
-    raising DisconnectionError makes the pool open a fresh one (or fail the checkout, and
-    so the request, with the connection error while the database is down).
+    IDLE_PING_S is also pinged: one round trip, paid only by a request that finds the
+    connection it gets has sat idle that long, never by a busy process. A connection found
+    dead is replaced before the request uses it: raising DisconnectionError makes the pool
+    open a fresh one (or fail the checkout, and so the request, with the connection error
+    while the database is down).
 
     The other option, retrying a transaction whose first statement met a disconnect, would
     need every transaction to be safely repeatable from the start; this keeps the
@@ -128,9 +129,18 @@ def _pg_pool_hooks(engine: AsyncEngine) -> None:
         if idle_since is None or time.monotonic() - idle_since < IDLE_PING_S:
             return  # fresh, or used moments ago
         try:
-            dbapi_conn.run_async(lambda raw: raw.execute("SELECT 1", timeout=PING_TIMEOUT_S))
+            _ping(dbapi_conn)
         except Exception as exc:  # timed out, reset, closed: replace it
+            # Closed at once: the pool would otherwise try a polite close, waiting up to
+            # 2 s more on a link that no longer answers.
+            dbapi_conn.driver_connection.terminate()
             raise DisconnectionError(f"ping after idleness failed: {exc!r}") from exc
+
+
+def _ping(dbapi_conn: Any) -> None:
+    """One round trip on a pooled connection (from a pool event, inside SQLAlchemy's
+    greenlet), failing after PING_TIMEOUT_S."""
+    dbapi_conn.run_async(lambda raw: raw.execute("SELECT 1", timeout=PING_TIMEOUT_S))
 
 
 def _sqlite_hooks(engine: AsyncEngine) -> None:

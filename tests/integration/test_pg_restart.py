@@ -1,9 +1,11 @@
 """PostgreSQL goes away and comes back: the project's own throwaway cluster (tests.pgcluster)
-is stopped and started under a pool, then under two real `drivesync serve` processes.
+is stopped and started under a pool, then under two real `drivesync serve` processes; and a
+TCP relay that goes silent stands for a link that died without a word.
 
 What must hold: while the database is down, requests answer `503` with `Retry-After`
 quickly (not 500, not hanging); once it is back, the first request on each process
-succeeds (no stale pooled connection is handed out); and live pokes cross processes again
+succeeds (no stale pooled connection is handed out, and only a connection that sat idle
+costs a ping); and live pokes cross processes again
 (the LISTEN connection reconnects): a push on process B pokes a client on process A.
 """
 
@@ -25,6 +27,7 @@ import asyncpg
 import pytest
 from sqlalchemy import event, text
 
+from sync import database
 from sync.database import make_engine, make_sessionmaker
 from sync.store import Store
 from tests.conftest import REQUIRE_PG, TEST_SECRET
@@ -100,6 +103,99 @@ async def test_pool_hands_out_no_stale_connection_after_a_restart(
         assert len(opened) > 3
     finally:
         await engine.dispose()
+
+
+class _Link:
+    """A TCP relay to PostgreSQL that can go silently dead for the connections it carries
+    (a NAT or firewall forgetting them: no reset, no EOF, bytes simply vanish), while new
+    connections pass."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.generation = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> tuple[asyncio.Server, int]:
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return server, int(server.sockets[0].getsockname()[1])
+
+    def go_silent(self) -> None:
+        self.generation += 1
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        born = self.generation
+        self._writers += [writer, up_writer]
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pump(src, dst, born))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, born: int) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await src.read(65536):
+                if self.generation != born:
+                    return  # silently dropped: neither side hears anything
+                dst.write(data)
+                await dst.drain()
+            dst.close()  # an orderly end is passed on
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for writer in self._writers:
+            writer.close()
+
+
+async def test_pool_pings_only_idle_connections_and_replaces_a_silently_dead_one(
+    cluster: tuple[PgCluster, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg, _url = cluster
+    monkeypatch.setattr(database, "IDLE_PING_S", 0.5)
+    monkeypatch.setattr(database, "PING_TIMEOUT_S", 0.5)
+    pings = 0
+    ping = database._ping
+
+    def counted(dbapi_conn: Any) -> None:
+        nonlocal pings
+        pings += 1
+        ping(dbapi_conn)
+
+    monkeypatch.setattr(database, "_ping", counted)
+    link = _Link(pg.port)
+    server, port = await link.start()
+    engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/drivesync")
+    connects = 0
+
+    def connected(_conn: Any, _record: Any) -> None:
+        nonlocal connects
+        connects += 1
+
+    event.listen(engine.sync_engine, "connect", connected)
+
+    async def select_one() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text("SELECT 1"))).scalar_one())
+
+    try:
+        for _ in range(20):  # back to back: never pinged
+            assert await select_one() == 1
+        assert (pings, connects) == (0, 1)
+        await asyncio.sleep(0.7)  # idle past IDLE_PING_S: pinged, still alive, kept
+        assert await select_one() == 1
+        assert (pings, connects) == (1, 1)
+        link.go_silent()
+        await asyncio.sleep(0.7)
+        # The ping finds the connection dead and a fresh one serves the request.
+        t0 = time.monotonic()
+        assert await asyncio.wait_for(select_one(), 5) == 1
+        assert time.monotonic() - t0 < database.PING_TIMEOUT_S + 0.5
+        assert (pings, connects) == (2, 2)
+    finally:
+        link.close()  # every relayed socket closed: nothing left to wait for
+        await asyncio.wait_for(engine.dispose(), 10)
+        server.close()
 
 
 def _free_port() -> int:

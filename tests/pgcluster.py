@@ -7,6 +7,10 @@ fsync off, and is stopped and removed when the context ends, whatever happened.
 
 PostgreSQL refuses to run as root: when the tests run as root, the directory is given to
 the `postgres` OS user and every server command runs as that user (`runuser`).
+
+A test process killed outright (SIGKILL, a CI timeout) runs no cleanup; its cluster would
+keep running. Each cluster's directory therefore records the pid of the process that made
+it, and making a new cluster first stops and removes those whose process is gone.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pathlib import Path
 
 # Where initdb and pg_ctl are looked for after PATH (Debian's layout).
 _BIN_GLOB = "/usr/lib/postgresql/*/bin"
+_PREFIX = "drivesync-pg-"
+_OWNER = "owner.pid"  # the pid of the test process that made the cluster
 
 
 def _bin_dir() -> Path | None:
@@ -113,17 +119,42 @@ def unavailable() -> str | None:
     return None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap_orphans(bin_dir: Path, as_user: list[str]) -> None:
+    """Stop and remove clusters left by test processes that died without cleaning up."""
+    for root in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        try:
+            pid = int((root / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being made
+        if _alive(pid):
+            continue
+        with contextlib.suppress(Exception):
+            PgCluster(bin_dir, root, as_user).stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def throwaway_cluster() -> Iterator[PgCluster]:
     """A started cluster, stopped and deleted on exit (also when the body fails)."""
     bin_dir = _bin_dir()
     if bin_dir is None:
         raise RuntimeError(unavailable())
-    root = Path(tempfile.mkdtemp(prefix="drivesync-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    _reap_orphans(bin_dir, as_user)
+    root = Path(tempfile.mkdtemp(prefix=_PREFIX))
+    (root / _OWNER).write_text(str(os.getpid()))
+    if as_user:
         shutil.chown(root, user="postgres", group="postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
     cluster = PgCluster(bin_dir, root, as_user)
     try:
         cluster.init()

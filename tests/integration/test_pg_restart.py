@@ -204,6 +204,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the server's child process: SIGTERM when the test process dies, even killed
+    outright (Linux's PR_SET_PDEATHSIG), so no server outlives a killed run."""
+    if sys.platform == "linux":
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 def _new_log(var: Path) -> BinaryIO:
     var.mkdir(parents=True)
     return (var / "server.log").open("wb")
@@ -226,6 +236,7 @@ async def _serve(url: str, var: Path) -> AsyncIterator[str]:
             env=env,
             stdout=log,
             stderr=log,
+            preexec_fn=_die_with_parent,
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -40,6 +40,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = make_sessionmaker(engine)
     app[AUTH] = AuthService(app[SESSIONS], settings)
     yield
+    app[AUTH].close()
     await engine.dispose()
 
 

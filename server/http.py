@@ -5,6 +5,7 @@ through a response model (`reply`)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import warnings
@@ -25,7 +26,20 @@ log = logging.getLogger("drivesync.http")
 
 def dumps(value: Any) -> str:
     """JSON text with datetimes as ISO 8601 (orjson: fast, and UTC offsets kept)."""
-    return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        # orjson refuses lone surrogates (a client's own odd text echoed back in an error's
+        # details, say) and nesting past 254 levels; the standard encoder takes both,
+        # escaping the surrogates, which JSON allows and every client parser accepts.
+        return json.dumps(value, default=_iso, ensure_ascii=True)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        text = value.isoformat()
+        return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def json_response(

@@ -58,6 +58,8 @@ def read_access_token(token: str, secret: str) -> Principal:
 def read_access(token: str, secret: str) -> tuple[Principal, str | None]:
     """The principal and refresh family (None in tokens issued without one) of a valid
     token; `TokenError` saying what is wrong otherwise."""
+    if not token.isascii():  # a JWT is ASCII; PyJWT would fail encoding a lone surrogate
+        raise TokenError("access token is invalid")
     try:
         claims = jwt.decode(
             token,

@@ -83,6 +83,9 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,
+        # asyncpg waits 60 s by default for a server that drops packets (a host gone
+        # mid-failover): a request would hang that long instead of answering 503.
+        connect_args={"timeout": CONNECT_TIMEOUT_S},
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
         # No ping on every checkout (a round trip per request): `_pg_pool_hooks` checks
@@ -93,6 +96,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
     return engine
 
 
+CONNECT_TIMEOUT_S = 5.0
 # A pooled PostgreSQL connection idle for longer than this is pinged before use.
 IDLE_PING_S = 10.0
 PING_TIMEOUT_S = 2.0

@@ -203,6 +203,7 @@ class Notifier:
     CHECK_INTERVAL_S = 1.0  # a round trip on the LISTEN connection this often ...
     CHECK_SLOW_S = 0.5  # ... heads not trusted while one takes longer ...
     CHECK_TIMEOUT_S = 5.0  # ... and the connection given up past this
+    CONNECT_TIMEOUT_S = 5.0  # (asyncpg's default, 60 s, would stall reconnecting that long)
     # Reconnect backoff: 0.1 s doubling up to this, each wait jittered down by up to half
     # (processes that lost LISTEN together do not retry in step). Kept short: while LISTEN
     # is down no pull can skip the database and pokes from other processes wait, so after
@@ -285,7 +286,7 @@ class Notifier:
         import asyncpg
 
         assert self._dsn is not None
-        conn = await asyncpg.connect(self._dsn)
+        conn = await asyncpg.connect(self._dsn, timeout=self.CONNECT_TIMEOUT_S)
         try:
             await conn.add_listener(CHANNEL, self._on_notify)
             conn.add_termination_listener(self._on_terminated)

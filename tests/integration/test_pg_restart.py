@@ -115,6 +115,7 @@ class _Link:
         self.generation = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: list[asyncio.StreamWriter] = []
+        self.swallow_new = False
 
     async def start(self) -> tuple[asyncio.Server, int]:
         server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -124,6 +125,9 @@ class _Link:
         self.generation += 1
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.swallow_new:  # a host that drops packets: the handshake never completes
+            self._writers.append(writer)
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
         born = self.generation
         self._writers += [writer, up_writer]
@@ -194,6 +198,32 @@ async def test_pool_pings_only_idle_connections_and_replaces_a_silently_dead_one
         assert (pings, connects) == (2, 2)
     finally:
         link.close()  # every relayed socket closed: nothing left to wait for
+        await asyncio.wait_for(engine.dispose(), 10)
+        server.close()
+
+
+async def test_a_connection_that_cannot_be_made_fails_fast_as_unavailable(
+    cluster: tuple[PgCluster, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database host that drops packets: the request fails within the connect timeout
+    (asyncpg's own default is 60 s), with an error the server answers 503."""
+    from server.outage import is_database_unavailable
+
+    pg, _url = cluster
+    monkeypatch.setattr(database, "CONNECT_TIMEOUT_S", 0.5)
+    link = _Link(pg.port)
+    link.swallow_new = True
+    server, port = await link.start()
+    engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/drivesync")
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(Exception) as failure:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert time.monotonic() - t0 < 2
+        assert is_database_unavailable(failure.value), repr(failure.value)
+    finally:
+        link.close()
         await asyncio.wait_for(engine.dispose(), 10)
         server.close()
 

@@ -101,6 +101,14 @@ class PgCluster:
         """Stop the server (`fast`: backends are told and their connections closed)."""
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def running(self) -> bool:
+        status = subprocess.run(
+            [*self._as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"],
+            capture_output=True,
+            timeout=30,
+        )
+        return status.returncode == 0
+
     def url(self, database: str = "postgres") -> str:
         """A SQLAlchemy URL (asyncpg) to `database` on this cluster."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"

@@ -5,8 +5,8 @@ TCP relay that goes silent stands for a link that died without a word.
 What must hold: while the database is down, requests answer `503` with `Retry-After`
 quickly (not 500, not hanging); once it is back, the first request on each process
 succeeds (no stale pooled connection is handed out, and only a connection that sat idle
-costs a ping); and live pokes cross processes again
-(the LISTEN connection reconnects): a push on process B pokes a client on process A.
+costs a ping); and live pokes cross processes again (the LISTEN connection reconnects): a
+push on process B pokes a client on process A.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ OUTAGE_ANSWER_S = 5.0  # a request during the outage must be answered within thi
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[PgCluster, str]]:
+def cluster_module() -> Iterator[tuple[PgCluster, str]]:
     """A throwaway cluster holding a migrated database with the demo schools."""
     why = unavailable()
     if why is not None:
@@ -72,6 +72,15 @@ def cluster() -> Iterator[tuple[PgCluster, str]]:
         upgrade(url)
         asyncio.run(seed(url))
         yield pg, url
+
+
+@pytest.fixture
+def cluster(cluster_module: tuple[PgCluster, str]) -> tuple[PgCluster, str]:
+    """The module's cluster, running (a test that failed mid-outage left it stopped)."""
+    pg, _url = cluster_module
+    if not pg.running():
+        pg.start()
+    return cluster_module
 
 
 async def test_pool_hands_out_no_stale_connection_after_a_restart(

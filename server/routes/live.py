@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from server.auth.tokens import TokenError, read_access_token
-from server.keys import SECRET, SETTINGS, SYNC
+from server.auth.tokens import TokenError, read_access
+from server.keys import AUTH, SECRET, SETTINGS, SYNC
 from server.middlewares import bearer_token, public
 from server.outage import is_database_unavailable
 from sync.core.principal import Principal
@@ -99,13 +99,17 @@ async def _next_poke(
     return rev
 
 
-def _principal(app: web.Application, token: str | None) -> Principal:
+async def _principal(app: web.Application, token: str | None) -> Principal:
+    """The holder of a valid access token who still stands (not disabled, not gone from
+    the school, not logged out: checked as the auth middleware does for other routes)."""
     if not token:
         raise Unauthenticated("missing bearer token")
     try:
-        return read_access_token(token, app[SECRET])
+        who, family = read_access(token, app[SECRET])
     except TokenError as exc:
         raise Unauthenticated(exc.message) from exc
+    await app[AUTH].check_access(who, family)
+    return who
 
 
 @routes.get("/v1/sync/live")
@@ -122,14 +126,20 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         except TimeoutError:
             await ws.close(code=4401, message=b"authenticate within 5 s")
             return ws
-        data: Any = msg.json() if msg.type == WSMsgType.TEXT else None
+        data: Any = None
+        if msg.type == WSMsgType.TEXT:
+            with contextlib.suppress(ValueError, RecursionError):  # not JSON: no token
+                data = msg.json()
         if isinstance(data, dict) and data.get("type") == "auth":
             token = data.get("token")
     try:
-        who = _principal(app, token if isinstance(token, str) else None)
+        who = await _principal(app, token if isinstance(token, str) else None)
     except Unauthenticated as exc:
         await ws.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
         await ws.close(code=4401, message=b"unauthenticated")
+        return ws
+    except Exception as exc:  # the standing check could not reach the database
+        await _close_on_error(ws, exc)
         return ws
     try:
         watch, sub, head = await _open(app, who)
@@ -187,7 +197,7 @@ async def _drain(ws: web.WebSocketResponse) -> None:
 @public
 async def events(request: web.Request) -> web.StreamResponse:
     app = request.app
-    who = _principal(app, bearer_token(request) or request.query.get("access_token"))
+    who = await _principal(app, bearer_token(request) or request.query.get("access_token"))
     watch, sub, head = await _open(app, who)
     response = web.StreamResponse(
         headers={

@@ -34,3 +34,13 @@ async def test_token_with_a_lone_surrogate_is_401(client: Any) -> None:
         },
     )
     assert resp.status == 401
+
+
+async def test_live_auth_message_that_is_not_json_is_unauthenticated(client: Any) -> None:
+    for text in ("not json", "[" * 5000, '{"type": "auth", "token": "abc\\udc80"}'):
+        ws = await client.ws_connect("/v1/sync/live")
+        await ws.send_str(text)
+        msg = await ws.receive_json(timeout=5)
+        assert msg["type"] == "error" and msg["error"]["code"] == "unauthenticated", text
+        await ws.receive(timeout=5)
+        assert ws.close_code == 4401

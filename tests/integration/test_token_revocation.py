@@ -99,3 +99,24 @@ async def test_logout_voids_that_devices_tokens_only(
     await _assert_revoked(other, phone)
     for client in (app_client, other):
         assert (await _pull_status(client, laptop))[0] == 200
+
+
+async def test_live_connection_refuses_a_void_token(app_client: Any, db: Db) -> None:
+    """The live WebSocket and the SSE stream check a token's holder as other routes do."""
+    tokens = await login(app_client, "student1@demo.test")
+    ws = await app_client.ws_connect("/v1/sync/live", headers=bearer(tokens))
+    assert (await ws.receive_json(timeout=5))["type"] == "ready"
+    await ws.close()
+    async with db.sessions() as s, s.begin():
+        bind_tenant(s, ALL_TENANTS)
+        await s.execute(
+            update(User).where(User.email == "student1@demo.test").values(is_active=False)
+        )
+    await asyncio.sleep(BOUND_S + 0.1)
+    ws = await app_client.ws_connect("/v1/sync/live", headers=bearer(tokens))
+    msg = await ws.receive_json(timeout=5)
+    assert msg["type"] == "error" and msg["error"]["code"] == "unauthenticated"
+    await ws.receive(timeout=5)
+    assert ws.close_code == 4401
+    resp = await app_client.get("/v1/sync/events", headers=bearer(tokens))
+    assert resp.status == 401

@@ -69,7 +69,7 @@ export class Live {
       try { msg = JSON.parse(event.data); } catch { return; }
       if (msg.type === 'ready') { this.attempt = 0; this.setConnected(true); }
       if ((msg.type === 'ready' || msg.type === 'poke') && Number.isInteger(msg.rev)) this.onRev(msg.rev);
-      if (msg.type === 'error') this.refresh = true;
+      if (msg.type === 'error' && msg.error?.code === 'unauthenticated') this.refresh = true;
     };
     ws.onclose = (event) => {
       if (this.ws === ws) this.ws = null;

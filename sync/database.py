@@ -7,6 +7,7 @@ SQLite half of "commit order is rev order" (PostgreSQL gets it from the counter 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -54,7 +55,12 @@ def insert_for(session: AsyncSession) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        # Integers past 64 bits or nesting past orjson's 254 levels: the standard encoder
+        # takes both (what a database refuses is cleaned before it gets here).
+        return json.dumps(value, allow_nan=False)
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:

@@ -18,6 +18,7 @@ number of statements whatever its size (`python -m bench.roundtrips` counts them
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -546,19 +547,29 @@ def _storable(text: str) -> str:
     return text
 
 
-def _jsonable(value: Any) -> Any:
+# Deeper than this, a journaled mutation keeps a stand-in: no field of any entity nests
+# like that, and storing it would meet orjson's and Python's recursion limits.
+_JOURNAL_DEPTH = 32
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
     """Mutation payloads as JSON the journal can store (clients send JSON, but be safe with
-    parsed values and with text a database refuses)."""
+    parsed values and with what a database or the JSON encoder refuses: NUL, lone
+    surrogates, integers past 64 bits, NaN, absurd nesting)."""
+    if depth > _JOURNAL_DEPTH:
+        return "(nested too deep)"
     if isinstance(value, dict):
-        return {_storable(str(k)): _jsonable(v) for k, v in value.items()}
+        return {_storable(str(k)): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, depth + 1) for v in value]
     if isinstance(value, str):
         return _storable(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)
     return value
 
 

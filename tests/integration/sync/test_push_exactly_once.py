@@ -341,3 +341,34 @@ async def test_device_health_that_columns_cannot_hold_is_clamped_not_a_500(clien
     assert mine["last_pull_rev"] == 2**63 - 1
     assert mine["app_version"] == "1.0\ufffdbeta"
     assert mine["platform"] == "web\ufffd"
+
+
+async def test_poison_values_are_rejected_alone_and_journaled(client: Any) -> None:
+    """Values the JSON encoder or a database refuses (nesting past orjson's 254 levels,
+    integers past 64 bits, NaN-like input) never fail the batch: the mutation is rejected,
+    its neighbours apply, the journal keeps a storable copy, and the queue moves on."""
+    inst = await Device(client, "instructor1@demo.test").login()
+    lesson = await _a_lesson(inst)
+    deep: Any = 1
+    for _ in range(600):
+        deep = [deep]
+    poisons = [
+        {"attended": True, "junk": deep},
+        {"attended": 2**70},
+        {"attended": True, "junk": {"n": 2**80}},
+    ]
+    batch = [inst.mutation("lesson", lesson["id"], "patch", {"attended": True})]
+    batch += [inst.mutation("lesson", lesson["id"], "patch", p) for p in poisons]
+    batch.append(inst.mutation("lesson", lesson["id"], "patch", {"attended": False}))
+    body = await inst.push(*batch)
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses[0] == "applied" and statuses[-1] == "applied", statuses
+    assert body["acked_seq"] == len(batch)
+    for result in body["results"][1:-1]:
+        assert result["status"] in ("applied", "rejected"), result
+    admin = await Device(client, "admin@demo.test").login()
+    resp = await client.get("/v1/admin/journal?kind=rejected", headers=admin.headers)
+    assert resp.status == 200, await resp.text()
+    # The next push of the same device is accepted: nothing blocks the queue.
+    again = await inst.push(inst.mutation("lesson", lesson["id"], "patch", {"attended": True}))
+    assert again["results"][0]["status"] == "applied"

@@ -5,9 +5,9 @@ server: every request body an operation reads is described and marked required w
 handler always reads one; every status an operation answers is declared, errors with the
 one error shape (`ErrorResponse`); the operations that need no token say `security: []`
 (taken from the handlers' `@public` mark when the document is served, so it cannot drift);
-`503` (overloaded or database unavailable) carries `Retry-After`. A method a path does not
-serve answers `405` with `Allow` listing the methods it does (aiohttp's router; the error
-middleware keeps the header), so it is not repeated on every path.
+`503` (overloaded or database unavailable; not on /healthz) carries `Retry-After`. A method
+a path does not serve answers `405` with `Allow` listing the methods it does (aiohttp's
+router; the error middleware keeps the header), so it is not repeated on every path.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def with_routes(doc: dict[str, Any], routes: list[Route]) -> dict[str, Any]:
     """The document for the routes the app really serves: each operation's security from
     its handler (`security: []` when @public, else a bearer token, which adds 401), a
     generic entry for a route the hand-written part does not describe (so the document
-    never omits an endpoint), and 503 on every operation."""
+    never omits an endpoint), and 503 on every operation but /healthz."""
     paths = {k: {m: dict(op) for m, op in v.items()} for k, v in doc["paths"].items()}
     for method, path, summary, public in routes:
         ops = paths.setdefault(path, {})
@@ -134,7 +134,8 @@ def with_routes(doc: dict[str, Any], routes: list[Route]) -> dict[str, Any]:
         else:
             op["security"] = BEARER
             responses.update(_errors(401))
-        responses.update(_errors(503))
+        if path != "/healthz":  # the one answer load shedding and outages leave alone
+            responses.update(_errors(503))
         op["responses"] = dict(sorted(responses.items()))
     return {**doc, "paths": paths}
 

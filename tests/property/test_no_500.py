@@ -35,8 +35,9 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, Phase, assume, given, note, settings
+from hypothesis import HealthCheck, Phase, assume, event, given, note, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from yarl import URL
 
 from server.app import create_app
@@ -567,8 +568,16 @@ async def post(client: Any, path: str, body: Any, headers: dict[str, str] | None
     return resp, await resp.read()
 
 
+def outcome(result: dict[str, Any]) -> str:
+    """A result's status and code, for `--hypothesis-show-statistics`."""
+    code = result.get("error", {}).get("code")
+    return f"{result['status']} {code}" if code else str(result["status"])
+
+
 def error_shaped(status: int, raw: bytes) -> None:
     """A 4xx in the project's error shape; never a 5xx."""
+    if currently_in_test_context():
+        event(f"answer {status}")
     assert status < 500, f"{status}: {raw[:500]!r}"
     if status >= 400:
         body = json.loads(raw)
@@ -634,6 +643,8 @@ async def _a_poison_field_is_rejected_alone(school: School, data: Any, entity: s
     leave_open_bugs_alone(school, poison)
     result = await push_around(school, dev, poison)
     note(f"result {result}")
+    event(f"envelope: {outcome(result)}")
+    event(f"{entity}: {outcome(result)}")
     if holds_unstorable_text(as_received(body)):
         assert result["status"] == "rejected", result
         assert result["error"]["code"] == "invalid", result
@@ -686,6 +697,7 @@ async def _a_poison_envelope_is_rejected_alone(school: School, data: Any) -> Non
     leave_open_bugs_alone(school, poison)
     result = await push_around(school, dev, poison)
     note(f"result {result}")
+    event(f"envelope: {outcome(result)}")
 
 
 ENVELOPE = st.fixed_dictionaries(

@@ -47,6 +47,8 @@ def public(handler: H) -> H:
 def _is_public(request: web.Request) -> bool:
     if not request.path.startswith("/v1/"):
         return True  # health checks and the static PWA
+    if request.match_info.http_exception is not None:
+        return True  # no route matched (404, or 405 with Allow): nothing to protect
     handler = request.match_info.handler
     return bool(getattr(handler, "drivesync_public", False))
 

@@ -464,7 +464,7 @@ class PushService:
                     "message": message,
                     "record": record,
                     "loser": _jsonable(loser) if loser is not None else None,
-                    "base": {"base_rev": raw.get("base_rev"), **(details or {})}
+                    "base": {"base_rev": _jsonable(raw.get("base_rev")), **(details or {})}
                     if details or raw.get("base_rev")
                     else None,
                     "rev": record.get("rev") if record else None,

@@ -54,10 +54,6 @@ CHECKS = [
     "ignored_auth",
 ]
 
-# Operations left out while a 500 schemathesis found there is open; each has a strict
-# xfail test below (remove both with the fix).
-KNOWN_500 = ["--exclude-path", "/v1/webhooks/stripe/{tenant_slug}"]
-
 pytestmark = pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is not installed")
 
 
@@ -194,7 +190,6 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
         # answer 503 payments_unavailable, as documented.
         "--exclude-path-regex",
         "^/v1/(sync/(live|events)|payments/intents|admin/payments/.*)$",
-        *KNOWN_500,
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
     done = subprocess.run(
@@ -221,24 +216,11 @@ def test_a_method_a_path_does_not_serve_answers_405_with_allow(served: Served) -
         assert body["error"]["code"] == "method_not_allowed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="401 instead of 405: server/middlewares.py _is_public treats a route the router "
-    "could not match (match_info.http_exception set: 404/405) as needing a token, so a wrong "
-    "method on a public path without a token answers 401 and never says Allow; return True "
-    "there when request.match_info.http_exception is not None",
-)
 def test_a_wrong_method_on_a_public_path_needs_no_token_to_learn_allow(served: Served) -> None:
     status, headers, _ = served.call("PUT", "/v1/auth/login")
     assert status == 405 and "POST" in headers["Allow"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="500: workers/payments/webhooks.py verify() hands a body that is not UTF-8 to "
-    "stripe.WebhookSignature.verify_header, which decodes it (UnicodeDecodeError); decode "
-    "it first and answer 400 bad_request (found by schemathesis)",
-)
 def test_a_stripe_webhook_that_is_not_utf8_is_a_bad_request(served: Served) -> None:
     request = urllib.request.Request(
         served.url + "/v1/webhooks/stripe/demo",

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, Phase, assume, event, given, note, settings
+from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from yarl import URL
@@ -266,58 +266,6 @@ def as_received(value: Any) -> Any:
     """`value` as the server parses it from `encode(value)` (an escaped surrogate pair
     is one character again; a lone one stays lone)."""
     return json.loads(encode(value))
-
-
-def big_int_via_fallback(body: Any) -> bool:
-    """Whether `body` holds an integer past 64 bits that the server keeps as an int: only
-    when orjson refuses the body (a lone surrogate, NaN or an infinity in it) and the
-    standard json parser reads it. The journal bug below (JOURNAL_BIG_INT) is about them."""
-
-    def walk(v: Any) -> tuple[bool, bool]:  # (big int, needs the fallback parser)
-        if isinstance(v, bool):
-            return False, False
-        if isinstance(v, int):
-            return not -(2**63) <= v < 2**64, False
-        if isinstance(v, float):
-            return False, v != v or v in (float("inf"), float("-inf"))
-        if isinstance(v, str):
-            text = as_received(v)
-            return False, any(0xD800 <= ord(c) <= 0xDFFF for c in text)
-        items = list(v.items()) if isinstance(v, dict) else v if isinstance(v, list) else []
-        flags = [walk(x) for pair in items for x in (pair if isinstance(pair, tuple) else [pair])]
-        return any(f[0] for f in flags), any(f[1] for f in flags)
-
-    big, fallback = walk(body)
-    return big and fallback
-
-
-# While these journal bugs are open, the properties leave their triggers to the named
-# tests below (set each to False with its fix).
-JOURNAL_BIG_INT_OPEN = True  # JOURNAL_BIG_INT (SQLite)
-JOURNAL_BASE_REV_OPEN = True  # JOURNAL_BASE_REV
-JOURNAL_INFINITY_OPEN = True  # JOURNAL_INFINITY (PostgreSQL)
-
-
-def infinite(value: Any) -> bool:
-    """Whether `value` holds an infinity anywhere (NaN the journal already stores as null)."""
-    if isinstance(value, float):
-        return value in (float("inf"), float("-inf"))
-    if isinstance(value, dict):
-        return any(infinite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(infinite(v) for v in value)
-    return False
-
-
-def leave_open_bugs_alone(school: School, poison: Any) -> None:
-    """Skip an example that only re-finds a known, marked bug."""
-    if JOURNAL_BIG_INT_OPEN and school.kind == "sqlite":
-        assume(not big_int_via_fallback(poison))
-    if JOURNAL_BASE_REV_OPEN and isinstance(poison, dict):
-        base_rev = poison.get("base_rev")
-        assume(isinstance(base_rev, int | None) or not isinstance(base_rev, dict | list | str))
-    if JOURNAL_INFINITY_OPEN and school.kind == "pg":
-        assume(not infinite(poison))
 
 
 def encode(body: Any) -> bytes:
@@ -640,7 +588,6 @@ async def _a_poison_field_is_rejected_alone(school: School, data: Any, entity: s
     dev = school.device(signed_in)
     note(f"{entity} {op} {name}={value!r}")
     poison = unsequenced(dev, entity, rid, op, body)
-    leave_open_bugs_alone(school, poison)
     result = await push_around(school, dev, poison)
     note(f"result {result}")
     event(f"envelope: {outcome(result)}")
@@ -694,7 +641,6 @@ async def _a_poison_envelope_is_rejected_alone(school: School, data: Any) -> Non
         else:
             poison[key] = data.draw(choices, label=key)
     note(f"poison {poison!r}")
-    leave_open_bugs_alone(school, poison)
     result = await push_around(school, dev, poison)
     note(f"result {result}")
     event(f"envelope: {outcome(result)}")
@@ -745,10 +691,6 @@ def test_a_fuzzed_push_envelope_never_answers_500(school: School, body: Any) -> 
 
 
 async def _a_fuzzed_push_envelope_never_answers_500(school: School, body: Any) -> None:
-    leave_open_bugs_alone(school, body)
-    mutations = body.get("mutations") if isinstance(body, dict) else None
-    for m in mutations if isinstance(mutations, list) else []:
-        leave_open_bugs_alone(school, m)
     dev = school.device(school.instructor)
     resp, raw = await post(school.client, "/v1/sync/push", body, dev.headers)
     error_shaped(resp.status, raw)
@@ -822,101 +764,47 @@ async def _fuzzed_login_and_refresh_never_answer_500(
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Bug:
-    """A known 500 whose fix is outside this test's files, on the databases it shows on.
-    Its tests are strict xfails there: remove the Bug (and set its *_OPEN flag above to
-    False) with the fix."""
-
-    reason: str
-    kinds: tuple[str, ...] = ("sqlite", "pg")
-
-    def expect(self, request: pytest.FixtureRequest, school: School) -> None:
-        if school.kind in self.kinds:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=self.reason))
-
-
-JOURNAL_BIG_INT = Bug(
-    "500: sync/push.py _jsonable keeps a rejected mutation's integers past 64 bits as they "
-    "came (the json fallback parser makes them), and orjson refuses to write them into the "
-    "journal row on SQLite (TypeError: Integer exceeds 64-bit range in sync.database._dumps)",
-    ("sqlite",),
-)
-JOURNAL_DEPTH = Bug(
-    "500: sync/push.py _jsonable copies a rejected mutation's nesting as deep as it came "
-    "(recursively): past ~330 levels it overflows Python's stack (RecursionError); cap the "
-    "depth it copies",
-)
-JOURNAL_DEPTH_ORJSON = Bug(
-    "500: past ~250 levels of nesting in a rejected mutation orjson refuses the journal row "
-    "on SQLite (TypeError: Recursion limit reached in sync.database._dumps); sync/push.py "
-    "_jsonable should cap the depth it copies",
-    ("sqlite",),
-)
-JOURNAL_BASE_REV = Bug(
-    "500: sync/push.py _journal stores raw base_rev unfiltered in the entry's `base` "
-    "(not through _jsonable): a base_rev that is an object or text with a lone surrogate "
-    "cannot be written (TypeError: surrogates not allowed / invalid json)",
-)
-JOURNAL_INFINITY = Bug(
-    "500: on PostgreSQL the journal row goes out through sync/bulk.py recordset "
-    "(json.dumps), which writes a rejected mutation's Infinity as `Infinity`: PostgreSQL "
-    "refuses it (invalid input syntax for type json); _jsonable maps only NaN to null",
-    ("pg",),
-)
-
-# (entity, field, value, the bug it meets if any)
-NAMED_FIELDS: list[tuple[str, str, Any, Bug | None]] = [
-    ("lesson", "scheduled_start", "9999-12-31T24:00", None),
-    ("lesson", "scheduled_start", "0000-01-01T00:00:00Z", None),
-    ("lesson", "scheduled_end", "9999-12-31T23:30:00-01:00", None),
-    ("lesson", "started_at", "0001-01-01T00:30:00+01:00", None),
-    ("lesson", "started_at", "2026-13-01T10:00:00Z", None),
-    ("lesson", "scheduled_start", "2026-06-01T10:00:00Z\x00", None),  # 3.11 ignored the NUL
-    ("availability", "start_time", "24:00", None),
-    ("availability", "end_time", "24:01", None),
-    ("availability", "valid_from", "0000-01-01", None),
-    ("lesson_note", "body", "before\x00after", None),
-    ("lesson_note", "body", "lone \ud800 surrogate", None),
-    ("lesson_note", "tags", ["\udfff"], None),
-    ("skill_assessment", "comment", "\x00", None),
-    ("skill_assessment", "level", 2**70, None),
-    ("trip_segment", "index", -0.0, None),
-    ("trip_segment", "points", [[1e308, 1e308, -1e308, 2**70, -0.0]], None),
-    ("booking", "pickup_location", "\x00", None),
-    ("booking", "start", "9999-12-31T23:59:59Z", None),
-    ("theory_attempt", "answered_at", "0001-01-01T00:00:00Z", None),
+# (entity, field, value)
+NAMED_FIELDS: list[tuple[str, str, Any]] = [
+    ("lesson", "scheduled_start", "9999-12-31T24:00"),
+    ("lesson", "scheduled_start", "0000-01-01T00:00:00Z"),
+    ("lesson", "scheduled_end", "9999-12-31T23:30:00-01:00"),
+    ("lesson", "started_at", "0001-01-01T00:30:00+01:00"),
+    ("lesson", "started_at", "2026-13-01T10:00:00Z"),
+    ("lesson", "scheduled_start", "2026-06-01T10:00:00Z\x00"),  # 3.11 ignored the NUL
+    ("availability", "start_time", "24:00"),
+    ("availability", "end_time", "24:01"),
+    ("availability", "valid_from", "0000-01-01"),
+    ("lesson_note", "body", "before\x00after"),
+    ("lesson_note", "body", "lone \ud800 surrogate"),
+    ("lesson_note", "tags", ["\udfff"]),
+    ("skill_assessment", "comment", "\x00"),
+    ("skill_assessment", "level", 2**70),
+    ("trip_segment", "index", -0.0),
+    ("trip_segment", "points", [[1e308, 1e308, -1e308, 2**70, -0.0]]),
+    ("booking", "pickup_location", "\x00"),
+    ("booking", "start", "9999-12-31T23:59:59Z"),
+    ("theory_attempt", "answered_at", "0001-01-01T00:00:00Z"),
     (
         "mock_test",
         "answers",
         [{"question_id": str(uuid.UUID(int=0)), "chosen_option": 2**64}],
-        None,
     ),
     # NaN sends the body through the standard json parser, which keeps 2**70 an int.
-    ("trip_segment", "points", [[2**70, 51.5, float("nan")]], JOURNAL_BIG_INT),
-    ("trip_segment", "points", [[float("-inf"), 51.5, 0.1]], JOURNAL_INFINITY),
+    ("trip_segment", "points", [[2**70, 51.5, float("nan")]]),
+    ("trip_segment", "points", [[float("-inf"), 51.5, 0.1]]),
     (
         "mock_test",
         "answers",
         [{"question_id": str(uuid.UUID(int=0)), "chosen_option": 2**70, "x": float("inf")}],
-        JOURNAL_BIG_INT,
     ),
 ]
 
 
-@pytest.mark.parametrize(("entity", "name", "value", "bug"), NAMED_FIELDS)
+@pytest.mark.parametrize(("entity", "name", "value"), NAMED_FIELDS)
 def test_named_poison_fields_are_rejected_alone(
-    request: pytest.FixtureRequest,
-    school: School,
-    entity: str,
-    name: str,
-    value: Any,
-    bug: Bug | None,
+    school: School, entity: str, name: str, value: Any
 ) -> None:
-    if bug is not None:
-        bug.expect(request, school)
-    if bug is not JOURNAL_INFINITY and infinite(value):
-        JOURNAL_INFINITY.expect(request, school)
     school.run(_named_poison_fields_are_rejected_alone(school, entity, name, value))
 
 
@@ -946,10 +834,7 @@ async def _a_huge_base_rev_is_rejected_alone(school: School) -> None:
     assert (await push_around(school, dev, m))["status"] == "rejected"
 
 
-def test_a_base_rev_that_is_not_a_number_is_rejected_alone(
-    request: pytest.FixtureRequest, school: School
-) -> None:
-    JOURNAL_BASE_REV.expect(request, school)
+def test_a_base_rev_that_is_not_a_number_is_rejected_alone(school: School) -> None:
     school.run(_a_base_rev_that_is_not_a_number_is_rejected_alone(school))
 
 
@@ -961,13 +846,7 @@ async def _a_base_rev_that_is_not_a_number_is_rejected_alone(school: School) -> 
 
 
 @pytest.mark.parametrize("depth", [200, 260, 1000])
-def test_deep_nesting_in_an_unknown_field_is_rejected_alone(
-    request: pytest.FixtureRequest, school: School, depth: int
-) -> None:
-    if depth > 330:
-        JOURNAL_DEPTH.expect(request, school)
-    elif depth > 250:
-        JOURNAL_DEPTH_ORJSON.expect(request, school)
+def test_deep_nesting_in_an_unknown_field_is_rejected_alone(school: School, depth: int) -> None:
     school.run(_deep_nesting_in_an_unknown_field_is_rejected_alone(school, depth))
 
 
@@ -998,10 +877,7 @@ async def _nesting_past_what_json_parsers_take_is_a_bad_request(school: School) 
         assert resp.status in (400, 413, 422), raw
 
 
-def test_big_numbers_in_an_unknown_field_are_rejected_alone(
-    request: pytest.FixtureRequest, school: School
-) -> None:
-    JOURNAL_BIG_INT.expect(request, school)
+def test_big_numbers_in_an_unknown_field_are_rejected_alone(school: School) -> None:
     school.run(_big_numbers_in_an_unknown_field_are_rejected_alone(school))
 
 

@@ -56,6 +56,10 @@ def verify(
             "Stripe webhooks are not configured (DRIVESYNC_STRIPE_WEBHOOK_SECRET)"
         )
     try:
+        payload.decode("utf-8")  # Stripe's verifier decodes it and would fail with a 500
+    except UnicodeDecodeError as exc:
+        raise BadRequest("webhook body is not UTF-8") from exc
+    try:
         stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance_s)
     except stripe.SignatureVerificationError as exc:
         raise BadRequest(f"invalid Stripe signature: {exc.user_message or 'no match'}") from exc

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas import RefreshToken, Tenant, User, utcnow
 from schemas.wire import SchoolInfo
 from server.auth.hashing import HashPool
+from server.auth.passwords import needs_rehash
 from server.auth.settings import AuthSettings
 from server.auth.standing import StandingCache, standing
 from server.auth.throttle import LoginThrottle
@@ -104,12 +105,22 @@ class AuthService:
         self.throttle.record(address, account, ok, time.monotonic())
         if not ok or user is None or tenant is None:
             raise Unauthenticated("wrong school, email or password")
+        rehashed = None
+        if user.password_hash and needs_rehash(user.password_hash):
+            rehashed = await self._hashes.hash(password)
         async with self._sessions() as session, session.begin():
             bind_tenant(session, tenant.id)
             principal = await principal_for(session, tenant.id, user.id)
             why = await standing(session, principal, None, utcnow())
             if why is not None:
                 raise Unauthenticated(why, {"reason": "standing"})
+            if rehashed is not None:
+                await session.execute(
+                    update(User)
+                    .where(User.id == user.id, User.password_hash == user.password_hash)
+                    .values(password_hash=rehashed)
+                    .execution_options(synchronize_session=False)
+                )
             tokens = await self._issue(session, principal, family_id=str(uuid.uuid4()))
         return {**tokens, "principal": principal, "school": school_info(tenant)}, user
 

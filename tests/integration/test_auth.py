@@ -129,3 +129,30 @@ async def test_expired_and_forged_tokens_are_401(client: Any) -> None:
     assert resp.status == 401
     resp = await client.get("/v1/sync/pull", headers=bearer(tokens))
     assert resp.status == 200
+
+
+async def test_a_hash_with_old_parameters_is_replaced_at_sign_in(client: Any, db: Db) -> None:
+    """Hashes made with the library's old defaults (64 MiB, 3 passes, 4 lanes: every core)
+    still verify, and the sign-in stores one with today's parameters."""
+    from argon2 import PasswordHasher
+    from sqlalchemy import select
+
+    from schemas import User
+    from server.auth.passwords import needs_rehash, verify_password
+
+    old = PasswordHasher().hash("drive-demo-1")
+    assert needs_rehash(old)
+    async with db.sessions() as s, s.begin():
+        bind_tenant(s, ALL_TENANTS)
+        await s.execute(
+            update(User).where(User.email == "student1@demo.test").values(password_hash=old)
+        )
+    await login(client, "student1@demo.test")
+    async with db.sessions() as s:
+        bind_tenant(s, ALL_TENANTS)
+        stored = await s.scalar(
+            select(User.password_hash).where(User.email == "student1@demo.test")
+        )
+    assert stored != old and not needs_rehash(stored)
+    assert verify_password(stored, "drive-demo-1")
+    await login(client, "student1@demo.test")  # and it keeps working

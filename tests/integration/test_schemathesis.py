@@ -192,8 +192,15 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
         "^/v1/(sync/(live|events)|payments/intents|admin/payments/.*)$",
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
+    # Run from the test's own directory: schemathesis keeps a cache (.schemathesis/) in its
+    # working directory, which must not land in the checkout nor carry over between runs.
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=MAX_TIME_S + 120, env=env
+        command,
+        capture_output=True,
+        text=True,
+        timeout=MAX_TIME_S + 120,
+        env=env,
+        cwd=tmp_path,
     )
     output = done.stdout[-30_000:] + done.stderr[-5_000:]
     (tmp_path / "schemathesis.txt").write_text(done.stdout + done.stderr)  # the full report

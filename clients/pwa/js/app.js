@@ -176,7 +176,9 @@ async function paintStatus() {
   items.push(h('span', { class: `pill ${st.pending ? 'warn' : ''}`, 'data-testid': 'pending', 'data-count': st.pending },
     st.pending ? `${st.pending} to sync` : 'All saved'));
   items.push(h('span', { class: 'pill', 'data-testid': 'synced', 'data-at': st.lastSyncedAt || '' },
-    app.syncing ? 'Syncing…' : `Synced ${fmt.ago(st.lastSyncedAt)}`));
+    // With changes waiting (or the server out of reach) "Synced just now" would read as
+    // if all were sent: say it is the last sync.
+    app.syncing ? 'Syncing…' : `${st.pending ? 'Last synced' : 'Synced'} ${fmt.ago(st.lastSyncedAt)}`));
   if (app.lastError && !reachability(app.lastError, true) && !st.stopped) {
     items.push(h('span', { class: 'pill warn' }, `Retrying: ${app.lastError.message}`));
   }

@@ -123,11 +123,7 @@ class PushService:
                     )
                 expected += 1
             results = await self._stored_results(txn, device.id, dup_seqs)
-            # Every fresh mutation gets a result, so the new acked seq is known now; set it
-            # with the device's health before applying, so both go out in one UPDATE.
-            self._health(device, device_info, txn.now)
             if fresh:
-                device.acked_seq = fresh[-1]["seq"]
                 ctx = await self._context(txn, who, client_id, school)
                 await preload(ctx, fresh)
                 now_ms = int(time.time() * 1000)
@@ -150,7 +146,13 @@ class PushService:
                     results.append(result)
                 _write_deferred(ctx)
                 await self._flush_effects(ctx)
+            # Every fresh mutation got a result: the device's new acked seq and its health
+            # go out in one UPDATE, with the bookkeeping (one statement on PostgreSQL).
+            self._health(device, device_info, txn.now)
+            if fresh:
+                device.acked_seq = fresh[-1]["seq"]
             acked_seq = device.acked_seq
+            txn.defer_update(device)
         results.sort(key=lambda r: r["seq"])
         return {"results": results, "acked_seq": acked_seq, "rev": txn.rev}
 

@@ -27,6 +27,7 @@ from sqlalchemy import Table, event, func, insert, inspect, literal, select, upd
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
 from sync.bulk import insert_rows
@@ -136,6 +137,28 @@ class WriteTxn:
         # Rows nothing in the transaction reads back (results, audit, journal, note
         # history), written with the change index just before COMMIT (see flush_index).
         self.deferred: list[tuple[Any, dict[str, Any]]] = []
+        # UPDATEs of rows already loaded (a device's acked seq and health), sent the same way.
+        self.deferred_updates: list[Any] = []
+
+    def defer_update(self, row: Any) -> None:
+        """Send the changes made to a loaded row with the deferred rows instead of in the
+        next flush (on PostgreSQL that saves the batch a round trip). The row reads as
+        unchanged afterwards, so change it no more in this transaction."""
+        state = inspect(row)
+        if not state.persistent:
+            return  # a new row is the flush's to insert
+        changes = {
+            attr.key: getattr(row, attr.key)
+            for attr in state.mapper.column_attrs
+            if state.attrs[attr.key].history.has_changes()
+        }
+        if not changes:
+            return
+        table = state.mapper.local_table
+        where = [col == state.identity[i] for i, col in enumerate(state.mapper.primary_key)]
+        self.deferred_updates.append(update(table).where(*where).values(**changes))
+        for key, value in changes.items():
+            set_committed_value(row, key, value)
 
     def next_rev(self) -> int:
         self.rev += 1
@@ -215,17 +238,20 @@ class WriteTxn:
         COMMIT). On PostgreSQL that is one statement (sync.bulk), and with `notify` the
         counter's UPDATE also queues its NOTIFY (PostgreSQL sends it at COMMIT, and only if
         the transaction commits)."""
-        if not self.changed and not self.deferred:
+        if not self.changed and not self.deferred and not self.deferred_updates:
             return
         await self.session.flush()
         by_table: dict[Any, list[dict[str, Any]]] = {}
         for table, row in self.deferred:
             by_table.setdefault(getattr(table, "__table__", table), []).append(row)
         self.deferred.clear()
+        updates, self.deferred_updates = self.deferred_updates, []
         index = list(self._index.values()) if self.changed else []
         if dialect == "postgresql":
-            await self._flush_postgresql(by_table, index, notify)
+            await self._flush_postgresql(by_table, updates, index, notify)
             return
+        for stmt in updates:
+            await self.session.execute(stmt)
         for table, rows in by_table.items():
             for start in range(0, len(rows), 1000):
                 await self.session.execute(insert(table), rows[start : start + 1000])
@@ -241,6 +267,7 @@ class WriteTxn:
     async def _flush_postgresql(
         self,
         by_table: dict[Any, list[dict[str, Any]]],
+        updates: list[Any],
         index: list[dict[str, Any]],
         notify: CommitInfo | None,
     ) -> None:
@@ -248,6 +275,7 @@ class WriteTxn:
             insert_rows(insert(table), table, rows).cte(f"w{i}")
             for i, (table, rows) in enumerate(by_table.items())
         ]
+        ctes += [stmt.cte(f"u{i}") for i, stmt in enumerate(updates)]
         if index:
             ctes.append(_upsert_index(insert_rows(pg_insert(_INDEX), _INDEX, index)).cte("idx"))
         final: Any

@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, Text, bindparam, cast, column, func, select
+from sqlalchemy import Table, Text, bindparam, cast, column, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.dml import Insert
 
@@ -28,9 +28,9 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"cannot send {type(value).__name__} through a JSON recordset")
 
 
-def recordset(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], Select[Any]]:
-    """The column names of `rows` (every row has the same keys) and a SELECT of them from
-    one JSON parameter, typed as the table's columns."""
+def payload(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], str]:
+    """The column names of `rows` (every row has the same keys) and the rows as one JSON
+    text for `insert_from`."""
     names = list(rows[0])
     if any(len(row) != len(names) for row in rows):
         raise ValueError(f"rows for {table.name} do not all have the same columns")
@@ -43,17 +43,18 @@ def recordset(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], 
             arg = col.default.arg  # type: ignore[attr-defined]
             defaults[col.name] = arg(None) if col.default.is_callable else arg
     names += list(defaults)
-    objects = json.dumps([{**row, **defaults} for row in rows], default=_encode)
+    return tuple(names), json.dumps([{**row, **defaults} for row in rows], default=_encode)
+
+
+def insert_from(insert: Insert, table: Table, names: Sequence[str], param: str) -> Insert:
+    """`insert` (a plain or dialect INSERT of `table`) of the columns `names`, fed from the
+    JSON text bound as `param` (see `payload`), expanded with the table's column types.
+    The statement depends only on its arguments, so callers build it once per shape and
+    reuse it (building and hashing it again for every batch cost a millisecond)."""
     types = [column(name, table.c[name].type) for name in names]
     source = (
-        func.jsonb_to_recordset(cast(bindparam(None, objects, type_=Text), JSONB))
+        func.jsonb_to_recordset(cast(bindparam(param, type_=Text), JSONB))
         .table_valued(*types)
         .render_derived(name="r", with_types=True)
     )
-    return names, select(*(source.c[name] for name in names))
-
-
-def insert_rows(insert: Insert, table: Table, rows: Sequence[dict[str, Any]]) -> Insert:
-    """`insert` (a plain or dialect INSERT of `table`) fed from a JSON recordset of rows."""
-    names, source = recordset(table, rows)
-    return insert.from_select(names, source)
+    return insert.from_select(list(names), select(*(source.c[name] for name in names)))

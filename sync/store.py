@@ -23,14 +23,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, event, func, insert, inspect, literal, select, update
+from sqlalchemy import Table, Text, bindparam, event, func, insert, inspect, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
-from sync.bulk import insert_rows
+from sync.bulk import insert_from, payload
 from sync.core.entities import CATALOGUE_ENTITIES, scope_keys
 from sync.database import insert_for, read_options
 from sync.tenancy import bind_tenant
@@ -138,7 +138,7 @@ class WriteTxn:
         # history), written with the change index just before COMMIT (see flush_index).
         self.deferred: list[tuple[Any, dict[str, Any]]] = []
         # UPDATEs of rows already loaded (a device's acked seq and health), sent the same way.
-        self.deferred_updates: list[Any] = []
+        self.deferred_updates: list[tuple[Table, dict[str, Any], dict[str, Any]]] = []
 
     def defer_update(self, row: Any) -> None:
         """Send the changes made to a loaded row with the deferred rows instead of in the
@@ -154,11 +154,10 @@ class WriteTxn:
         }
         if not changes:
             return
-        table = state.mapper.local_table
-        where = [col == state.identity[i] for i, col in enumerate(state.mapper.primary_key)]
-        self.deferred_updates.append(update(table).where(*where).values(**changes))
-        for key, value in changes.items():
-            set_committed_value(row, key, value)
+        key = {col.name: state.identity[i] for i, col in enumerate(state.mapper.primary_key)}
+        self.deferred_updates.append((state.mapper.local_table, key, changes))
+        for name, value in changes.items():
+            set_committed_value(row, name, value)
 
     def next_rev(self) -> int:
         self.rev += 1
@@ -250,8 +249,9 @@ class WriteTxn:
         if dialect == "postgresql":
             await self._flush_postgresql(by_table, updates, index, notify)
             return
-        for stmt in updates:
-            await self.session.execute(stmt)
+        for table, key, changes in updates:
+            where = [table.c[name] == value for name, value in key.items()]
+            await self.session.execute(update(table).where(*where).values(**changes))
         for table, rows in by_table.items():
             for start in range(0, len(rows), 1000):
                 await self.session.execute(insert(table), rows[start : start + 1000])
@@ -267,27 +267,75 @@ class WriteTxn:
     async def _flush_postgresql(
         self,
         by_table: dict[Any, list[dict[str, Any]]],
-        updates: list[Any],
+        updates: list[tuple[Table, dict[str, Any], dict[str, Any]]],
         index: list[dict[str, Any]],
         notify: CommitInfo | None,
     ) -> None:
-        ctes = [
-            insert_rows(insert(table), table, rows).cte(f"w{i}")
-            for i, (table, rows) in enumerate(by_table.items())
-        ]
-        ctes += [stmt.cte(f"u{i}") for i, stmt in enumerate(updates)]
+        params: dict[str, Any] = {"tid": self.tenant_id, "rev": self.rev}
+        inserts = []
+        for i, (table, rows) in enumerate(by_table.items()):
+            names, params[f"w{i}"] = payload(table, rows)
+            inserts.append((table, names))
+        for i, (_table, key, changes) in enumerate(updates):
+            for name, value in (*key.items(), *changes.items()):
+                params[f"u{i}_{name}"] = value
+        index_names: tuple[str, ...] | None = None
         if index:
-            ctes.append(_upsert_index(insert_rows(pg_insert(_INDEX), _INDEX, index)).cte("idx"))
-        final: Any
-        if self.changed:
-            final = (
-                update(_COUNTER).where(_COUNTER.c.tenant_id == self.tenant_id).values(rev=self.rev)
-            )
-            if notify is not None:
-                final = final.returning(func.pg_notify(CHANNEL, encode(notify)))
-        else:
-            final = select(literal(1))
-        await self.session.execute(final.add_cte(*ctes))
+            index_names, params["idx"] = payload(_INDEX, index)
+        if notify is not None:
+            params["note"] = encode(notify)
+        shape = (
+            tuple((table.name, names) for table, names in inserts),
+            tuple((table.name, tuple(key), tuple(changes)) for table, key, changes in updates),
+            index_names,
+            self.changed,
+            notify is not None,
+        )
+        stmt = _SHAPES.get(shape)
+        if stmt is None:
+            stmt = _bookkeeping(inserts, updates, index_names, self.changed, notify is not None)
+            if len(_SHAPES) >= 512:
+                _SHAPES.clear()
+            _SHAPES[shape] = stmt
+        await self.session.execute(stmt, params)
+
+
+# The one bookkeeping statement of a write on PostgreSQL, by shape (which tables get rows
+# and with which columns, which rows are updated, whether the counter moves and notifies):
+# built once per shape, since building and hashing it cost about a millisecond a batch.
+_SHAPES: dict[Any, Any] = {}
+
+
+def _bookkeeping(
+    inserts: list[tuple[Table, tuple[str, ...]]],
+    updates: list[tuple[Table, dict[str, Any], dict[str, Any]]],
+    index_names: tuple[str, ...] | None,
+    changed: bool,
+    notify: bool,
+) -> Any:
+    ctes = [
+        insert_from(insert(table), table, names, f"w{i}").cte(f"w{i}")
+        for i, (table, names) in enumerate(inserts)
+    ]
+    for i, (table, key, changes) in enumerate(updates):
+        where = [table.c[name] == bindparam(f"u{i}_{name}") for name in key]
+        values = {name: bindparam(f"u{i}_{name}", type_=table.c[name].type) for name in changes}
+        ctes.append(update(table).where(*where).values(values).cte(f"u{i}"))
+    if index_names is not None:
+        ins = insert_from(pg_insert(_INDEX), _INDEX, index_names, "idx")
+        ctes.append(_upsert_index(ins).cte("idx"))
+    final: Any
+    if changed:
+        final = (
+            update(_COUNTER)
+            .where(_COUNTER.c.tenant_id == bindparam("tid"))
+            .values(rev=bindparam("rev"))
+        )
+        if notify:
+            final = final.returning(func.pg_notify(CHANNEL, bindparam("note", type_=Text)))
+    else:
+        final = select(literal(1))
+    return final.add_cte(*ctes)
 
 
 _INDEX = cast(Table, SyncRecord.__table__)

@@ -80,7 +80,7 @@ def _date(value: Any) -> dt.date:
     return parsed
 
 
-def _storable(value: str) -> str:
+def check_storable(value: str) -> str:
     """Text a database can hold: PostgreSQL refuses NUL in text and JSON, and a lone
     surrogate (a body may carry one as a `\\ud800` escape) is not UTF-8 at all. Refused
     on both databases alike, so a write means the same on either."""
@@ -115,7 +115,7 @@ HhMm = Annotated[str, Field(strict=True), AfterValidator(_hhmm)]
 
 
 # Client text: strict strings of bounded length that a database can hold.
-Storable = AfterValidator(_storable)
+Storable = AfterValidator(check_storable)
 ShortText = Annotated[str, Field(strict=True, max_length=200), Storable]
 LongText = Annotated[str, Field(strict=True, max_length=20_000), Storable]
 Comment = Annotated[str, Field(strict=True, max_length=2000), Storable]

@@ -16,6 +16,7 @@ from server.auth.tokens import TokenError, read_access
 from server.http import CLOSE_CONNECTION, json_response, receive_body
 from server.keys import AUTH, PRINCIPAL, SECRET
 from server.outage import is_database_unavailable
+from sync.core.principal import Principal
 from sync.errors import DriveSyncError
 
 log = logging.getLogger("drivesync.http")
@@ -200,21 +201,27 @@ def bearer_token(request: web.Request) -> str | None:
     return None
 
 
+async def authenticate(app: web.Application, token: str | None) -> Principal:
+    """The principal of a bearer token whose holder still stands (disabled, left the school
+    or logged out: void within DRIVESYNC_ACCESS_CHECK_S); 401 otherwise. Every route that
+    takes a token goes through here (the live routes read theirs from a message or a query
+    parameter)."""
+    if not token:
+        raise _unauthenticated("missing bearer token")
+    try:
+        who, family = read_access(token, app[SECRET])
+    except TokenError as exc:
+        raise _unauthenticated(exc.message) from exc
+    await app[AUTH].check_access(who, family)
+    return who
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn the bearer token into a principal on `request[PRINCIPAL]`; 401 without one."""
     if _is_public(request):
         return await handler(request)
-    token = bearer_token(request)
-    if token is None:
-        raise _unauthenticated("missing bearer token")
-    try:
-        who, family = read_access(token, request.app[SECRET])
-    except TokenError as exc:
-        raise _unauthenticated(exc.message) from exc
-    # Disabled, left the school or logged out: void within DRIVESYNC_ACCESS_CHECK_S.
-    await request.app[AUTH].check_access(who, family)
-    request[PRINCIPAL] = who
+    request[PRINCIPAL] = await authenticate(request.app, bearer_token(request))
     return await handler(request)
 
 

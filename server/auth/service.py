@@ -21,7 +21,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import RefreshToken, Tenant, User, utcnow
-from schemas.wire import SchoolInfo
+from schemas.wire import SchoolInfo, check_storable
 from server.auth.hashing import HashPool
 from server.auth.passwords import needs_rehash
 from server.auth.settings import AuthSettings
@@ -40,17 +40,13 @@ def _account_key(slug: str, email: str) -> str:
 
 
 def storable(field: str, value: str) -> str:
-    """`value` if a database can store and compare it; 422 otherwise (PostgreSQL refuses
-    NUL in text, and a lone surrogate cannot be encoded as UTF-8)."""
-    if "\x00" in value:
-        raise Invalid(f"{field}: contains a NUL character", {"field": field, "reason": "nul"})
+    """`value` if a database can store and compare it (`schemas.wire.check_storable`, the
+    rule every request model applies); 422 naming the field otherwise. The login route's
+    model checks this already; the service checks again for its other callers."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise Invalid(
-            f"{field}: contains a lone surrogate", {"field": field, "reason": "surrogate"}
-        ) from exc
-    return value
+        return check_storable(value)
+    except ValueError as exc:
+        raise Invalid(f"{field}: {exc}", {"field": field, "reason": str(exc)}) from exc
 
 
 class Reused(Unauthenticated):

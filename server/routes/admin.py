@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.response import (
     AssignResult,
@@ -18,7 +18,7 @@ from schemas.response import (
     ResolveResult,
     SchoolSettings,
 )
-from schemas.wire import Uuid
+from schemas.wire import Storable, Uuid
 from server.http import parse, read_json, reply, require_admin
 from server.keys import SYNC
 from server.params import int_param, path_id, text_param
@@ -27,18 +27,8 @@ from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
 routes = web.RouteTableDef()
 
 
-def _storable(value: str) -> str:
-    """Text a database can hold: PostgreSQL refuses NUL, and a lone surrogate (a JSON
-    `\\udxxx` escape) cannot be encoded as UTF-8 — either would fail the write with a 500."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if any("\ud800" <= c <= "\udfff" for c in value):
-        raise ValueError("must not contain unpaired surrogates")
-    return value
-
-
 # Free text stored as sent: a note's body (new lines and tabs are fine).
-Text = Annotated[str, AfterValidator(_storable)]
+Text = Annotated[str, Storable]
 
 
 class AssignBody(BaseModel):

@@ -15,9 +15,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from server.auth.tokens import TokenError, read_access
-from server.keys import AUTH, SECRET, SETTINGS, SYNC
-from server.middlewares import bearer_token, public
+from server.keys import SETTINGS, SYNC
+from server.middlewares import authenticate, bearer_token, public
 from server.outage import is_database_unavailable
 from sync.core.principal import Principal
 from sync.core.scope import Scope, rescopes
@@ -99,19 +98,6 @@ async def _next_poke(
     return rev
 
 
-async def _principal(app: web.Application, token: str | None) -> Principal:
-    """The holder of a valid access token who still stands (not disabled, not gone from
-    the school, not logged out: checked as the auth middleware does for other routes)."""
-    if not token:
-        raise Unauthenticated("missing bearer token")
-    try:
-        who, family = read_access(token, app[SECRET])
-    except TokenError as exc:
-        raise Unauthenticated(exc.message) from exc
-    await app[AUTH].check_access(who, family)
-    return who
-
-
 @routes.get("/v1/sync/live")
 @public
 async def live(request: web.Request) -> web.WebSocketResponse:
@@ -133,7 +119,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         if isinstance(data, dict) and data.get("type") == "auth":
             token = data.get("token")
     try:
-        who = await _principal(app, token if isinstance(token, str) else None)
+        who = await authenticate(app, token if isinstance(token, str) else None)
     except Unauthenticated as exc:
         await ws.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
         await ws.close(code=4401, message=b"unauthenticated")
@@ -197,7 +183,7 @@ async def _drain(ws: web.WebSocketResponse) -> None:
 @public
 async def events(request: web.Request) -> web.StreamResponse:
     app = request.app
-    who = await _principal(app, bearer_token(request) or request.query.get("access_token"))
+    who = await authenticate(app, bearer_token(request) or request.query.get("access_token"))
     watch, sub, head = await _open(app, who)
     response = web.StreamResponse(
         headers={

@@ -269,8 +269,9 @@ def as_received(value: Any) -> Any:
 
 
 def encode(body: Any) -> bytes:
-    """JSON as a client writes it: ASCII with `\\uXXXX` escapes, so a lone surrogate goes
-    out as `\\ud800` (the only way a body carries one) and NaN/Infinity as literals."""
+    """JSON as a client writes it: ASCII, other characters as `\\u` escapes, so a lone
+    surrogate goes out as `\\ud800` (the only way a body carries one) and NaN/Infinity as
+    literals."""
     deep: dict[str, Deep] = {}
 
     def mark(value: Deep) -> str:

@@ -3,10 +3,16 @@
  * 401 (serialised with a Web Lock across tabs and the service worker, because refresh
  * tokens rotate and a spent one revokes the whole family), and errors as `ApiError` with
  * the server's stable `code`.
+ *
+ * For a poor link (issue 10), a caller may ask for a gzip-compressed body (`compress`:
+ * bodies over GZIP_MIN_BYTES where CompressionStream exists) and for a token refresh
+ * *before* the request when the access token expires within `refreshWithin` seconds, so
+ * that a large upload is not sent only to be answered 401.
  */
 
 import { parseRetryAfter } from './retry.js';
 import { getSession, setSession } from './session.js';
+import { GZIP_MIN_BYTES, byteLength, gzip, secondsLeft } from './transport.js';
 
 export class ApiError extends Error {
   constructor(status, code, message, details = {}, retryAfter = null) {
@@ -29,12 +35,29 @@ async function parseError(resp) {
     err.details || {}, retry);
 }
 
-async function send(method, path, body, token, headers = {}) {
-  const init = { method, headers: { Accept: 'application/json', ...headers } };
+/**
+ * The body as it goes on the wire: JSON text, or gzip bytes with `Content-Encoding` when
+ * asked and worth it (the server inflates gzip bodies, server/http.py read_body). Made once
+ * per call, so a resend after a token refresh costs no second compression.
+ */
+export async function encodeBody(body, { compress = false } = {}) {
+  if (body === undefined) return null;
+  const text = JSON.stringify(body);
+  const headers = { 'Content-Type': 'application/json' };
+  if (compress && byteLength(text) > GZIP_MIN_BYTES) {
+    const packed = await gzip(text);
+    if (packed) return { data: packed, headers: { ...headers, 'Content-Encoding': 'gzip' } };
+  }
+  return { data: text, headers };
+}
+
+async function send(method, path, encoded, token, headers = {}) {
+  // No Referer: it would add the page's address to every request, polls included.
+  const init = { method, headers: { ...headers }, referrerPolicy: 'no-referrer' };
   if (token) init.headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
+  if (encoded) {
+    Object.assign(init.headers, encoded.headers);
+    init.body = encoded.data;
   }
   try {
     return await fetch(path, init);
@@ -54,7 +77,7 @@ async function refreshTokens(staleAccess) {
     const session = await getSession();
     if (!session) throw new ApiError(401, 'unauthenticated', 'Signed out');
     if (session.access_token !== staleAccess) return session; // someone refreshed meanwhile
-    const resp = await send('POST', '/v1/auth/refresh', { refresh_token: session.refresh_token });
+    const resp = await send('POST', '/v1/auth/refresh', await encodeBody({ refresh_token: session.refresh_token }));
     if (!resp.ok) {
       const err = await parseError(resp);
       if (err.status === 401) err.code = 'session_expired';
@@ -75,19 +98,23 @@ async function refreshTokens(staleAccess) {
 
 /**
  * Call the API as the signed-in user. Resolves with the parsed JSON (or null for 204);
- * rejects with ApiError.
+ * rejects with ApiError. `compress`: gzip a large body; `refreshWithin`: refresh the access
+ * token first when it expires within that many seconds.
  */
-export async function call(method, path, body, { auth = true, headers = {} } = {}) {
+export async function call(method, path, body, { auth = true, headers = {}, compress = false, refreshWithin = 0 } = {}) {
   let token = null;
   if (auth) {
     const session = await getSession();
     if (!session) throw new ApiError(401, 'unauthenticated', 'Signed out');
     token = session.access_token;
+    const left = refreshWithin ? secondsLeft(token) : null;
+    if (left !== null && left < refreshWithin) token = (await refreshTokens(token)).access_token;
   }
-  let resp = await send(method, path, body, token, headers);
+  const encoded = await encodeBody(body, { compress });
+  let resp = await send(method, path, encoded, token, headers);
   if (resp.status === 401 && auth) {
     const session = await refreshTokens(token);
-    resp = await send(method, path, body, session.access_token, headers);
+    resp = await send(method, path, encoded, session.access_token, headers);
   }
   if (!resp.ok) throw await parseError(resp);
   if (resp.status === 204) return null;

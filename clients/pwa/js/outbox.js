@@ -16,6 +16,7 @@
 import { req, tx } from './db.js';
 import { stamp } from './hlc.js';
 import { raiseSeq, reserveSeq } from './session.js';
+import { pieceLength } from './transport.js';
 
 /** The fields a client may send, per entity (wire.py's *Write models, minus what we never
  * set ourselves, such as a note's student_id). */
@@ -116,24 +117,28 @@ export async function pendingCount(db) {
 }
 
 /**
- * The next batch to push: up to `max` mutations in seq order, marked sent (so they are
- * never folded into again). A batch never carries two body edits of one note: the second
- * waits for the first's result so that its base_rev can follow our own applied edit
- * instead of three-way merging against it.
+ * The next batch to push: the oldest pending mutations in seq order, up to `max` of them
+ * and `maxBytes` of JSON (at least one: see transport.pieceLength), marked sent (so they
+ * are never folded into again). A batch never carries two body edits of one note: the
+ * second waits for the first's result so that its base_rev can follow our own applied
+ * edit instead of three-way merging against it.
  */
-export async function takeBatch(db, max) {
+export async function takeBatch(db, max, maxBytes = Infinity) {
   return tx(db, 'outbox', 'readwrite', async (s) => {
     const all = await req(s.outbox.getAll());
-    const batch = [];
+    const candidates = [];
     const notes = new Set();
     for (const m of all) {
-      if (batch.length >= max) break;
+      if (candidates.length >= max) break;
       if (m.entity === 'lesson_note' && m.op !== 'delete') {
         if (notes.has(m.id)) break;
         notes.add(m.id);
       }
+      candidates.push(m);
+    }
+    const batch = candidates.slice(0, pieceLength(candidates, { max, maxBytes }));
+    for (const m of batch) {
       if (!m.sent) { m.sent = true; s.outbox.put(m); }
-      batch.push(m);
     }
     return batch;
   });

@@ -4,13 +4,19 @@
  * both flush under the Web Lock `outbox-flush` and pull under `replica-pull`, and the
  * server's exactly-once push makes a resend harmless.
  *
- *   push: batches of ≤ 500 in seq order from the oldest unacknowledged seq; `409 seq_gap`
- *         → renumber from `details.expected` and resend; each result updates the replica
- *         (`record` when given), rejections and conflicts become problems shown to the
- *         user; everything ≤ `acked_seq` leaves the outbox in the same transaction.
- *   pull: from the stored cursor, page after page while `has_more`; `410 reset_required`
- *         → clear the replica and cursor and pull from scratch (the outbox stays, and the
- *         replica's overlay re-applies it).
+ *   push: pieces of ≤ 500 mutations and ≤ 32 KiB of JSON (gzip on the wire) in seq order
+ *         from the oldest unacknowledged seq, each acknowledged before the next goes, so a
+ *         dropped link costs one piece and a resend of a piece whose answer was lost gets
+ *         the server's duplicate acknowledgements; the access token is refreshed first
+ *         when it is about to expire; `409 seq_gap` → renumber from `details.expected`
+ *         and resend; each result updates the replica (`record` when the server changed
+ *         something, else the data we sent at the result's rev), rejections and conflicts
+ *         become problems shown to the user; everything ≤ `acked_seq` leaves the outbox in
+ *         the same transaction.
+ *   pull: from the stored cursor, page after page while `has_more`, every entity but
+ *         trip_segment, leaving out our own writes once we have a cursor (`skip_own`);
+ *         `410 reset_required` → clear the replica and cursor and pull from scratch (the
+ *         outbox stays, and the replica's overlay re-applies it).
  *   426  → stop and ask for an update, keeping the outbox.
  */
 
@@ -18,6 +24,7 @@ import { call, ApiError } from './api.js';
 import { tx, req } from './db.js';
 import { pendingCount, renumberFrom, takeBatch } from './outbox.js';
 import { applyChanges, checksum, metaGet, putRecord, problems } from './replica.js';
+import { ENVELOPE_ROOM, PIECE_BYTES, REFRESH_MARGIN_S, pullQuery, wireMutation } from './transport.js';
 import { APP_VERSION, SCHEMA_VERSION } from './version.js';
 
 const PULL_LIMIT = 1000;
@@ -59,11 +66,12 @@ export class SyncEngine {
       let max = MAX_BATCH;
       let acked = 0;
       for (let round = 0; round < 100; round += 1) {
-        const batch = await takeBatch(this.db, max);
+        const batch = await takeBatch(this.db, max, PIECE_BYTES - ENVELOPE_ROOM);
         if (!batch.length) break;
         let body;
         try {
-          body = await call('POST', '/v1/sync/push', await this.envelope(batch));
+          body = await call('POST', '/v1/sync/push', await this.envelope(batch),
+            { compress: true, refreshWithin: REFRESH_MARGIN_S });
         } catch (err) {
           if (err.code === 'seq_gap' && err.details && Number.isInteger(err.details.expected)) {
             if (await renumberFrom(this.db, this.user, err.details.expected)) continue;
@@ -84,11 +92,7 @@ export class SyncEngine {
     return {
       client_id: this.clientId,
       schema_version: SCHEMA_VERSION,
-      mutations: batch.map((m) => {
-        const out = { seq: m.seq, entity: m.entity, id: m.id, op: m.op, base_rev: m.base_rev, hlc: m.hlc };
-        if (m.op !== 'delete') out.data = m.data;
-        return out;
-      }),
+      mutations: batch.map(wireMutation),
       device: {
         app_version: APP_VERSION,
         pending: await pendingCount(this.db),
@@ -113,7 +117,7 @@ export class SyncEngine {
             field: e.details && e.details.field, record: r.record || null });
           continue;
         }
-        if (!r.record && r.status === 'applied') await this.applyOwn(s, m, r.rev);
+        if (!r.record && r.status === 'applied') await this.applyOwn(s, m, r);
         if (r.status === 'conflict') {
           s.problems.add({ ...base, kind: 'conflict', conflict_id: r.conflict_id,
             record: r.record || null, loser: r.loser || m.data,
@@ -134,12 +138,23 @@ export class SyncEngine {
     });
   }
 
-  /** An `applied` result without a record: our data is what the server holds now. */
-  async applyOwn(s, m, rev) {
+  /**
+   * An `applied` result without a record: what we sent is what the server holds, at the
+   * result's rev (the server sends the whole record whenever it changed anything). A put
+   * becomes the record even when it was only in the outbox (a record made on this device);
+   * a patch is merged into our copy; a delete removes it. A copy newer than `rev` (a pull
+   * got there first) is kept.
+   */
+  async applyOwn(s, m, r) {
     const key = [m.entity, m.id];
     if (m.op === 'delete') { s.records.delete(key); return; }
+    if (!Number.isInteger(r.rev)) return;
     const current = await req(s.records.get(key));
-    if (current && Number.isInteger(rev) && rev >= current.rev) s.records.put({ ...current, ...m.data, rev });
+    if (m.op === 'patch' && !current) return; // nothing of it here to patch: a pull brings it
+    const { _e, ...base } = current || {};
+    const record = { ...base, ...m.data, id: m.id, rev: r.rev };
+    if (r.updated_at) record.updated_at = r.updated_at;
+    await putRecord(s, m.entity, record);
   }
 
   async dropTooLarge(m, err) {
@@ -159,9 +174,8 @@ export class SyncEngine {
       let resets = 0;
       for (let page = 0; page < 10000; page += 1) {
         // client_id: the server records this device's progress (admins see its lag even
-        // when it has nothing to push).
-        const q = new URLSearchParams({ limit: String(pullLimit()), schema_version: String(SCHEMA_VERSION), client_id: this.clientId });
-        if (cursor) q.set('cursor', cursor);
+        // when it has nothing to push) and, with a cursor, leaves out our own writes.
+        const q = pullQuery({ cursor, clientId: this.clientId, schemaVersion: SCHEMA_VERSION, limit: pullLimit(), defaultLimit: PULL_LIMIT });
         let body;
         try {
           body = await call('GET', `/v1/sync/pull?${q}`);

@@ -16,7 +16,15 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 SCHEMA_VERSION = 1
@@ -255,16 +263,59 @@ class TripRecord(_Record):
     duration_s: int
 
 
+class CompactTrack(Outgoing):
+    """A segment's points in the compact form (schema_version 2; sync.core.track): integer
+    columns, `t` in ms, `lat`/`lon` in 1e-6 degree, `spd` in 0.1 km/h, `acc` in 0.1 m. Each
+    column holds its first value, then differences (`t`, `spd`, `acc`) or second
+    differences (`lat`, `lon`); see docs/protocol.md, "GPS tracks"."""
+
+    v: Literal[1]
+    t: Annotated[list[int], Field(min_length=1, max_length=500)]
+    lat: Annotated[list[int], Field(min_length=1, max_length=500)]
+    lon: Annotated[list[int], Field(min_length=1, max_length=500)]
+    spd: Annotated[list[int | None], Field(min_length=1, max_length=500)] | Omitted = None
+    acc: Annotated[list[int | None], Field(min_length=1, max_length=500)] | Omitted = None
+
+
+ListPoints = Annotated[list[GpsPoint], Field(min_length=1, max_length=500)]
+
+
+def _points_kind(value: Any) -> Any:
+    """Route `points` by its form. Only the kind and size are checked here: the points
+    themselves are checked in depth by the trip rule (sync.core.geo / sync.core.track),
+    whose errors name the exact place (`points[3]`, `points.lat[3]`)."""
+    if isinstance(value, list):
+        if not 1 <= len(value) <= 500:
+            raise ValueError("must hold 1 to 500 points")
+        return value
+    if isinstance(value, dict):
+        return value
+    raise ValueError("must be a list of points or a compact track object")
+
+
+def _points_schema() -> dict[str, Any]:
+    compact = CompactTrack.model_json_schema(mode="validation")
+    compact.pop("title", None)
+    _no_null_defaults(compact)
+    listed = TypeAdapter(ListPoints).json_schema()
+    return {"oneOf": [listed, compact]}
+
+
+# Either form during the deprecation window of the list form (any schema_version).
+SegmentPoints = Annotated[Any, BeforeValidator(_points_kind), WithJsonSchema(_points_schema())]
+
+
 class TripSegmentWrite(_Write):
     trip_id: Uuid | None = None
     index: Annotated[int, Field(strict=True, ge=0, le=100_000)] | None = None
-    points: Annotated[list[GpsPoint], Field(min_length=1, max_length=500)] | None = None
+    points: SegmentPoints | None = None
 
 
 class TripSegmentRecord(_Record):
     trip_id: str
     index: int
-    points: list[list[float | int | None]]
+    # List form for schema_version 1 readers, compact for 2 (sync.records.VERSIONED).
+    points: list[list[float | int | None]] | CompactTrack
 
 
 # --- theory -------------------------------------------------------------------------------

@@ -325,9 +325,9 @@ class PullService:
             student_rows.extend(student_ids_of(entity, rows))
         # The context costs a query; a page of deletes only (or nothing new) needs none.
         ctx = (
-            await RecordContext.load(session, who.tenant_id, student_rows)
+            await RecordContext.load(session, who.tenant_id, student_rows, cursor.schema_version)
             if fetched
-            else RecordContext("UTC", {})
+            else RecordContext("UTC", {}, cursor.schema_version)
         )
         for entity, rows in fetched.items():
             for row in rows:

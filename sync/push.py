@@ -94,11 +94,15 @@ class PushService:
             raise Invalid("a seq appears twice in the batch", {"field": "mutations"})
         ordered = sorted(mutations, key=lambda m: m["seq"])
         try:
-            return await self._push(who, client_id, ordered, device_info, optimistic=True)
+            return await self._push(
+                who, client_id, ordered, device_info, optimistic=True, version=schema_version
+            )
         except _Undo:
             # A mutation was refused or broke a constraint: the whole attempt is rolled back
             # (rev lock released); apply the batch again one mutation per savepoint.
-            return await self._push(who, client_id, ordered, device_info, optimistic=False)
+            return await self._push(
+                who, client_id, ordered, device_info, optimistic=False, version=schema_version
+            )
 
     async def _push(
         self,
@@ -107,6 +111,7 @@ class PushService:
         ordered: list[dict[str, Any]],
         device_info: DeviceInfo | None,
         optimistic: bool,
+        version: int = 1,
     ) -> dict[str, Any]:
         async with self.store.write(who.tenant_id) as txn:
             device, school = await self._device(txn, who, client_id)
@@ -125,6 +130,7 @@ class PushService:
             results = await self._stored_results(txn, device.id, dup_seqs)
             if fresh:
                 ctx = await self._context(txn, who, client_id, school)
+                ctx.schema_version = version  # the form of the records it gets back
                 await preload(ctx, fresh)
                 now_ms = int(time.time() * 1000)
                 if optimistic:
@@ -333,9 +339,11 @@ class PushService:
         if not for_admin and not ctx.scope.sees(entity, *spec.keys.of(row)):
             return None
         if needs_assignments(entity):  # student records carry their instructors
-            rctx = await RecordContext.load(ctx.session, ctx.txn.tenant_id, [row.id])
+            rctx = await RecordContext.load(
+                ctx.session, ctx.txn.tenant_id, [row.id], ctx.schema_version
+            )
         else:
-            rctx = RecordContext(ctx.tenant.timezone, {})
+            rctx = RecordContext(ctx.tenant.timezone, {}, ctx.schema_version)
         return to_record(entity, row, rctx)
 
     async def _result(

@@ -1,10 +1,14 @@
-"""Turning table rows into wire records (the `record` of pushes, pulls and the journal)."""
+"""Turning table rows into wire records (the `record` of pushes, pulls and the journal).
+
+A record is shaped for the schema version its reader speaks (`RecordContext.schema_version`):
+the only difference so far is a trip segment's `points`, in the list form for version 1 and
+the compact form (sync.core.track) for version 2, whichever form the row stores."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any
 
@@ -13,6 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import StudentInstructor, Tenant
 from sync.core.entities import ENTITIES
+from sync.core.track import to_compact, to_points
+
+#: Fields whose wire form depends on the schema version: (entity, field) -> version -> form.
+#: Versions not listed get the field as stored.
+VERSIONED: dict[tuple[str, str], dict[int, Callable[[Any], Any]]] = {
+    ("trip_segment", "points"): {1: to_points, 2: to_compact},
+}
 
 
 def wire_value(value: Any) -> Any:
@@ -25,16 +36,24 @@ def wire_value(value: Any) -> Any:
 
 
 class RecordContext:
-    """What a record needs beyond its own row: the school's timezone (availability) and
-    students' instructor ids (student). Loaded once per page, for the rows on it."""
+    """What a record needs beyond its own row: the school's timezone (availability),
+    students' instructor ids (student) and the reader's schema version (the form of trip
+    points). Loaded once per page, for the rows on it."""
 
-    def __init__(self, timezone: str, instructor_ids: dict[str, list[str]]) -> None:
+    def __init__(
+        self, timezone: str, instructor_ids: dict[str, list[str]], schema_version: int = 1
+    ) -> None:
         self.timezone = timezone
         self.instructor_ids = instructor_ids
+        self.schema_version = schema_version
 
     @classmethod
     async def load(
-        cls, session: AsyncSession, tenant_id: str, student_ids: Iterable[str] = ()
+        cls,
+        session: AsyncSession,
+        tenant_id: str,
+        student_ids: Iterable[str] = (),
+        schema_version: int = 1,
     ) -> RecordContext:
         tz = await session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
         wanted = sorted(set(student_ids))
@@ -47,7 +66,7 @@ class RecordContext:
             )
             for student_id, instructor_id in rows:
                 assigned[student_id].append(instructor_id)
-        return cls(tz or "UTC", assigned)
+        return cls(tz or "UTC", assigned, schema_version)
 
 
 @cache
@@ -80,6 +99,11 @@ def to_record(entity: str, row: Any, ctx: RecordContext) -> dict[str, Any]:
     for name in spec.record_fields:
         source = joined.get(name)
         out[name] = wire_value(getattr(row, name)) if source is None else _joined(source, row, ctx)
+        forms = VERSIONED.get((entity, name))
+        if forms is not None and out[name] is not None:
+            shape = forms.get(ctx.schema_version)
+            if shape is not None:
+                out[name] = shape(out[name])
     return out
 
 

@@ -11,7 +11,9 @@ from sync.pull import PullService
 from sync.push import PushService
 from sync.store import Store
 
-SCHEMA_VERSIONS = frozenset({1})
+# 2: trip segments' points in the compact form (sync.core.track); 1 keeps the list form
+# for apps not yet updated (a deprecation window: both are served from the same rows).
+SCHEMA_VERSIONS = frozenset({1, 2})
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sync.core.geo import join_segments, track_distance_m
+from sync.core.track import to_points
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,10 @@ def progress(
     return levels, max(0, min(100, readiness))
 
 
-def trip_totals(
-    segments: Sequence[tuple[int, Sequence[Sequence[float | None]]]],
-) -> tuple[float, int, int]:
-    """(distance_m, duration_s, point_count) of a trip across all its segments."""
-    points = join_segments(segments)
+def trip_totals(segments: Sequence[tuple[int, Any]]) -> tuple[float, int, int]:
+    """(distance_m, duration_s, point_count) of a trip across all its segments, whose
+    points may be in either form (list or compact, sync.core.track)."""
+    points = join_segments([(index, to_points(points)) for index, points in segments])
     if not points:
         return 0.0, 0, 0
     distance = track_distance_m(points)
@@ -63,11 +64,12 @@ def extend_totals(
     point_count: int,
     first_t: float,
     previous_last: Sequence[float | None],
-    new_points: Sequence[Sequence[float | None]],
+    new_points: Any,
 ) -> tuple[float, int, int]:
     """Totals after appending a segment that comes after every existing one: the old
-    distance plus the hop from the previous last point and the new segment's own track."""
-    ordered = sorted(new_points, key=lambda p: p[0] or 0)
+    distance plus the hop from the previous last point and the new segment's own track
+    (its points in either form)."""
+    ordered = sorted(to_points(new_points), key=lambda p: p[0] or 0)
     added = track_distance_m([previous_last, *ordered])
     last_t = ordered[-1][0]
     assert last_t is not None

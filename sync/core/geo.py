@@ -5,7 +5,8 @@ pieces while driving).  Each point is a JSON array::
 
     [t_ms, lat, lon, speed_kmh?, accuracy_m?]
 
-where the last two are optional and may be ``null``.  This module validates
+where the last two are optional and may be ``null`` (schema_version 2 sends the same
+points in a compact form: sync.core.track).  This module validates
 points, joins segments back into one route and measures its length.
 """
 
@@ -29,6 +30,8 @@ __all__ = [
 EARTH_RADIUS_M = 6_371_008.8
 
 MAX_SPEED_KMH = 400.0
+#: Times beyond JavaScript's exact integers (Number.MAX_SAFE_INTEGER) are no clock's.
+MAX_T_MS = 2**53 - 1
 MAX_ACCURACY_M = 100_000.0
 
 Point = Sequence[float | None]
@@ -110,8 +113,8 @@ def validate_point(p: Sequence[object]) -> str | None:
     t, lat, lon = p[0], p[1], p[2]
     if isinstance(t, bool) or not isinstance(t, int):
         return "t_ms must be an integer"
-    if t < 0:
-        return "t_ms must be >= 0"
+    if not 0 <= t <= MAX_T_MS:
+        return "t_ms must be an integer from 0 to 2**53 - 1"
     if not _is_number(lat):
         return "lat must be a number"
     if not _in_range(lat, -90.0, 90.0):

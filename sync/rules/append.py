@@ -20,6 +20,7 @@ from sync.core.command import Command, Outcome, Reject
 from sync.core.derive import Assessed, extend_totals, progress, score_mock, trip_totals
 from sync.core.entities import ENTITIES
 from sync.core.geo import validate_point
+from sync.core.track import TrackError, decode, is_compact, to_points
 from sync.rules.batch import Context, load_row
 from sync.rules.lww import check_visible, resolve_refs
 from sync.tables import table_of
@@ -174,19 +175,37 @@ async def _trip_state(ctx: Context, trip: Trip) -> TripState:
                 )
             ).all()
         )
-        first = (lo, float(min(p[0] for p in ends[lo])))
-        last = (hi, max(ends[hi], key=lambda p: p[0]))
+        # Stored rows hold either form (list before schema_version 2, compact since).
+        lo_points: list[Any] = to_points(ends[lo])
+        hi_points: list[Any] = to_points(ends[hi])
+        first = (lo, float(min(p[0] for p in lo_points)))
+        last = (hi, max(hi_points, key=lambda p: p[0]))
     state = TripState({index for index, _deleted in rows}, first, last)
     ctx.trips_due[trip.id] = state
     return state
 
 
-async def _segment(ctx: Context, m: Command) -> Outcome:
-    d = m.data
-    for i, point in enumerate(d["points"]):
+def _checked_points(points: Any) -> list[Any]:
+    """The segment's points in the list form, after checking them in depth in the form they
+    came in; a fault is `invalid` naming the place (`points[3]`, `points.lat[3]`)."""
+    if is_compact(points):
+        try:
+            return decode(points)
+        except TrackError as exc:
+            raise Reject("invalid", str(exc), exc.field) from None
+    for i, point in enumerate(points):
         reason = validate_point(point)
         if reason:
             raise Reject("invalid", f"points[{i}]: {reason}", f"points[{i}]")
+    return list(points)
+
+
+async def _segment(ctx: Context, m: Command) -> Outcome:
+    d = m.data
+    # Stored as sent, in either form: a compact segment comes back to its writer exactly
+    # (nothing to echo), and a list-form writer keeps reading exactly what it sent; the
+    # records for each schema version are shaped on the way out (sync.records).
+    plain = _checked_points(d["points"])
     trip = await load_row(ctx, "trip", d["trip_id"])
     if trip is None or trip.deleted:
         raise Reject("not_found", "trip_id names no trip", "trip_id")
@@ -198,17 +217,17 @@ async def _segment(ctx: Context, m: Command) -> Outcome:
     row = _new(ctx, m, trip_id=trip.id, student_id=trip.student_id, index=index, points=points)
     outcome = _added(ctx, m, row)  # the segment's rev comes before its trip's new totals
     state.indexes.add(index)
-    newest = max(points, key=lambda p: p[0])
+    newest = max(plain, key=lambda p: p[0])
     if state.last is None or state.first is None:
-        trip.distance_m, trip.duration_s, trip.point_count = trip_totals([(index, points)])
-        state.first = (index, float(min(p[0] for p in points)))
+        trip.distance_m, trip.duration_s, trip.point_count = trip_totals([(index, plain)])
+        state.first = (index, float(min(p[0] for p in plain)))
         state.last = (index, newest)
     elif index > state.last[0]:
         # The usual case, segments arriving in order: extend the totals with the hop from
         # the previous last point and the new points, instead of re-reading every segment
         # (which made long trips quadratic).
         trip.distance_m, trip.duration_s, trip.point_count = extend_totals(
-            trip.distance_m, trip.point_count, state.first[1], state.last[1], points
+            trip.distance_m, trip.point_count, state.first[1], state.last[1], plain
         )
         state.last = (index, newest)
     else:

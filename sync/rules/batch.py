@@ -52,6 +52,8 @@ class Context:
     # Students whose progress, and trips whose totals, the batch must recompute at its end.
     progress_due: set[str] = field(default_factory=set)
     trips_due: dict[str, Any] = field(default_factory=dict)
+    # The writer's schema version: the form of the records its results carry (sync.records).
+    schema_version: int = 1
 
     @property
     def session(self) -> AsyncSession:

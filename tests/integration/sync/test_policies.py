@@ -214,7 +214,7 @@ async def test_trip_distance_from_segments(client: Any) -> None:
     for bad, field in (
         ([[t0, float("nan"), 0.0]], "points[0]"),
         ([[t0, 91.0, 0.0]], "points[0]"),
-        ([[t0, 1.0]], "points.0"),
+        ([[t0, 1.0]], "points[0]"),
     ):
         r = await inst.one(
             "trip_segment", uid(), "put", {"trip_id": tid, "index": 9, "points": bad}

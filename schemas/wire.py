@@ -318,6 +318,26 @@ class TripSegmentRecord(_Record):
     points: list[list[float | int | None]] | CompactTrack
 
 
+class RouteSegment(Outgoing):
+    """One live segment of a trip's route, its points in the compact form."""
+
+    id: str
+    index: int
+    rev: int
+    points: CompactTrack
+
+
+class TripRoute(Outgoing):
+    """`GET /v1/trips/{trip_id}/route`: a trip's live segments by index (docs/protocol.md,
+    "GPS tracks"). `rev` and `updated_at` are the trip record's: a route cached by a client
+    is current while its trip record has that rev."""
+
+    trip_id: str
+    rev: int
+    updated_at: dt.datetime
+    segments: list[RouteSegment]
+
+
 # --- theory -------------------------------------------------------------------------------
 class TheoryQuestionRecord(_Record):
     topic: str

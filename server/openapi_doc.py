@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from schemas.response import RESPONSE_MODELS
-from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS, RefreshRequest
+from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS, RefreshRequest, TripRoute
 from server.routes.admin import AssignBody, ResolveBody, SchoolBody
 from server.routes.effects import (
     EndpointBody,
@@ -147,7 +147,7 @@ def build_openapi() -> dict[str, Any]:
     routes)."""
     # What the server sends in serialization mode, what it accepts in validation mode (the
     # same split as the files in schemas/json/).
-    sent: list[type[BaseModel]] = [*RESPONSE_MODELS.values(), *RECORD_MODELS.values()]
+    sent: list[type[BaseModel]] = [*RESPONSE_MODELS.values(), *RECORD_MODELS.values(), TripRoute]
     accepted: list[type[BaseModel]] = [
         *REQUEST_MODELS.values(),
         RefreshRequest,
@@ -223,6 +223,13 @@ def _sync_paths() -> dict[str, dict[str, Any]]:
                 410,
                 422,
                 params=[_query("cursor", {"type": "string"}), entities],
+            )
+        },
+        "/v1/trips/{trip_id}/route": {
+            "get": _op(
+                "A trip's live segments, compact points, by index (404 outside the scope)",
+                _ok("TripRoute", "the route"),
+                404,
             )
         },
         "/v1/sync/info": {

@@ -271,7 +271,7 @@ class Link:
         return self
 
     def stop(self) -> None:
-        self._call(self._close_all(listening=False))
+        self._call(self._shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 
@@ -338,6 +338,13 @@ class Link:
         self.down_since = None
         await self._close_all(listening=False)  # blackholed connections: reset now
         await self._listen()
+
+    async def _shutdown(self) -> None:
+        await self._close_all(listening=False)
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _close_all(self, listening: bool) -> None:
         for conn in list(self.conns.values()):

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sync.core.track import to_points
 from tests.e2e.conftest import DESKTOP, PHONE, LiveServer
 from tests.e2e.pages import (
     go,
@@ -174,5 +175,6 @@ def test_route_recording_survives_a_reload(server: LiveServer, launch: Any) -> N
         json.loads(p)
         for (p,) in server.sql("SELECT points FROM trip_segments WHERE trip_id = ?", trip[0][0])
     ]
-    stamps = [pt[0] for seg in points for pt in seg]
+    # Stored as the PWA sent them: the compact form (schema_version 2).
+    stamps = [pt[0] for seg in points for pt in to_points(seg)]
     assert len(stamps) >= before + 3 and stamps == sorted(set(stamps))  # none lost or repeated

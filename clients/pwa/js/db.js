@@ -5,7 +5,8 @@
  *   per-user seq counters and the hybrid logical clock. Survives logout.
  * - `drivesync-<tenant>-<user>` (one per user and school): the replica (`records`), the
  *   `outbox` of unpushed mutations, sync `meta` (cursor, last synced), `problems` shown to
- *   the user, and `drafts` (a trip being recorded, a mock test in progress). Logout deletes it.
+ *   the user, `drafts` (a trip being recorded, a mock test in progress) and `routes` (trip
+ *   routes fetched when viewed: pulls leave trip segments out). Logout deletes it.
  *
  * Works the same in a page and in the service worker (no DOM here).
  */
@@ -65,14 +66,18 @@ export function userDbName(tenantId, userId) {
 }
 
 export function openUserDb(tenantId, userId) {
-  return open(userDbName(tenantId, userId), 1, (db) => {
-    const records = db.createObjectStore('records', { keyPath: ['_e', 'id'] });
-    records.createIndex('entity', '_e');
-    const outbox = db.createObjectStore('outbox', { keyPath: 'seq' });
-    outbox.createIndex('record', ['entity', 'id']);
-    db.createObjectStore('meta');
-    db.createObjectStore('problems', { keyPath: 'key', autoIncrement: true });
-    db.createObjectStore('drafts');
+  return open(userDbName(tenantId, userId), 2, (db, oldVersion) => {
+    if (oldVersion < 1) {
+      const records = db.createObjectStore('records', { keyPath: ['_e', 'id'] });
+      records.createIndex('entity', '_e');
+      const outbox = db.createObjectStore('outbox', { keyPath: 'seq' });
+      outbox.createIndex('record', ['entity', 'id']);
+      db.createObjectStore('meta');
+      db.createObjectStore('problems', { keyPath: 'key', autoIncrement: true });
+      db.createObjectStore('drafts');
+    }
+    // 2: routes fetched when viewed ({trip_id, rev, segments}), kept for offline viewing.
+    if (oldVersion < 2) db.createObjectStore('routes', { keyPath: 'trip_id' });
   });
 }
 

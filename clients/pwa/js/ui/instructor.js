@@ -6,7 +6,7 @@
 
 import { h, section, empty, badge, fmt, startOfDay, startOfWeek, addDays, byKey, sortBy, nowIso } from './dom.js';
 import { progressSection } from './progress.js';
-import { routeSvg } from './trip.js';
+import { joinSegments, routeView } from './trip.js';
 
 export const STATUS_LABEL = {
   scheduled: 'Scheduled', in_progress: 'In progress', completed: 'Completed', no_show: 'No-show',
@@ -107,9 +107,9 @@ export async function students(app) {
       : empty('No students assigned yet.')));
 }
 
-/** Points of a trip, its segments joined in index order. */
+/** Points of a trip from the segments in the replica (either form), joined in index order. */
 export function tripPoints(trip, segments) {
-  return sortBy(segments.filter((s) => s.trip_id === trip.id), (s) => s.index).flatMap((s) => s.points || []);
+  return joinSegments(segments.filter((s) => s.trip_id === trip.id));
 }
 
 export async function studentDetail(app, id) {
@@ -141,7 +141,8 @@ export async function studentDetail(app, id) {
         h('a', { href: `#/lesson/${l.id}` }, h('strong', {}, `${fmt.day(l.scheduled_start)} ${fmt.time(l.scheduled_start)}`)), ' ', statusBadge(l.status),
         ns.map((n) => h('p', { class: 'note-text' }, n.private ? badge('private', 'private') : null, ' ', n.body || h('em', {}, '(empty note)'))),
         as.length ? h('p', { class: 'hint' }, `${as.length} skill${as.length === 1 ? '' : 's'} assessed`) : null,
-        ts.map((t) => h('div', { class: 'trip-mini' }, routeSvg(tripPoints(t, segments), { label: `Route of ${fmt.day(l.scheduled_start)}` }),
+        // Routes already on the device only: a history of lessons must not fetch them all.
+        ts.map((t) => h('div', { class: 'trip-mini' }, routeView(app, t, segments, { label: `Route of ${fmt.day(l.scheduled_start)}`, fetch: false }),
           h('p', { class: 'hint' }, `${fmt.km(t.distance_m)} · ${fmt.duration(t.duration_s)}`))));
     })) : empty('No lessons yet.')));
 }

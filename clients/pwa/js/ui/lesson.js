@@ -7,7 +7,7 @@
 
 import { h, section, empty, badge, fmt, field, newId, sortBy, byKey, nowIso } from './dom.js';
 import { statusBadge, tripPoints } from './instructor.js';
-import { recorder, routeSvg, distanceOf } from './trip.js';
+import { recorder, routeSvg, routeView, distanceOf } from './trip.js';
 import { STAGES } from './progress.js';
 
 const LEVELS = ['', '1 · Introduced', '2 · Under instruction', '3 · Prompted', '4 · Seldom prompted', '5 · Independent'];
@@ -126,12 +126,14 @@ function tripSection(app, lesson, trips, segments) {
       : canRecord && !busyElsewhere ? h('button', { type: 'button', class: 'primary', onclick: async () => { await recorder.start(app, lesson.id); app.refresh(); } }, 'Record route')
         : busyElsewhere ? h('p', { class: 'hint' }, 'A route is being recorded for another lesson.') : null,
     mineTrips.filter((t) => !(recording && recorder.state.tripId === t.id)).map((t) => {
-      const pts = tripPoints(t, segments);
-      const dist = t._pending || !t.distance_m ? distanceOf(pts) : t.distance_m;
-      const dur = t.duration_s || (pts.length > 1 ? (pts[pts.length - 1][0] - pts[0][0]) / 1000 : 0);
+      // Totals from the trip record (the server derives them); until it has, from the
+      // points recorded here. The route itself may have to be fetched (routeView).
+      const pts = t._pending || !t.distance_m ? tripPoints(t, segments) : null;
+      const dist = pts ? distanceOf(pts) : t.distance_m;
+      const dur = t.duration_s || (pts && pts.length > 1 ? (pts[pts.length - 1][0] - pts[0][0]) / 1000 : 0);
       return h('div', { class: 'trip', 'data-testid': 'trip' },
-        routeSvg(pts, { label: 'Recorded route' }),
-        h('p', {}, `${fmt.km(dist)} · ${fmt.duration(dur)} · ${pts.length} points`, t._pending ? badge('not synced', 'pending') : null));
+        routeView(app, t, segments, { label: 'Recorded route' }),
+        h('p', { 'data-testid': 'trip-totals' }, `${fmt.km(dist)} · ${fmt.duration(dur)}${pts ? ` · ${pts.length} points` : ''}`, t._pending ? badge('not synced', 'pending') : null));
     }),
     !mineTrips.length && !recording ? empty('No route recorded.') : null);
 }

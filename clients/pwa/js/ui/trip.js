@@ -4,9 +4,16 @@
  * GPS needs no network, so recording works with no signal: each fix becomes a point
  * [t_ms, lat, lon, speed_kmh, accuracy_m] kept in a draft in IndexedDB (a reload or a
  * crash mid-lesson resumes the recording), and every SEGMENT points become one
- * `trip_segment` in the outbox (≤ 500 points each, put once, index 0, 1, 2, …).
+ * `trip_segment` in the outbox (≤ 500 points each, put once, index 0, 1, 2, …), its points
+ * in the compact form (../track.js: about 4 bytes a point on the wire instead of 11).
+ *
+ * Pulls leave trip segments out (a term of routes would dominate a first sync), so a route
+ * this device did not record is fetched when it is shown (GET /v1/trips/{id}/route) and
+ * kept in the `routes` store, so it still shows offline once seen (`routeView`).
  */
 
+import { req, tx } from '../db.js';
+import { encode, toPoints } from '../track.js';
 import { h, s, fmt } from './dom.js';
 
 const SEGMENT = 120;       // points per segment (the protocol allows up to 500)
@@ -48,7 +55,7 @@ export const recorder = {
     if (!draft || this.state) return;
     const segments = (await app.all('trip_segment')).filter((x) => x.trip_id === draft.tripId)
       .sort((a, b) => a.index - b.index);
-    const done = segments.flatMap((x) => x.points || []);
+    const done = segments.flatMap((x) => toPoints(x.points));
     // A crash between queuing a segment and saving the draft leaves its points in both.
     const lastT = done.length ? done[done.length - 1][0] : -Infinity;
     const fresh = (draft.pending || []).filter((p) => p[0] > lastT);
@@ -108,7 +115,7 @@ export const recorder = {
     const st = this.state;
     const chunk = st.points.slice(st.flushed);
     if (!chunk.length) return;
-    await this.app.mutate('trip_segment', 'put', this.app.newId(), { trip_id: st.tripId, index: st.segIndex, points: chunk });
+    await this.app.mutate('trip_segment', 'put', this.app.newId(), { trip_id: st.tripId, index: st.segIndex, points: encode(chunk) });
     st.flushed = st.points.length;
     st.segIndex += 1;
   },
@@ -152,4 +159,73 @@ export function routeSvg(points, { label = 'Route', width = 320, height = 200 } 
     s('polyline', { points: proj.map((p) => p.join(',')).join(' '), class: 'route-line' }),
     s('circle', { cx: sx, cy: sy, r: 5, class: 'route-start' }),
     s('circle', { cx: ex, cy: ey, r: 5, class: 'route-end' }));
+}
+
+/** Points of a trip from segments in either form, joined in index order. */
+export function joinSegments(segments) {
+  return [...segments].sort((a, b) => a.index - b.index).flatMap((x) => toPoints(x.points));
+}
+
+async function cachedRoute(db, tripId) {
+  try { return await tx(db, 'routes', 'readonly', (st) => req(st.routes.get(tripId))); } catch { return undefined; }
+}
+
+/** Segments of a fetched or cached route, with this device's own (perhaps not yet pushed)
+ * segments of the trip added by index. */
+function merged(remote, local) {
+  const byIndex = new Map(remote.map((x) => [x.index, x]));
+  for (const x of local) if (!byIndex.has(x.index)) byIndex.set(x.index, x);
+  return [...byIndex.values()];
+}
+
+/**
+ * The segments to draw for `trip`: `{segments, source}`, source one of 'local' (recorded
+ * here: the replica holds them), 'cached' (fetched before, the trip unchanged since),
+ * 'fetched', 'stale' (an older cached copy: offline or the server unreachable) or
+ * 'missing' (never fetched and no network; or not asked to fetch: `fetch: false`).
+ */
+export async function tripRoute(app, trip, replicaSegments, { fetch = true } = {}) {
+  const local = replicaSegments.filter((x) => x.trip_id === trip.id);
+  if (local.length) return { segments: local, source: 'local' };
+  const cached = await cachedRoute(app.db, trip.id);
+  if (cached && cached.rev === trip.rev) return { segments: cached.segments, source: 'cached' };
+  if (trip._pending && !trip.rev) return { segments: [], source: 'local' }; // not on the server yet
+  if (fetch && navigator.onLine !== false) {
+    try {
+      const route = await app.api('GET', `/v1/trips/${trip.id}/route`);
+      const entry = { trip_id: trip.id, rev: route.rev, segments: route.segments };
+      await tx(app.db, 'routes', 'readwrite', (st) => { st.routes.put(entry); });
+      return { segments: merged(route.segments, local), source: 'fetched' };
+    } catch (err) {
+      if (err && err.status === 404) return { segments: [], source: 'fetched' };
+      /* offline or unreachable: fall through to what this device has */
+    }
+  }
+  if (cached) return { segments: cached.segments, source: 'stale' };
+  return { segments: [], source: 'missing' };
+}
+
+/**
+ * A trip's route for a view: drawn from the replica, the route cache or the server, filled
+ * in when ready (the view does not wait for a slow link). The trip's totals come from its
+ * record, so they show even while the route itself is not on the device.
+ */
+export function routeView(app, trip, replicaSegments, { label = 'Recorded route', fetch = true } = {}) {
+  const box = h('div', { class: 'route-box', 'data-testid': 'route', 'data-route': 'loading' },
+    h('p', { class: 'hint route-empty' }, 'Loading route…'));
+  tripRoute(app, trip, replicaSegments, { fetch }).then(({ segments, source }) => {
+    box.dataset.route = source;
+    if (source === 'missing') {
+      // A summary list (fetch: false) shows the totals alone; the lesson page says why.
+      box.replaceChildren(fetch ? h('p', { class: 'hint route-missing', role: 'status' }, 'Route not downloaded yet — shown when online') : '');
+      // Shown when online: draw the view again once the network is back (if still shown).
+      if (fetch) addEventListener('online', () => { if (box.isConnected) app.refresh(); }, { once: true });
+      return;
+    }
+    let points = [];
+    try { points = joinSegments(segments); } catch (err) { console.error('unreadable route', err); }
+    box.replaceChildren(...[routeSvg(points, { label }),
+      source === 'stale' ? h('p', { class: 'hint' }, 'Route as last downloaded — it has changed since.') : null].filter(Boolean));
+  }).catch((err) => { console.error(err); box.dataset.route = 'error'; });
+  return box;
 }

@@ -165,3 +165,34 @@ def test_the_pwa_fixture_matches_this_encoder() -> None:
     for case in cases:
         assert encode(case["points"]) == case["compact"], case["name"]
         assert decode(case["compact"]) == case["decoded"], case["name"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+columns = st.lists(st.none() | st.integers(-(2**60), 2**60) | st.floats(), max_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {"v": st.just(1), "t": columns, "lat": columns, "lon": columns},
+            optional={"spd": columns, "acc": columns, "x": json_values},
+        ),
+    )
+)
+def test_anything_is_a_track_or_a_track_error(value: Any) -> None:
+    """Whatever a client sends, validation answers a valid track or a TrackError naming a
+    field under `points` (the push turns it into `invalid`), never another exception."""
+    try:
+        cols = validate(value)
+    except TrackError as exc:
+        assert exc.field.startswith("points")
+        return
+    assert decode(value) and len(cols["t"]) == len(decode(value))

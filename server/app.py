@@ -3,11 +3,7 @@ the services and the routes. Each resource starts and stops in one cleanup_ctx g
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import logging
-import mimetypes
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +22,7 @@ from server.middlewares import (
 from server.routes import auth as auth_routes
 from server.routes import health as health_routes
 from server.security import security_headers
+from server.shell import add_pwa
 from sync.database import make_engine, make_sessionmaker
 
 log = logging.getLogger("drivesync")
@@ -93,43 +90,6 @@ def _add_sync(app: web.Application) -> None:
 
 
 def _add_pwa(app: web.Application, pwa_dir: Path) -> None:
-    """The PWA: the shell at `/`, its files under `/app/`, and the service worker at `/sw.js`
-    (at the root, so that it controls `/`). The worker is stamped with a hash of the shell's
-    files and their list: any change to them installs a new worker and a new cache."""
-    index = pwa_dir / "index.html"
-    if not index.exists():
-        return
-    mimetypes.add_type("application/manifest+json", ".webmanifest")
-    mimetypes.add_type("text/javascript", ".js")
-    no_cache = {"Cache-Control": "no-cache"}
-
-    async def shell(_request: web.Request) -> web.FileResponse:
-        return web.FileResponse(index, headers=no_cache)
-
-    async def worker(_request: web.Request) -> web.Response:
-        text = await asyncio.to_thread(_worker_script, pwa_dir)
-        return web.Response(text=text, content_type="text/javascript", headers=no_cache)
-
-    app.router.add_get("/", shell)
-    app.router.add_get("/sw.js", worker)
-    app.router.add_static("/app/", pwa_dir, append_version=False)
-
-
-# Files and folders of clients/pwa that are not part of the cached app shell.
-_NOT_SHELL = frozenset(
-    {"sw.js", "tools", "tests", "node_modules", "package.json", "package-lock.json", "README.md"}
-)
-
-
-def _worker_script(pwa_dir: Path) -> str:
-    """sw.js prefixed with `self.DRIVESYNC_BUILD = {version, files}` for the current shell."""
-    files = sorted(
-        p.relative_to(pwa_dir).as_posix()
-        for p in pwa_dir.rglob("*")
-        if p.is_file() and p.relative_to(pwa_dir).parts[0] not in _NOT_SHELL
-    )
-    digest = hashlib.sha256()
-    for rel in files:
-        digest.update(rel.encode() + b"\0" + (pwa_dir / rel).read_bytes())
-    build = {"version": digest.hexdigest()[:16], "files": ["/", *(f"/app/{f}" for f in files)]}
-    return f"self.DRIVESYNC_BUILD = {json.dumps(build)};\n" + (pwa_dir / "sw.js").read_text()
+    """The PWA: the shell at `/`, its files under `/app/`, the service worker at `/sw.js`
+    (server/shell.py: compressed on the wire, the worker stamped with the shell's hash)."""
+    add_pwa(app, pwa_dir)

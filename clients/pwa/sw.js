@@ -5,7 +5,8 @@
  *   `self.DRIVESYNC_BUILD = {version, files}` (a hash of the shell's files), so any change
  *   to the shell installs a new worker and a new cache, and old caches are deleted on
  *   activate. Shell requests are answered from the cache first: first paint needs no
- *   network, and the app starts with the network off.
+ *   network, and the app starts with the network off; a second visit costs no shell bytes.
+ *   The server sends the shell gzip-compressed (server/shell.py).
  * - API calls (`/v1/…`) are never cached or intercepted: the app's data lives in IndexedDB.
  * - Background Sync (`sync` tag `outbox`): push the outbox and pull, with the page closed if
  *   need be, under the same Web Lock as the page so the two never flush at once.
@@ -22,7 +23,9 @@ const CACHE = `drivesync-shell-${BUILD.version}`;
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    await cache.addAll(BUILD.files.map((url) => new Request(url, { cache: 'reload' })));
+    // `no-cache`: revalidate with the server (never a stale copy from the HTTP cache), so
+    // a file the page has just loaded on a first visit comes back as a bodiless 304.
+    await cache.addAll(BUILD.files.map((url) => new Request(url, { cache: 'no-cache' })));
     await self.skipWaiting();
   })());
 });

@@ -26,6 +26,7 @@ from aiohttp import web
 from server.config import Settings
 from server.keys import PRINCIPAL
 from tests.conftest import TEST_SECRET, Templates
+from tests.e2e.link import Link, link_middleware
 
 CHROMIUM = os.environ.get("DRIVESYNC_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +68,8 @@ class LiveServer:
     db_path: Path
     pushes: list[dict[str, Any]] = field(default_factory=list)
     _listening: Callable[[bool], None] | None = None
+    # Every request as received, and a link that can drop (tests/e2e/link.py).
+    link: Link = field(default_factory=Link, kw_only=True)
 
     def refuse_connections(self) -> None:
         """Stop listening (connections are refused, as with no network), e.g. while a
@@ -160,6 +163,7 @@ def server(templates: Templates, tmp_path: Path) -> Iterator[LiveServer]:
         vapid_private_key=new_vapid_keys()[0],
     )
     pushes: list[dict[str, Any]] = []
+    link = Link()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="e2e-server", daemon=True)
     thread.start()
@@ -167,6 +171,7 @@ def server(templates: Templates, tmp_path: Path) -> Iterator[LiveServer]:
     async def start() -> tuple[web.AppRunner, int]:
         app = create_app(settings)
         app.middlewares.append(_recorder(pushes))
+        app.middlewares.insert(0, link_middleware(link))  # outermost: sees what the wire does
         runner = web.AppRunner(app, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -188,7 +193,7 @@ def server(templates: Templates, tmp_path: Path) -> Iterator[LiveServer]:
         asyncio.run_coroutine_threadsafe(listening(on), loop).result(timeout=10)
 
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}/", db_path, pushes, set_listening)
+        yield LiveServer(f"http://127.0.0.1:{port}/", db_path, pushes, set_listening, link=link)
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)

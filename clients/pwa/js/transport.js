@@ -64,17 +64,22 @@ export function pieceLength(mutations, { max, maxBytes }) {
 }
 
 /**
- * The query string of a pull: only what the server needs on every poll. `limit` only when
- * it differs from the server's default, the entity filter (the cursor was made for it and
- * a pull with another is answered 410), `skip_own` only with a cursor (a device rebuilding
- * from scratch must get its own writes too). Commas are left unescaped (RFC 3986 allows
- * them in a query): 14 fewer bytes on every poll.
+ * The query string of a pull: only what the server needs, since a poll repeats it. From
+ * scratch: the entity filter and the schema version (when not the server's default 1),
+ * which the server then keeps in the cursor; with a cursor, the cursor stands for both
+ * (the server reads them from it), and `skip_own` leaves out our own writes — never
+ * without one, as a device rebuilding from scratch must get its own writes too. `limit`
+ * only when it differs from the server's default; the client_id always (the server
+ * records this device's progress). Commas are left unescaped (RFC 3986 allows them in a
+ * query).
  */
 export function pullQuery({ cursor, clientId, schemaVersion, limit, defaultLimit = 1000 }) {
   const parts = [];
   if (cursor) parts.push(`cursor=${encodeURIComponent(cursor)}`);
-  parts.push(`entities=${PULLED_ENTITIES.join(',')}`);
-  if (schemaVersion !== 1) parts.push(`schema_version=${schemaVersion}`);
+  else {
+    parts.push(`entities=${PULLED_ENTITIES.join(',')}`);
+    if (schemaVersion !== 1) parts.push(`schema_version=${schemaVersion}`);
+  }
   if (limit && limit !== defaultLimit) parts.push(`limit=${limit}`);
   parts.push(`client_id=${encodeURIComponent(clientId)}`);
   if (cursor) parts.push('skip_own=true');

@@ -46,11 +46,15 @@ test('a mutation larger than the bound still goes, alone', () => {
 test('the pull query asks for our writes to be left out only with a cursor', () => {
   const first = pullQuery({ cursor: null, clientId: 'c-1', schemaVersion: 2, limit: 1000, defaultLimit: 1000 });
   assert.equal(first, `entities=${PULLED_ENTITIES.join(',')}&schema_version=2&client_id=c-1`);
-  const next = new URLSearchParams(pullQuery({ cursor: 'a+b/c', clientId: 'c-1', schemaVersion: 1, limit: 5, defaultLimit: 1000 }));
+  assert.equal(pullQuery({ cursor: null, clientId: 'c', schemaVersion: 1, limit: 1000 }),
+    `entities=${PULLED_ENTITIES.join(',')}&client_id=c`); // 1 is the server's default
+  const next = new URLSearchParams(pullQuery({ cursor: 'a+b/c', clientId: 'c-1', schemaVersion: 2, limit: 5, defaultLimit: 1000 }));
   assert.equal(next.get('cursor'), 'a+b/c'); // escaped on the wire, intact on arrival
   assert.equal(next.get('skip_own'), 'true');
   assert.equal(next.get('limit'), '5');
-  assert.equal(next.get('schema_version'), null); // 1 is the server's default
+  // The cursor carries the filter and the version: a poll does not repeat them.
+  assert.equal(next.get('schema_version'), null);
+  assert.equal(next.get('entities'), null);
   assert.equal(next.get('client_id'), 'c-1');
 });
 

@@ -265,7 +265,7 @@ class TripRecord(_Record):
 
 class CompactTrack(Outgoing):
     """A segment's points in the compact form (schema_version 2; sync.core.track): integer
-    columns, `t` in ms, `lat`/`lon` in 1e-6 degree, `spd` in 0.1 km/h, `acc` in 0.1 m. Each
+    columns, `t` in ms, `lat`/`lon` in 1e-6 degree, `spd` in km/h, `acc` in metres. Each
     column holds its first value, then differences (`t`, `spd`, `acc`) or second
     differences (`lat`, `lon`); see docs/protocol.md, "GPS tracks"."""
 

@@ -114,6 +114,15 @@ def _second(xs: list[int]) -> list[int]:
     return [d[0], *_delta([0, *d[1:]])[1:]]
 
 
+def cols_second_tenths(points: list[Point]) -> Any:
+    """The chosen shape, but speed and accuracy in tenths (as the list form has them)."""
+    ints = _ints(points)
+    track = cols_delta(points)
+    track["lat"] = _second([p[1] for p in ints])
+    track["lon"] = _second([p[2] for p in ints])
+    return track
+
+
 def cols_absolute(points: list[Point]) -> Any:
     cols = zip(*_ints(points), strict=True)
     return {k: list(c) for k, c in zip(("t", "lat", "lon", "spd", "acc"), cols, strict=True)}
@@ -125,8 +134,9 @@ ENCODINGS: dict[str, Callable[[list[Point]], Any]] = {
     "rows, differences": rows_delta,
     "columns, differences": cols_delta,
     "columns, differences, t - 1 s": cols_delta_t_steps,
+    "columns, 2nd diff lat/lon, tenths": cols_second_tenths,
     "columns, 2nd diff lat/lon (chosen)": encode,
-    "columns, 2nd diff t/lat/lon": cols_second_all,
+    "chosen, 2nd diff for t too": cols_second_all,
 }
 
 
@@ -155,12 +165,23 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--drift", type=float, default=0.3, help="GPS error walk, m a second")
     ap.add_argument("--jitter", type=float, default=0.05, help="share of irregular fixes")
-    args = ap.parse_args()
-    track = car_track(args.points, args.seed, args.drift, args.jitter)
-    print(
-        f"{args.points} points at 1 Hz, segments of {args.segment}, gzip level 6, "
-        f"drift {args.drift} m/s, jitter {args.jitter}"
+    ap.add_argument(
+        "--generator",
+        choices=["town", "bench"],
+        default="town",
+        help="town: this script's drive; bench: bench/car_route.py's (white GPS noise of a "
+        "few metres a fix, accuracy jumping every second)",
     )
+    args = ap.parse_args()
+    if args.generator == "bench":
+        from bench.car_route import drive
+
+        track = drive(args.points, 1_767_225_600_000, args.seed)
+        about = "bench/car_route.py"
+    else:
+        track = car_track(args.points, args.seed, args.drift, args.jitter)
+        about = f"drift {args.drift} m/s, jitter {args.jitter}"
+    print(f"{args.points} points at 1 Hz, segments of {args.segment}, gzip level 6, {about}")
     print(f"{'encoding':36} {'JSON B/pt':>10} {'gzip, alone':>12} {'gzip, one body':>15}")
     for name, (raw, alone, together) in sizes(track, args.segment).items():
         print(f"{name:36} {raw:10.1f} {alone:12.2f} {together:15.2f}")

@@ -7,8 +7,8 @@ tracks", and scripts/gps_track_sizes.py)::
      "t":   [t0, dt1, dt2, ...],        # ms since the epoch; then the change from the last
      "lat": [lat0, c1, c2, ...],        # 1e-6 degree (about 11 cm); then second differences
      "lon": [lon0, c1, c2, ...],        # 1e-6 degree; second differences
-     "spd": [spd0, d1, ...],            # optional: 0.1 km/h; then the change; null = no reading
-     "acc": [acc0, d1, ...]}            # optional: 0.1 m; then the change; null = no reading
+     "spd": [spd0, d1, ...],            # optional: km/h; then the change; null = no reading
+     "acc": [acc0, d1, ...]}            # optional: metres; then the change; null = no reading
 
 `t`, `spd` and `acc` hold their first value as is and each later one as the difference from
 the one before. `lat` and `lon` hold the change of that difference (a car keeps its heading
@@ -17,7 +17,7 @@ and speed from one second to the next, so these are small): with `step` starting
 reading; the next reading's difference is taken from the last one present. A column that is
 all null is left out.
 
-At 1 Hz that is about 4 bytes a point after gzip against 11 for the list form
+At 1 Hz that is 3-4 bytes a point after gzip against 11-12 for the list form
 `[t_ms, lat, lon, speed_kmh?, accuracy_m?]` (45 bytes a point before gzip). Every value is
 an integer, so a segment decodes and encodes back to exactly the same object: a server that
 stores what a client sent has nothing to echo.
@@ -51,12 +51,15 @@ SAFE_INT = 2**53 - 1
 
 # Units of each column: value on the wire = round(value in the list form * scale).
 _DEG = 1_000_000
-_TENTHS = 10
+# Speed and accuracy in whole km/h and metres: a phone's speed is good to about 0.5 km/h
+# and its accuracy is an estimate, so tenths only carried noise (0.8 bytes a point).
+_SPD_UNIT = 1
+_ACC_UNIT = 1
 # Limits after decoding, in wire units (the list form's limits in sync.core.geo, scaled).
 _LAT_MAX = 90 * _DEG
 _LON_MAX = 180 * _DEG
-_SPD_MAX = 400 * _TENTHS  # 400 km/h
-_ACC_MAX = 100_000 * _TENTHS  # 100 km
+_SPD_MAX = 400 * _SPD_UNIT  # 400 km/h
+_ACC_MAX = 100_000 * _ACC_UNIT  # 100 km
 
 _REQUIRED = ("t", "lat", "lon")
 _OPTIONAL = ("spd", "acc")
@@ -158,9 +161,9 @@ def validate(track: object) -> dict[str, list[int | None]]:
     _check_range("lat", cols["lat"], -_LAT_MAX, _LAT_MAX, "1e-6 degrees")
     _check_range("lon", cols["lon"], -_LON_MAX, _LON_MAX, "1e-6 degrees")
     if "spd" in cols:
-        _check_range("spd", cols["spd"], 0, _SPD_MAX, "0.1 km/h")
+        _check_range("spd", cols["spd"], 0, _SPD_MAX, "km/h")
     if "acc" in cols:
-        _check_range("acc", cols["acc"], 0, _ACC_MAX, "0.1 m")
+        _check_range("acc", cols["acc"], 0, _ACC_MAX, "m")
     return cols
 
 
@@ -179,9 +182,9 @@ def decode(track: Mapping[str, Any]) -> list[Point]:
     for i, t in enumerate(cols["t"]):
         p: Point = [t, _scaled(cols["lat"][i], _DEG), _scaled(cols["lon"][i], _DEG)]
         if spd is not None or acc is not None:
-            p.append(_scaled(spd[i], _TENTHS) if spd is not None else None)
+            p.append(_scaled(spd[i], _SPD_UNIT) if spd is not None else None)
         if acc is not None:
-            p.append(_scaled(acc[i], _TENTHS))
+            p.append(_scaled(acc[i], _ACC_UNIT))
         points.append(p)
     return points
 
@@ -219,13 +222,14 @@ def _second_differences(values: Sequence[int]) -> list[int]:
 
 def encode(points: Sequence[Sequence[float | int | None]]) -> dict[str, Any]:
     """The compact form of list-form points (already valid: sync.core.geo.validate_point),
-    in the order given. Positions are rounded to 1e-6 degree, speed and accuracy to tenths;
+    in the order given. Positions are rounded to 1e-6 degree, speed and accuracy to whole
+    km/h and metres;
     an all-null (or absent) speed or accuracy column is left out."""
     t = [int(p[0]) for p in points]  # type: ignore[arg-type]
     lat = [round(float(p[1]) * _DEG) for p in points]  # type: ignore[arg-type]
     lon = [round(float(p[2]) * _DEG) for p in points]  # type: ignore[arg-type]
-    spd = [_quantise(p[3] if len(p) > 3 else None, _TENTHS) for p in points]
-    acc = [_quantise(p[4] if len(p) > 4 else None, _TENTHS) for p in points]
+    spd = [_quantise(p[3] if len(p) > 3 else None, _SPD_UNIT) for p in points]
+    acc = [_quantise(p[4] if len(p) > 4 else None, _ACC_UNIT) for p in points]
     track: dict[str, Any] = {
         "v": FORMAT_VERSION,
         "t": _deltas(t),

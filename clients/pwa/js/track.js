@@ -4,7 +4,7 @@
  *
  *   {v: 1, t: [t0, dt…], lat: [lat0, c…], lon: [lon0, c…], spd?: [s0, ds…], acc?: [a0, da…]}
  *
- * Integers: t in ms, lat/lon in 1e-6 degree, spd in 0.1 km/h, acc in 0.1 m. `t`, `spd` and
+ * Integers: t in ms, lat/lon in 1e-6 degree, spd in km/h, acc in metres. `t`, `spd` and
  * `acc` hold their first value then differences; `lat` and `lon` hold second differences
  * (`step += c[i]; x[i] = x[i-1] + step`, step starting at 0). A null in `spd`/`acc` is a
  * point without that reading (the next difference is from the last reading present); a
@@ -16,7 +16,8 @@
 
 export const FORMAT_VERSION = 1;
 const DEG = 1e6;
-const TENTHS = 10;
+const SPD_UNIT = 1; // whole km/h: a phone's speed is good to about 0.5 km/h
+const ACC_UNIT = 1; // whole metres: accuracy is an estimate
 
 /** Python's round(): halves go to the even integer, so both codecs quantise alike. */
 function roundEven(x) {
@@ -63,8 +64,8 @@ export function encode(points) {
     lat: secondDifferences(points.map((p) => roundEven(p[1] * DEG))),
     lon: secondDifferences(points.map((p) => roundEven(p[2] * DEG))),
   };
-  const spd = col(3, TENTHS);
-  const acc = col(4, TENTHS);
+  const spd = col(3, SPD_UNIT);
+  const acc = col(4, ACC_UNIT);
   if (spd.some((v) => v !== null)) track.spd = differences(spd);
   if (acc.some((v) => v !== null)) track.acc = differences(acc);
   return track;
@@ -99,8 +100,8 @@ export function decode(track) {
   const scaled = (v, scale) => (v === null ? null : v / scale);
   return t.map((ti, i) => {
     const p = [ti, lat[i] / DEG, lon[i] / DEG];
-    if (spd || acc) p.push(spd ? scaled(spd[i], TENTHS) : null);
-    if (acc) p.push(scaled(acc[i], TENTHS));
+    if (spd || acc) p.push(spd ? scaled(spd[i], SPD_UNIT) : null);
+    if (acc) p.push(scaled(acc[i], ACC_UNIT));
     return p;
   });
 }

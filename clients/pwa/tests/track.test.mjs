@@ -29,7 +29,7 @@ test('a round trip keeps every value of points already on the wire grid', () => 
   for (let i = 0; i < 300; i += 1) {
     lat = Math.round((lat + 0.000013 * Math.sin(i / 7)) * 1e6) / 1e6;
     lon = Math.round((lon + 0.000021 * Math.cos(i / 5)) * 1e6) / 1e6;
-    points.push([t0 + 1000 * i, lat, lon, i % 5 ? Math.round(i * 1.7) / 10 : null, i % 7 ? 4.5 : null]);
+    points.push([t0 + 1000 * i, lat, lon, i % 5 ? Math.round(i * 0.17) : null, i % 7 ? 5 : null]);
   }
   const track = encode(points);
   for (const [k, col] of Object.entries(track)) {

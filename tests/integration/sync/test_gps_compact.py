@@ -16,9 +16,10 @@ T0 = 1_893_492_000_000
 
 
 def drive(n: int, start: int, lat0: float = 51.5) -> list[list[Any]]:
-    """n fixes a second apart heading north at about 13 m/s, with speed and accuracy."""
+    """n fixes a second apart heading north at about 13 m/s, with speed and accuracy (whole
+    km/h and metres, so the compact form holds them exactly)."""
     return [
-        [start + 1000 * i, round(lat0 + 0.00012 * i, 6), -0.12, 45.0 + (i % 3), 4.5]
+        [start + 1000 * i, round(lat0 + 0.00012 * i, 6), -0.12, 45.0 + (i % 3), 5.0]
         for i in range(n)
     ]
 

@@ -5,7 +5,7 @@
  * [t_ms, lat, lon, speed_kmh, accuracy_m] kept in a draft in IndexedDB (a reload or a
  * crash mid-lesson resumes the recording), and every SEGMENT points become one
  * `trip_segment` in the outbox (≤ 500 points each, put once, index 0, 1, 2, …), its points
- * in the compact form (../track.js: about 4 bytes a point on the wire instead of 11).
+ * in the compact form (../track.js: 3-4 bytes a point on the wire instead of 11-12).
  *
  * Pulls leave trip segments out (a term of routes would dominate a first sync), so a route
  * this device did not record is fetched when it is shown (GET /v1/trips/{id}/route) and

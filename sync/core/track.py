@@ -141,21 +141,23 @@ def validate(track: object) -> dict[str, list[int | None]]:
     for name in _REQUIRED:
         if name not in track:
             raise TrackError(f"points.{name}", "is required")
-    cols: dict[str, list[int | None]] = {}
-    for name in (*_REQUIRED, *_OPTIONAL):
-        if name in track:
-            cols[name] = _column(track, name)
-    n = len(cols["t"])
+    # Sizes first, so an oversized column is refused before any work is done on it.
+    present = [name for name in (*_REQUIRED, *_OPTIONAL) if name in track]
+    for name in present:
+        if not isinstance(track[name], list):
+            raise TrackError(f"points.{name}", "must be a list of integers")
+    n = len(track["t"])
     if not 1 <= n <= MAX_POINTS:
         raise TrackError("points.t", f"must hold 1 to {MAX_POINTS} points, not {n}")
-    for name, col in cols.items():
-        if len(col) != n:
-            raise TrackError(f"points.{name}", f"has {len(col)} values, points.t has {n}")
+    for name in present:
+        if len(track[name]) != n:
+            raise TrackError(f"points.{name}", f"has {len(track[name])} values, points.t has {n}")
+    cols = {name: _column(track, name) for name in present}
     times = cols["t"]
     for i, t in enumerate(times):
         assert t is not None  # not nullable
-        if t < 0:
-            raise TrackError(f"points.t[{i}]", "decodes to a negative time")
+        if not 0 <= t <= SAFE_INT:
+            raise TrackError(f"points.t[{i}]", "decodes to a time outside 0 to 2**53 - 1")
         if i and t < (times[i - 1] or 0):
             raise TrackError(f"points.t[{i}]", "times must not go backwards")
     _check_range("lat", cols["lat"], -_LAT_MAX, _LAT_MAX, "1e-6 degrees")

@@ -128,6 +128,8 @@ def _bad(**change: Any) -> dict[str, Any]:
         (_bad(t=[T0, 2**60, 0, 0, 0]), "points.t[1]"),  # beyond JavaScript's exact integers
         (_bad(lat=[None, 0, 0, 0, 0]), "points.lat[0]"),  # only speed/accuracy may be null
         (_bad(t="1000"), "points.t"),
+        (_bad(t=[SAFE_INT, SAFE_INT, 0, 0, 0]), "points.t[1]"),  # sums past 2**53 - 1
+        (_bad(acc=[1] * 10**6), "points.acc"),  # refused by its size, before summing
         (_bad(v=2), "points.v"),
         (_bad(extra=[1]), "points.extra"),
         ({"v": 1, "lat": [0], "lon": [0]}, "points.t"),

@@ -32,6 +32,8 @@ class Seen:
     status: int | None = None  # None: the connection was dropped before an answer
     answered: bool = True  # False: the answer was lost with the link
     duplicates: list[int] = field(default_factory=list)  # seqs answered `duplicate: true`
+    records: int = 0  # push results that carried the whole record
+    answer_bytes: int = 0  # the push answer's JSON (before any compression)
 
 
 @dataclass
@@ -101,8 +103,11 @@ def link_middleware(link: Link) -> Any:
                     pass
         if push and isinstance(response, web.Response) and response.body is not None:
             try:
-                results = json.loads(bytes(response.body))["results"]  # type: ignore[arg-type]
+                answer = bytes(response.body)  # type: ignore[arg-type]
+                seen.answer_bytes = len(answer)
+                results = json.loads(answer)["results"]
                 seen.duplicates = [r["seq"] for r in results if r.get("duplicate")]
+                seen.records = sum(1 for r in results if "record" in r)
             except (ValueError, KeyError, TypeError):
                 pass
         if cutting:

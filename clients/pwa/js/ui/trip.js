@@ -170,14 +170,6 @@ async function cachedRoute(db, tripId) {
   try { return await tx(db, 'routes', 'readonly', (st) => req(st.routes.get(tripId))); } catch { return undefined; }
 }
 
-/** Segments of a fetched or cached route, with this device's own (perhaps not yet pushed)
- * segments of the trip added by index. */
-function merged(remote, local) {
-  const byIndex = new Map(remote.map((x) => [x.index, x]));
-  for (const x of local) if (!byIndex.has(x.index)) byIndex.set(x.index, x);
-  return [...byIndex.values()];
-}
-
 /**
  * The segments to draw for `trip`: `{segments, source}`, source one of 'local' (recorded
  * here: the replica holds them), 'cached' (fetched before, the trip unchanged since),
@@ -185,6 +177,7 @@ function merged(remote, local) {
  * 'missing' (never fetched and no network; or not asked to fetch: `fetch: false`).
  */
 export async function tripRoute(app, trip, replicaSegments, { fetch = true } = {}) {
+  // Segments in the replica were recorded here (pulls leave them out): the whole route.
   const local = replicaSegments.filter((x) => x.trip_id === trip.id);
   if (local.length) return { segments: local, source: 'local' };
   const cached = await cachedRoute(app.db, trip.id);
@@ -195,7 +188,7 @@ export async function tripRoute(app, trip, replicaSegments, { fetch = true } = {
       const route = await app.api('GET', `/v1/trips/${trip.id}/route`);
       const entry = { trip_id: trip.id, rev: route.rev, segments: route.segments };
       await tx(app.db, 'routes', 'readwrite', (st) => { st.routes.put(entry); });
-      return { segments: merged(route.segments, local), source: 'fetched' };
+      return { segments: route.segments, source: 'fetched' };
     } catch (err) {
       if (err && err.status === 404) return { segments: [], source: 'fetched' };
       /* offline or unreachable: fall through to what this device has */
@@ -225,7 +218,7 @@ export function routeView(app, trip, replicaSegments, { label = 'Recorded route'
     let points = [];
     try { points = joinSegments(segments); } catch (err) { console.error('unreadable route', err); }
     box.replaceChildren(...[routeSvg(points, { label }),
-      source === 'stale' ? h('p', { class: 'hint' }, 'Route as last downloaded — it has changed since.') : null].filter(Boolean));
+      source === 'stale' ? h('p', { class: 'hint' }, 'Route as last downloaded (the trip has changed since).') : null].filter(Boolean));
   }).catch((err) => { console.error(err); box.dataset.route = 'error'; });
   return box;
 }

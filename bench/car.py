@@ -130,6 +130,14 @@ def breakdown(window: Window) -> str:
     return "; ".join(f"{key} x{n} {up:,}/{down:,}" for key, (n, up, down) in kinds.items())
 
 
+def answers(window: Window) -> str:
+    """Each answer's status, encoding and bytes down, e.g. `200 deflate 53,802`."""
+    return ", ".join(
+        f"{e.status} {e.response_header('content-encoding') or 'identity'} {e.down:,}"
+        for e in window.exchanges
+    )
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, link: Link, base: str, pw: Any) -> None:
         self.args, self.link, self.base, self.pw = args, link, base, pw
@@ -282,8 +290,9 @@ class Bench:
         w = self.link.since(mark)
         upload = w.only(lambda e: not is_pull(e))
         self.upload_bytes = upload.up
+        pushes = answers(upload.only(lambda e: e.path.startswith("/v1/sync/push")))
         row = Row("an hour's lesson uploaded on reconnect", upload.up, upload.down, t_empty - t0,
-                  f"{queued} mutations queued; {breakdown(upload)}")  # fmt: skip
+                  f"{queued} mutations queued; {breakdown(upload)}; push answers: {pushes}")  # fmt: skip
         self.report(row)
         self.check(
             row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
@@ -294,7 +303,7 @@ class Bench:
                 (e.started for e in pulls.exchanges), default=0
             )
             row = Row("the pull the PWA does right after it", pulls.up, pulls.down, secs,
-                      breakdown(pulls))  # fmt: skip
+                      f"{breakdown(pulls)}; answers: {answers(pulls)}")  # fmt: skip
             self.report(row)
             self.check(
                 row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
@@ -393,7 +402,8 @@ class Bench:
         secs = time.monotonic() - t0
         self.wait_quiet(mark)
         w = self.link.since(mark).only(lambda e: not is_live(e))
-        row = Row(name, w.up, w.down, secs, breakdown(w))
+        pulls = answers(w.only(is_pull))
+        row = Row(name, w.up, w.down, secs, f"{breakdown(w)}; pull answers: {pulls}")
         self.report(row)
         self.check(row, check_student(Direct(self.base, email).pull_all(), full_trips))
 

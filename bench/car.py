@@ -220,8 +220,11 @@ class Bench:
             self.link.shaped = True
             direct = Direct(self.base, INSTRUCTOR)
             me = direct.user["instructor_id"]
-            lessons = [r for r in records(direct.pull_all(), "lesson")
-                       if r["instructor_id"] == me and r["status"] == "scheduled"]  # fmt: skip
+            lessons = [
+                r
+                for r in records(direct.pull_all(), "lesson")
+                if r["instructor_id"] == me and r["status"] == "scheduled"
+            ]
             self.lessons = [r["id"] for r in sorted(lessons, key=lambda r: r["scheduled_start"])]
             self.instructor = (ctx, page)
         return self.instructor
@@ -291,8 +294,13 @@ class Bench:
         upload = w.only(lambda e: not is_pull(e))
         self.upload_bytes = upload.up
         pushes = answers(upload.only(lambda e: e.path.startswith("/v1/sync/push")))
-        row = Row("an hour's lesson uploaded on reconnect", upload.up, upload.down, t_empty - t0,
-                  f"{queued} mutations queued; {breakdown(upload)}; push answers: {pushes}")  # fmt: skip
+        row = Row(
+            "an hour's lesson uploaded on reconnect",
+            upload.up,
+            upload.down,
+            t_empty - t0,
+            f"{queued} mutations queued; {breakdown(upload)}; push answers: {pushes}",
+        )
         self.report(row)
         self.check(
             row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
@@ -302,8 +310,13 @@ class Bench:
             secs = max((e.ended for e in pulls.exchanges), default=0) - min(
                 (e.started for e in pulls.exchanges), default=0
             )
-            row = Row("the pull the PWA does right after it", pulls.up, pulls.down, secs,
-                      f"{breakdown(pulls)}; answers: {answers(pulls)}")  # fmt: skip
+            row = Row(
+                "the pull the PWA does right after it",
+                pulls.up,
+                pulls.down,
+                secs,
+                f"{breakdown(pulls)}; answers: {answers(pulls)}",
+            )
             self.report(row)
             self.check(
                 row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
@@ -332,10 +345,15 @@ class Bench:
         t_empty = self.wait_outbox_empty(page)
         self.wait_quiet(mark)
         w = self.link.since(mark).only(lambda e: not is_pull(e))
-        row = Row("the same upload cut halfway, then resumed", w.up, w.down, t_empty - t0,
-                  f"cut after {cut_at:,} B up at {t_cut - t0:.1f} s, {self.args.outage_s:g} s "
-                  f"without signal, then {t_empty - t_back:.1f} s to empty the outbox; "
-                  f"{breakdown(w)}")  # fmt: skip
+        row = Row(
+            "the same upload cut halfway, then resumed",
+            w.up,
+            w.down,
+            t_empty - t0,
+            f"cut after {cut_at:,} B up at {t_cut - t0:.1f} s, {self.args.outage_s:g} s "
+            f"without signal, then {t_empty - t_back:.1f} s to empty the outbox; "
+            f"{breakdown(w)}",
+        )
         self.report(row)
         self.check(
             row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
@@ -351,8 +369,11 @@ class Bench:
         w = self.link.since(mark).only(lambda e: not is_live(e))
         row = Row("a no-change poll", w.up, w.down, secs, breakdown(w))
         self.report(row)
-        fails = [] if [e.path.split("?")[0] for e in w.exchanges] == ["/v1/sync/pull"] else [
-            f"expected one pull, saw {breakdown(w)}"]  # fmt: skip
+        fails = (
+            []
+            if [e.path.split("?")[0] for e in w.exchanges] == ["/v1/sync/pull"]
+            else [f"expected one pull, saw {breakdown(w)}"]
+        )
         self.check(row, fails + check_student(Direct(self.base, INSTRUCTOR).pull_all(), 0))
 
     def student(self) -> str:
@@ -385,11 +406,15 @@ class Bench:
             w = self.link.since(mark)
             enc = [e for e in w.exchanges if e.response_header("content-encoding")]
             zipped = sum(e.down for e in enc)
-            row = Row("the app shell on a first visit (service worker installed)", w.up, w.down,
-                      t_form - t0,
-                      f"sign-in form after {t_form - t0:.1f} s; {len(w.exchanges)} requests, "
-                      f"{len(enc)} compressed ({zipped:,} of {w.down:,} B down); "
-                      f"largest: {self.largest(w)}")  # fmt: skip
+            row = Row(
+                "the app shell on a first visit (service worker installed)",
+                w.up,
+                w.down,
+                t_form - t0,
+                f"sign-in form after {t_form - t0:.1f} s; {len(w.exchanges)} requests, "
+                f"{len(enc)} compressed ({zipped:,} of {w.down:,} B down); "
+                f"largest: {self.largest(w)}",
+            )
             self.report(row)
             self.check(row, [] if w.exchanges else ["no request crossed the link"])
         if first_sync:
@@ -432,8 +457,10 @@ class Bench:
 
     def report(self, row: Row) -> None:
         self.rows.append(row)
-        say(f"\n{row.name}: {row.up / 1000:.1f} KB up / {row.down / 1000:.1f} KB down, "
-            f"{row.seconds:.1f} s")  # fmt: skip
+        say(
+            f"\n{row.name}: {row.up / 1000:.1f} KB up / {row.down / 1000:.1f} KB down, "
+            f"{row.seconds:.1f} s"
+        )
         say(f"  {row.note}")
 
     def close(self) -> None:
@@ -489,14 +516,18 @@ def run(args: argparse.Namespace) -> list[Row]:
         with Link(server.port, settings) as link, sync_playwright() as pw:
             bench = Bench(args, link, server.base, pw)
             steps: list[tuple[bool, Callable[[], None]]] = [
-                ("lesson" in wanted or "pull_after" in wanted,
-                 lambda: bench.lesson("pull_after" in wanted)),
+                (
+                    "lesson" in wanted or "pull_after" in wanted,
+                    lambda: bench.lesson("pull_after" in wanted),
+                ),
                 ("cut" in wanted, bench.cut),
                 ("poll" in wanted, bench.poll),
-                ("shell" in wanted or "first_sync" in wanted,
-                 lambda: bench.shell_and_first_sync("shell" in wanted, "first_sync" in wanted)),
+                (
+                    "shell" in wanted or "first_sync" in wanted,
+                    lambda: bench.shell_and_first_sync("shell" in wanted, "first_sync" in wanted),
+                ),
                 ("term_sync" in wanted, bench.term_sync),
-            ]  # fmt: skip
+            ]
             try:
                 for on, step in steps:
                     if on:

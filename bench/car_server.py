@@ -151,26 +151,61 @@ def seed_term(instructor: Direct, student_id: str, lessons: int, skill_ids: list
         lesson_id, note_id, trip_id = (str(uuid.uuid4()) for _ in range(3))
         m = instructor.mutation
         batch = [
-            m("lesson", lesson_id, "put", {"instructor_id": iid, "student_id": student_id,
-              "scheduled_start": _iso(start), "scheduled_end": _iso(end)}),
-            m("lesson", lesson_id, "patch", {"status": "in_progress", "started_at": _iso(start),
-              "attended": True}),
-            m("lesson_note", note_id, "put", {"lesson_id": lesson_id, "private": False,
-              "tags": [], "body": f"Lesson {n + 1} of the term: " + NOTE}),
-        ]  # fmt: skip
+            m(
+                "lesson",
+                lesson_id,
+                "put",
+                {
+                    "instructor_id": iid,
+                    "student_id": student_id,
+                    "scheduled_start": _iso(start),
+                    "scheduled_end": _iso(end),
+                },
+            ),
+            m(
+                "lesson",
+                lesson_id,
+                "patch",
+                {"status": "in_progress", "started_at": _iso(start), "attended": True},
+            ),
+            m(
+                "lesson_note",
+                note_id,
+                "put",
+                {
+                    "lesson_id": lesson_id,
+                    "private": False,
+                    "tags": [],
+                    "body": f"Lesson {n + 1} of the term: " + NOTE,
+                },
+            ),
+        ]
         for k, skill in enumerate(skill_ids[:8]):
             batch.append(
-                m("skill_assessment", str(uuid.uuid4()), "put", {"lesson_id": lesson_id,
-                  "skill_id": skill, "level": 1 + (n + k) % 5, "assessed_at": _iso(end)})
-            )  # fmt: skip
+                m(
+                    "skill_assessment",
+                    str(uuid.uuid4()),
+                    "put",
+                    {
+                        "lesson_id": lesson_id,
+                        "skill_id": skill,
+                        "level": 1 + (n + k) % 5,
+                        "assessed_at": _iso(end),
+                    },
+                )
+            )
         batch.append(m("trip", trip_id, "put", {"lesson_id": lesson_id, "started_at": _iso(start)}))
         fixes = drive(3600, int(start.timestamp() * 1000), seed=100 + n)
         for index in range(0, len(fixes) // 120):
             points = fixes[index * 120 : (index + 1) * 120]
             batch.append(
-                m("trip_segment", str(uuid.uuid4()), "put",
-                  {"trip_id": trip_id, "index": index, "points": points})
-            )  # fmt: skip
+                m(
+                    "trip_segment",
+                    str(uuid.uuid4()),
+                    "put",
+                    {"trip_id": trip_id, "index": index, "points": points},
+                )
+            )
         batch.append(m("trip", trip_id, "patch", {"ended_at": _iso(end)}))
         batch.append(
             m("lesson", lesson_id, "patch", {"status": "completed", "ended_at": _iso(end)})
@@ -200,8 +235,10 @@ def no_duplicates(changes: list[dict[str, Any]]) -> list[str]:
 
 def trip_points(changes: list[dict[str, Any]], trip_id: str) -> tuple[list[Any], list[str]]:
     """A trip's points, its segments joined in index order; failures if indexes have gaps."""
-    segs = sorted((s for s in records(changes, "trip_segment") if s["trip_id"] == trip_id),
-                  key=lambda s: s["index"])  # fmt: skip
+    segs = sorted(
+        (s for s in records(changes, "trip_segment") if s["trip_id"] == trip_id),
+        key=lambda s: s["index"],
+    )
     fails = []
     if [s["index"] for s in segs] != list(range(len(segs))):
         fails.append(f"trip {trip_id}: segment indexes {[s['index'] for s in segs][:10]}…")

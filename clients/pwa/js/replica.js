@@ -59,6 +59,25 @@ export async function putRecord(stores, entity, record) {
   stores.records.put({ ...record, _e: entity });
 }
 
+/**
+ * The record to keep after an `applied` result without `record` (the server holds what we
+ * sent, at `result.rev`): for a put, the data sent plus the fields the server filled in
+ * (`result.filled`: defaults, copied or derived fields such as a mock test's score) with
+ * its id, rev and updated_at, on top of our copy when there is one; for a patch, our copy
+ * with the data merged in. Null when there is nothing to keep: a delete, a result without
+ * a rev, a patch of a record we do not hold (a pull brings it), or our copy is already
+ * newer (a pull got there first).
+ */
+export function acknowledged(current, m, result) {
+  if (m.op === 'delete' || !Number.isInteger(result.rev)) return null;
+  if (m.op === 'patch' && !current) return null;
+  if (current && current.rev > result.rev) return null;
+  const { _e, _pending, ...base } = current || {};
+  const record = { ...base, ...m.data, ...(result.filled || {}), id: m.id, rev: result.rev };
+  if (result.updated_at) record.updated_at = result.updated_at;
+  return record;
+}
+
 /** Apply one pull page's changes. */
 export async function applyChanges(stores, changes) {
   for (const c of changes) {

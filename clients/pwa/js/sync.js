@@ -10,7 +10,7 @@
  *         the server's duplicate acknowledgements; the access token is refreshed first
  *         when it is about to expire; `409 seq_gap` → renumber from `details.expected`
  *         and resend; each result updates the replica (`record` when the server changed
- *         something, else the data we sent at the result's rev), rejections and conflicts
+ *         something, else the data we sent plus the fields it `filled`, at the result's rev), rejections and conflicts
  *         become problems shown to the user; everything ≤ `acked_seq` leaves the outbox in
  *         the same transaction.
  *   pull: from the stored cursor, page after page while `has_more`, every entity but
@@ -23,7 +23,7 @@
 import { call, ApiError } from './api.js';
 import { tx, req } from './db.js';
 import { pendingCount, renumberFrom, takeBatch } from './outbox.js';
-import { applyChanges, checksum, metaGet, putRecord, problems } from './replica.js';
+import { acknowledged, applyChanges, checksum, metaGet, putRecord, problems } from './replica.js';
 import { ENVELOPE_ROOM, PIECE_BYTES, REFRESH_MARGIN_S, pullQuery, wireMutation } from './transport.js';
 import { APP_VERSION, SCHEMA_VERSION } from './version.js';
 
@@ -138,23 +138,12 @@ export class SyncEngine {
     });
   }
 
-  /**
-   * An `applied` result without a record: what we sent is what the server holds, at the
-   * result's rev (the server sends the whole record whenever it changed anything). A put
-   * becomes the record even when it was only in the outbox (a record made on this device);
-   * a patch is merged into our copy; a delete removes it. A copy newer than `rev` (a pull
-   * got there first) is kept.
-   */
+  /** An `applied` result without a record: what we sent is what the server holds. */
   async applyOwn(s, m, r) {
     const key = [m.entity, m.id];
     if (m.op === 'delete') { s.records.delete(key); return; }
-    if (!Number.isInteger(r.rev)) return;
-    const current = await req(s.records.get(key));
-    if (m.op === 'patch' && !current) return; // nothing of it here to patch: a pull brings it
-    const { _e, ...base } = current || {};
-    const record = { ...base, ...m.data, id: m.id, rev: r.rev };
-    if (r.updated_at) record.updated_at = r.updated_at;
-    await putRecord(s, m.entity, record);
+    const record = acknowledged(await req(s.records.get(key)), m, r);
+    if (record) await putRecord(s, m.entity, record);
   }
 
   async dropTooLarge(m, err) {

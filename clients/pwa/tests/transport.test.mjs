@@ -88,3 +88,25 @@ test('large bodies are gzipped and inflate back to the same JSON; small ones sta
   assert.equal(await encodeBody(undefined), null);
   assert.ok(await gzip('x'));
 });
+
+test('an applied result without a record makes what we sent the record', async () => {
+  const { acknowledged } = await import('../js/replica.js');
+  const put = { op: 'put', id: 'n1', data: { lesson_id: 'l', body: 'hi' } };
+  // A record made on this device (only in the outbox until now).
+  assert.deepEqual(acknowledged(undefined, put, { rev: 7, updated_at: 'T' }),
+    { lesson_id: 'l', body: 'hi', id: 'n1', rev: 7, updated_at: 'T' });
+  const held = { _e: 'lesson_note', id: 'n1', rev: 5, body: 'old', private: true, student_id: 's' };
+  const patch = { op: 'patch', id: 'n1', data: { body: 'new' } };
+  assert.deepEqual(acknowledged(held, patch, { rev: 6 }),
+    { id: 'n1', rev: 6, body: 'new', private: true, student_id: 's' });
+  // A put on an existing record keeps the fields it did not send, as the server does.
+  assert.equal(acknowledged(held, put, { rev: 6 }).student_id, 's');
+  // Fields the server filled in come with the answer (a mock test's score).
+  const mock = { op: 'put', id: 'm1', data: { started_at: 'a', finished_at: 'b', answers: [] } };
+  assert.deepEqual(acknowledged(undefined, mock, { rev: 8, filled: { score: 41, total: 50, passed: false } }),
+    { started_at: 'a', finished_at: 'b', answers: [], score: 41, total: 50, passed: false, id: 'm1', rev: 8 });
+  assert.equal(acknowledged(undefined, patch, { rev: 6 }), null); // nothing to patch here
+  assert.equal(acknowledged({ ...held, rev: 9 }, patch, { rev: 6 }), null); // a pull was first
+  assert.equal(acknowledged(held, { op: 'delete', id: 'n1' }, { rev: 6 }), null);
+  assert.equal(acknowledged(held, patch, {}), null);
+});

@@ -108,7 +108,15 @@ export async function call(method, path, body, { auth = true, headers = {}, comp
     if (!session) throw new ApiError(401, 'unauthenticated', 'Signed out');
     token = session.access_token;
     const left = refreshWithin ? secondsLeft(token) : null;
-    if (left !== null && left < refreshWithin) token = (await refreshTokens(token)).access_token;
+    if (left !== null && left < refreshWithin) {
+      try {
+        token = (await refreshTokens(token)).access_token;
+      } catch (err) {
+        // A refused refresh token ends the session; anything else (offline, 503) leaves a
+        // token that still works for a few seconds: try the request with it.
+        if (err.status === 401 || err.offline || left <= 0) throw err;
+      }
+    }
   }
   const encoded = await encodeBody(body, { compress });
   let resp = await send(method, path, encoded, token, headers);

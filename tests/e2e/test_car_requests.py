@@ -105,3 +105,31 @@ def test_no_change_poll_is_under_a_kilobyte_each_way(server: LiveServer, launch:
     print("browser's view of the poll:", seen)
     assert seen["requestHeadersSize"] < 1024
     assert seen["responseHeadersSize"] + seen["responseBodySize"] < 1024
+
+
+def test_a_cursor_of_another_stream_starts_again_from_scratch(
+    server: LiveServer, launch: Any
+) -> None:
+    """A device whose cursor was made before the entity filter (or for another schema
+    version) would follow it for ever, since polls leave both to the cursor: it pulls
+    from scratch once instead, with the filter, and its replica is whole again."""
+    phone = launch("instructor", viewport=PHONE)
+    page = page_of(phone)
+    sign_in(page, server.url, "instructor1@demo.test")
+    wait_synced(page)
+    count = "() => __drivesync.all('lesson').then((l) => l.length)"
+    lessons = page.evaluate(count)
+    assert lessons > 0
+    page.evaluate(
+        "() => import('/app/js/replica.js').then((r) => r.metaSet(__drivesync.db, "
+        "'cursor_stream', '1:every-entity'))"
+    )
+    server.link.log.clear()
+    assert page.evaluate("() => __drivesync.engine.pull()") is True
+    pulls = [s.query for s in server.link.log if s.path == "/v1/sync/pull"]
+    assert pulls and "cursor=" not in pulls[0] and "entities=" in pulls[0], pulls
+    assert page.evaluate(count) == lessons
+    server.link.log.clear()
+    assert page.evaluate("() => __drivesync.engine.pull()") is False  # and then polls again
+    pulls = [s.query for s in server.link.log if s.path == "/v1/sync/pull"]
+    assert len(pulls) == 1 and "cursor=" in pulls[0] and "entities=" not in pulls[0]

@@ -24,7 +24,7 @@ import { call, ApiError } from './api.js';
 import { tx, req } from './db.js';
 import { pendingCount, renumberFrom, takeBatch } from './outbox.js';
 import { acknowledged, applyChanges, checksum, metaGet, putRecord, problems } from './replica.js';
-import { ENVELOPE_ROOM, PIECE_BYTES, REFRESH_MARGIN_S, pullQuery, wireMutation } from './transport.js';
+import { ENVELOPE_ROOM, PIECE_BYTES, REFRESH_MARGIN_S, pullQuery, streamKey, wireMutation } from './transport.js';
 import { APP_VERSION, SCHEMA_VERSION } from './version.js';
 
 const PULL_LIMIT = 1000;
@@ -160,6 +160,15 @@ export class SyncEngine {
     return withLock('replica-pull', async () => {
       let cursor = await metaGet(this.db, 'cursor');
       let changed = false;
+      // A poll leaves the filter and version to the cursor, so a cursor made for another
+      // stream (an install from before the filter, or of another schema version) would be
+      // followed for ever: start that replica again from scratch instead.
+      const stream = streamKey(SCHEMA_VERSION);
+      if (cursor && (await metaGet(this.db, 'cursor_stream')) !== stream) {
+        await this.reset();
+        cursor = null;
+        changed = true;
+      }
       let resets = 0;
       for (let page = 0; page < 10000; page += 1) {
         // client_id: the server records this device's progress (admins see its lag even
@@ -181,6 +190,7 @@ export class SyncEngine {
         await tx(this.db, ['records', 'meta'], 'readwrite', async (s) => {
           await applyChanges(s, body.changes);
           s.meta.put(body.cursor, 'cursor');
+          s.meta.put(stream, 'cursor_stream');
           if (!body.has_more) {
             s.meta.put(body.rev, 'last_pull_rev');
             s.meta.put(Date.now(), 'last_synced_at');
@@ -200,6 +210,7 @@ export class SyncEngine {
     await tx(this.db, ['records', 'meta'], 'readwrite', (s) => {
       s.records.clear();
       s.meta.delete('cursor');
+      s.meta.delete('cursor_stream');
       s.meta.delete('last_pull_rev');
     });
   }

@@ -86,6 +86,12 @@ export function pullQuery({ cursor, clientId, schemaVersion, limit, defaultLimit
   return parts.join('&');
 }
 
+/** What a cursor was made for (schema version and entity filter): a stored cursor is only
+ * followed by the stream it belongs to. */
+export function streamKey(schemaVersion) {
+  return `${schemaVersion}:${PULLED_ENTITIES.join(',')}`;
+}
+
 /**
  * Seconds until a JWT's `exp`, or null when the token has none or cannot be read. The
  * payload is read, not verified: it only decides *when* to refresh, never what to trust.

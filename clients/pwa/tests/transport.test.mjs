@@ -4,7 +4,7 @@ import { test } from 'node:test';
 
 import { encodeBody } from '../js/api.js';
 import {
-  PULLED_ENTITIES, byteLength, gzip, pieceLength, pullQuery, secondsLeft, wireMutation,
+  PULLED_ENTITIES, byteLength, gzip, pieceLength, pullQuery, secondsLeft, streamKey, wireMutation,
 } from '../js/transport.js';
 
 const seg = (seq, points) => ({
@@ -109,4 +109,9 @@ test('an applied result without a record makes what we sent the record', async (
   assert.equal(acknowledged({ ...held, rev: 9 }, patch, { rev: 6 }), null); // a pull was first
   assert.equal(acknowledged(held, { op: 'delete', id: 'n1' }, { rev: 6 }), null);
   assert.equal(acknowledged(held, patch, {}), null);
+});
+
+test('a cursor belongs to one stream: schema version and entity filter', () => {
+  assert.equal(streamKey(2), `2:${PULLED_ENTITIES.join(',')}`);
+  assert.notEqual(streamKey(1), streamKey(2));
 });

@@ -25,7 +25,8 @@ POINTS = 3600  # an hour at one fix a second
 PIECE = 32 * 1024
 
 # A stub of the Geolocation API: `__gps.emit(n)` sends n fixes to every watcher at once,
-# on a loop round Bristol, one millisecond apart from the moment of the call.
+# on a loop round Bristol with a receiver's noise (a seeded generator: the same fixes
+# every run), one millisecond apart from the moment of the call.
 GPS = """
 (() => {
   const watchers = new Map();
@@ -41,11 +42,14 @@ GPS = """
     emit(n) {
       const t0 = Date.now();
       const fixes = [];
+      let seed = 42; // Park-Miller: exact in doubles, the same fixes every run
+      const noise = () => { seed = (seed * 16807) % 2147483647; return seed / 2147483647 - 0.5; };
       for (let i = 0; i < n; i += 1) {
         const a = i / 600;
         fixes.push({ timestamp: t0 + i, coords: {
-          latitude: 51.4545 + 0.01 * Math.sin(a), longitude: -2.5879 + 0.015 * Math.cos(a),
-          accuracy: 4.5, speed: 8 + (i % 7) } });
+          latitude: 51.4545 + 0.01 * Math.sin(a) + 4e-6 * noise(),
+          longitude: -2.5879 + 0.015 * Math.cos(a) + 6e-6 * noise(),
+          accuracy: 4 + 3 * (noise() + 0.5), speed: 8 + 4 * noise() } });
       }
       for (const f of fixes) for (const ok of watchers.values()) ok(f);
       return fixes.map((f) => f.timestamp);

@@ -67,7 +67,18 @@ class MutationResultBody(Outgoing):
     record: dict[str, Any] | Omitted = Field(
         default=None,
         description="The committed record (as <entity>.record.json), when the server set or "
-        "derived fields the client did not send, or the status is not applied.",
+        "derived fields the client did not send, changed what it sent, or the status is not "
+        "applied. Absent for an applied put (see `filled`) and for an applied patch the server "
+        "did not complete: the data sent is then the record at `rev`.",
+    )
+    filled: dict[str, Any] | Omitted = Field(
+        default=None,
+        description="applied put without `record`: the fields the server filled in or changed "
+        "(defaults, copied or derived fields); the record is the data sent plus these.",
+    )
+    updated_at: str | Omitted = Field(
+        default=None,
+        description="applied without `record`: when the record was committed (ISO 8601, UTC).",
     )
     lost: list[str] | Omitted = Field(
         default=None, description="merged: fields (sorted) that lost last-writer-wins."

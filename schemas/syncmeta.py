@@ -49,6 +49,9 @@ class SyncRecord(Base):
     instructor_id: Mapped[str | None] = mapped_column(id_type())
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The client_id whose push wrote this version and was answered with it (None: written
+    # by the server, an admin or a rule): a pull with `skip_own` leaves it out for them.
+    origin: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
         Index("ux_sync_records_rev", "tenant_id", "rev", unique=True),

@@ -40,6 +40,21 @@ def int_param(query: Mapping[str, str], name: str, default: int, lo: int, hi: in
     return int(raw)
 
 
+def optional_int_param(query: Mapping[str, str], name: str, lo: int, hi: int) -> int | None:
+    """As `int_param`, None when absent."""
+    return int_param(query, name, lo, lo, hi) if name in query else None
+
+
+def bool_param(query: Mapping[str, str], name: str) -> bool:
+    """`true`/`1` or `false`/`0` (False when absent); 422 `invalid` otherwise."""
+    raw = query.get(name)
+    if raw is None or raw in ("false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise Invalid(f"{name} must be true or false", {"field": name})
+
+
 def uuid_param(query: Mapping[str, str], name: str) -> str | None:
     """`query[name]` as a lowercase UUID, None when absent; 422 `invalid` when not a UUID."""
     raw = query.get(name)

@@ -22,16 +22,17 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import SyncRecord, TenantRev
+from schemas.wire import SCHEMA_VERSION as DEFAULT_SCHEMA_VERSION
 from sync.access import ScopeCache, load_scope, load_snapshot, save_snapshot
 from sync.core.cursor import Cursor, CursorError, ScopeDiff
 from sync.core.entities import ENTITIES, Visibility
 from sync.core.principal import Principal
 from sync.core.scope import Scope, changed_members
-from sync.errors import Invalid, ResetRequired
+from sync.errors import Invalid, ResetRequired, UpgradeRequired
 from sync.notifier import TenantHeads
 from sync.records import RecordContext, record_columns, student_ids_of, to_record
 from sync.store import Store
@@ -118,12 +119,9 @@ class PullService:
     def decode(self, who: Principal, text: str) -> Cursor:
         """A cursor of this user and tenant, or 410 reset_required."""
         try:
-            cursor = Cursor.from_string(text, self.secret)
+            return Cursor.from_string(text, self.secret, who.tenant_id, who.user_id)
         except CursorError as exc:
             raise ResetRequired(f"cursor rejected ({exc}): re-sync from scratch") from exc
-        if cursor.tenant_id != who.tenant_id or cursor.user_id != who.user_id:
-            raise ResetRequired("cursor belongs to another school or user: re-sync from scratch")
-        return cursor
 
     async def _remember(self, tenant_id: str, scope: Scope) -> None:
         key = (tenant_id, scope.fingerprint())
@@ -140,16 +138,35 @@ class PullService:
         cursor_text: str | None,
         limit: int,
         entities: frozenset[str] | None,
-        schema_version: int,
+        schema_version: int | None,
+        skip_own: str | None = None,
     ) -> PullPage:
+        """One page of changes after `cursor_text` (from scratch without one).
+
+        With a cursor, an omitted `schema_version` or `entities` means the cursor's own (a
+        poll need not repeat them); given, they must match it or the answer is 410. With
+        `skip_own` (a client id) and a cursor, records whose latest version that client
+        wrote itself, and was answered with, are left out: it holds them already. From
+        scratch nothing is left out, so a device rebuilding its replica gets everything."""
         if entities is not None:
             unknown = sorted(entities - ENTITIES.keys())
             if unknown:
                 raise Invalid(f"unknown entity {unknown[0]!r}", {"field": "entities"})
         wanted = tuple(sorted(entities)) if entities is not None else None
+        if schema_version is not None:
+            self._check_version(schema_version)  # before the cursor is read, as a push does
         cursor: Cursor | None = None
         if cursor_text:
             cursor = self.decode(who, cursor_text)
+            if schema_version is None:
+                schema_version = cursor.schema_version
+            if entities is None:
+                wanted = cursor.entities
+                entities = frozenset(wanted) if wanted is not None else None
+        if schema_version is None:
+            schema_version = DEFAULT_SCHEMA_VERSION
+        self._check_version(schema_version)
+        if cursor is not None:
             if cursor.schema_version != schema_version:
                 raise ResetRequired("cursor was made for another schema version")
             if cursor.entities != wanted:
@@ -176,9 +193,19 @@ class PullService:
                     )
             else:
                 cursor = Cursor(who.tenant_id, who.user_id, 0, fp, schema_version, wanted, head)
-            page = await self._page(session, who, scope, cursor, head, limit, entities)
+            own = skip_own if cursor_text else None  # from scratch: everything
+            page = await self._page(session, who, scope, cursor, head, limit, entities, own)
         await self._remember(who.tenant_id, scope)
         return page
+
+    def _check_version(self, schema_version: int) -> None:
+        if schema_version not in self.schema_versions:
+            # As a push does: a client this server no longer (or not yet) speaks to must
+            # not take records of another version for its own.
+            raise UpgradeRequired(
+                f"schema version {schema_version} is not supported; upgrade the app",
+                {"supported": sorted(self.schema_versions)},
+            )
 
     def _unchanged(self, who: Principal, cursor: Cursor) -> PullPage | None:
         """The answer to a pull with nothing new, from memory — the page the database would
@@ -211,6 +238,7 @@ class PullService:
         head: int,
         limit: int,
         only: frozenset[str] | None,
+        skip_own: str | None = None,
     ) -> PullPage:
         out: list[tuple[str, str, int, str]] = []  # (entity, id, rev, op)
         fp = scope.fingerprint()
@@ -278,7 +306,19 @@ class PullService:
                     SyncRecord.instructor_id,
                     SyncRecord.private,
                 )
-                .where(SyncRecord.rev > cursor.rev, reach(scope, only))
+                .where(
+                    SyncRecord.rev > cursor.rev,
+                    reach(scope, only),
+                    # What this device wrote itself and was answered with, it holds — but
+                    # not while an initial sync walks up to `init_rev`: the replica was
+                    # empty when it began, whatever the device had written before.
+                    or_(
+                        SyncRecord.origin.is_distinct_from(skip_own),
+                        SyncRecord.rev <= cursor.init_rev,
+                    )
+                    if skip_own
+                    else true(),
+                )
                 .order_by(SyncRecord.rev)
                 .limit(room + 1)
             )

@@ -34,7 +34,7 @@ from sync.core.command import Command, Outcome, Reject, parse_command
 from sync.core.entities import ENTITIES, Policy
 from sync.core.principal import Principal
 from sync.errors import Invalid, SeqGap, UpgradeRequired
-from sync.records import RecordContext, needs_assignments, to_record
+from sync.records import RecordContext, needs_assignments, to_record, wire_value
 from sync.rules.append import apply_append, finish_batch
 from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
@@ -58,6 +58,17 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.ONCE: apply_append,
     Policy.BOOKING: apply_booking,
 }
+
+
+def _filled(record: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a created record that its writer did not send as they are: all but the
+    id and the bookkeeping (rev, updated_at), compared as they go on the wire."""
+    return {
+        name: value
+        for name, value in record.items()
+        if name not in ("id", "rev", "updated_at")
+        and (name not in data or wire_value(data[name]) != value)
+    }
 
 
 class PushService:
@@ -382,8 +393,33 @@ class PushService:
             or outcome.status != "applied"
         ):
             record = await self._record(ctx, m.spec.name, m.id, outcome.row)
+        # A record the device created goes back as the fields the server filled in or
+        # changed (a default, a copied or derived field), not as an echo of what the device
+        # sent: on a slow link that echo was most of the answer (a GPS segment's points). The
+        # device's record is then its data, plus `filled`, at `rev` and `updated_at`. A
+        # merge, a conflict, a clamp or a patch the server completed sends the whole record.
+        if record is not None and outcome.status == "applied" and created and not m.clamped:
+            filled = _filled(record, m.data)
+            if filled:
+                result["filled"] = filled
+            # The record is built after the batch: a later mutation or rule of the same batch
+            # (a segment moving its trip's totals) may have moved it on; `filled` says so.
+            result["rev"] = record["rev"]
+            result["updated_at"] = record["updated_at"]
+        elif record is not None:
+            result["record"] = record
+        elif outcome.status == "applied":
+            result["updated_at"] = wire_value(ctx.txn.now)
+        if ctx.journal_enabled and outcome.status != "rejected":
+            # A device's own push (not a journal replay): the version it now holds is left
+            # out of its pulls with `skip_own`. It holds the record it was answered with (or
+            # rebuilt from `filled`), or the absence of one it deleted; after a bare patch it
+            # holds its own copy plus the patch, which misses any change another device made
+            # since that copy, so that version still comes down.
             if record is not None:
-                result["record"] = record
+                ctx.txn.mark_own(m.spec.name, m.id, record["rev"], ctx.client_id)
+            elif m.op == "delete":
+                ctx.txn.mark_own(m.spec.name, m.id, outcome.rev, ctx.client_id)
         if m.clamped:
             result["hlc_clamped"] = True
         if outcome.status == "conflict":

@@ -206,7 +206,15 @@ class WriteTxn:
             "instructor_id": instructor_id,
             "private": private,
             "updated_at": self.now,
+            "origin": None,
         }
+
+    def mark_own(self, entity: str, record_id: str, rev: int | None, client_id: str) -> None:
+        """Note that the record's version at `rev` is what `client_id` holds from its own
+        push's answer (nothing if a later write of this batch replaced that version)."""
+        entry = self._index.get((entity, record_id))
+        if entry is not None and rev is not None and entry["rev"] == rev:
+            entry["origin"] = client_id
 
     @property
     def changed(self) -> bool:
@@ -348,7 +356,15 @@ def _upsert_index(ins: Any) -> Any:
         index_elements=["tenant_id", "entity", "id"],
         set_={
             c: getattr(ins.excluded, c)
-            for c in ("rev", "deleted", "student_id", "instructor_id", "private", "updated_at")
+            for c in (
+                "rev",
+                "deleted",
+                "student_id",
+                "instructor_id",
+                "private",
+                "updated_at",
+                "origin",
+            )
         },
     )
 

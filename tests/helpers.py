@@ -75,9 +75,26 @@ class Device:
         return await self.client.post("/v1/sync/push", json=body, headers=self.headers)
 
     async def push(self, *mutations: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """Push and return the answer, with each created record as the device now holds it
+        under `record`: the server acknowledges a put with only the fields it filled in
+        (`filled`), and a client rebuilds the record from what it sent, as the PWA does.
+        `push_raw` gives the answer as it came."""
         resp = await self.push_raw(list(mutations), **extra)
         assert resp.status == 200, await resp.text()
         body: dict[str, Any] = await resp.json()
+        sent = {m["seq"]: m for m in mutations}
+        for result in body["results"]:
+            m = sent.get(result["seq"])
+            if m is None or m["op"] != "put" or "record" in result:
+                continue
+            if result["status"] == "applied" and "updated_at" in result:
+                result["record"] = {
+                    **m.get("data", {}),
+                    **result.get("filled", {}),
+                    "id": m["id"],
+                    "rev": result["rev"],
+                    "updated_at": result["updated_at"],
+                }
         return body
 
     async def one(

@@ -9,12 +9,12 @@ import orjson
 from aiohttp import web
 
 from schemas.response import ChecksumResponse, PullResponse, PushResponse, SyncInfo
-from schemas.wire import SCHEMA_VERSION, PushRequest
+from schemas.wire import PushRequest
 from server.http import parse, principal, read_json, reply
 from server.keys import SECRET, SESSIONS, SETTINGS, SYNC
 from server.middlewares import public
-from server.params import int_param, text_param, uuid_param
-from sync.errors import TooLarge, UpgradeRequired
+from server.params import bool_param, int_param, optional_int_param, text_param, uuid_param
+from sync.errors import TooLarge
 from sync.service import Limits, SyncService
 from sync.store import Store
 
@@ -60,18 +60,19 @@ async def pull(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     q = request.query
     limit = int_param(q, "limit", settings.default_pull_limit, 1, settings.max_pull_limit)
-    version = int_param(q, "schema_version", SCHEMA_VERSION, 1, 10**18)
+    version = optional_int_param(q, "schema_version", 1, 10**18)
     client_id = uuid_param(q, "client_id")
+    skip_own = bool_param(q, "skip_own")
     who = principal(request)
     service = request.app[SYNC]
-    if version not in service.pull.schema_versions:
-        # As a push does: a client this server no longer (or not yet) speaks to must not
-        # take v1 records for its own.
-        raise UpgradeRequired(
-            f"schema version {version} is not supported; upgrade the app",
-            {"supported": sorted(service.pull.schema_versions)},
-        )
-    page = await service.pull.pull(who, _cursor(request), limit, _entities(request), version)
+    page = await service.pull.pull(
+        who,
+        _cursor(request),
+        limit,
+        _entities(request),
+        version,
+        skip_own=client_id if skip_own else None,
+    )
     if client_id and not page.has_more:  # caught up: the device's lag is now known
         await service.push.note_pull(who, client_id, page.rev)
     cursor = page.cursor.to_string(request.app[SECRET])

@@ -106,11 +106,25 @@ class Contract:
         body = {"client_id": dev.client_id, "mutations": list(mutations), **extra}
         self.sent.setdefault(dev.client_id, []).extend(mutations)
         answer = await self.call("post", "/v1/sync/push", dev.headers, json=body)
-        entity = {m["seq"]: m["entity"] for m in mutations}
+        by_seq = {m["seq"]: m for m in mutations}
         for result in answer["results"]:
-            if "record" in result and result["seq"] in entity:
-                record_schema = published(f"{entity[result['seq']]}.record")
-                conforms(record_schema, result["record"], f"push result {result['seq']} record")
+            m = by_seq.get(result["seq"])
+            if m is None:
+                continue
+            record = result.get("record")
+            if record is None and m["op"] == "put" and "updated_at" in result:
+                # An acknowledged create: the data sent plus what the server filled in must
+                # be a whole record.
+                record = {
+                    **m.get("data", {}),
+                    **result.get("filled", {}),
+                    "id": m["id"],
+                    "rev": result["rev"],
+                    "updated_at": result["updated_at"],
+                }
+            if record is not None:
+                record_schema = published(f"{m['entity']}.record")
+                conforms(record_schema, record, f"push result {result['seq']} record")
         return answer
 
     async def pull(self, dev: Device, **params: Any) -> list[dict[str, Any]]:
@@ -148,14 +162,16 @@ async def test_every_answer_matches_the_published_contract(client: Any) -> None:
     lesson = next(ch["record"] for ch in pulled if ch["entity"] == "lesson")
     lid = lesson["id"]
 
-    # applied (a create: the record comes back), then hlc_clamped from a far-future clock.
+    # applied (a create: acknowledged with the fields the server filled in, not echoed),
+    # then hlc_clamped from a far-future clock.
     nid = uid()
     body = "Mirror checks good. Speed ok on the ring road."
     applied = await c.push(
         inst, inst.mutation("lesson_note", nid, "put", {"lesson_id": lid, "body": body})
     )
     created = applied["results"][0]
-    assert created["status"] == "applied" and "record" in created
+    assert created["status"] == "applied" and "record" not in created
+    assert created["filled"]["student_id"] == lesson["student_id"]
     future = int(time.time() * 1000) + 86_400_000
     clamped = await c.push(
         inst,

@@ -418,12 +418,28 @@ class SimDevice(Device):
             if result["status"] == "rejected":
                 self.rejected[result["seq"]] = result["error"]
                 continue
+            key = (m["entity"], m["id"])
+            record = result.get("record")
+            if record is None and m["op"] == "put" and "updated_at" in result:
+                # An acknowledged create: the server sends only what it filled in.
+                record = {
+                    **m.get("data", {}),
+                    **result.get("filled", {}),
+                    "id": m["id"],
+                    "rev": result["rev"],
+                    "updated_at": result["updated_at"],
+                }
             # A resent mutation's result is history: its record may be older than what a
-            # pull has brought since, so only fresh results update the replica.
+            # pull has brought since. It still counts when the replica has nothing newer:
+            # pulls with skip_own never send this device's own writes, so when the first
+            # answer was lost the duplicate is the only way the record arrives.
             if result.get("duplicate"):
+                held = self.replica.get(key)
+                if record is not None and (held is None or held["rev"] < record["rev"]):
+                    self.replica[key] = record
                 continue
-            if "record" in result:
-                self.replica[(m["entity"], m["id"])] = result["record"]
+            if record is not None:
+                self.replica[key] = record
             elif m["op"] == "delete" and result["status"] == "applied":
                 # Our delete is committed: a pull will not say so if the replica is being
                 # rebuilt from scratch (tombstones older than that are skipped).
@@ -438,7 +454,9 @@ class SimDevice(Device):
         """Pull one page; with `drop` the page is lost on the way (the cursor stays)."""
         params: dict[str, Any] = {"limit": limit}
         if self.cursor:
-            params["cursor"] = self.cursor
+            # Left out: what this device wrote and was answered with (it holds it already,
+            # rebuilt from the answer), so a wrong `filled` would show as divergence.
+            params.update(cursor=self.cursor, client_id=self.client_id, skip_own="true")
         resp = await self.client.get("/v1/sync/pull", params=params, headers=self.headers)
         text = await resp.text()
         check(resp.status == 200, f"{self.name}: pull answered {resp.status}: {text}")

@@ -163,7 +163,7 @@ async def test_reset_rules_still_apply_on_the_memory_path(db: Db) -> None:
         assert (await service.pull.pull(inst, _text(page), 10, frozenset({"lesson"}), 1)).rev
         for who, entities, version in (
             (other, frozenset({"lesson"}), 1),  # another user's cursor
-            (inst, None, 1),  # another entity filter
+            (inst, frozenset({"lesson", "booking"}), 1),  # another entity filter
             (inst, frozenset({"lesson"}), 2),  # another schema version
         ):
             with pytest.raises(ResetRequired):

@@ -52,7 +52,10 @@ async def push(request: web.Request) -> web.Response:
     result = await request.app[SYNC].push.push(
         principal(request), req.client_id, req.schema_version, raw, req.device
     )
-    return reply(request, PushResponse, result)
+    response = reply(request, PushResponse, result)
+    if len(response.body or b"") > 512:  # smaller answers would grow by gzip's framing
+        response.enable_compression()
+    return response
 
 
 @routes.get("/v1/sync/pull")

@@ -15,7 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from server.app import create_app
 from server.config import Settings
-from server.security import CONTENT_SECURITY_POLICY, SECURITY_HEADERS, is_https
+from server.security import API_HEADERS, CONTENT_SECURITY_POLICY, SECURITY_HEADERS, is_https
 from tests.conftest import TEST_SECRET, Templates, bearer, login
 
 
@@ -36,9 +36,11 @@ async def app_client(templates: Templates, tmp_path: Path, aiohttp_client: Any) 
 
 
 def _assert_browser_headers(headers: Any, what: str) -> None:
-    for name, value in SECURITY_HEADERS.items():
+    data = headers.get("Content-Type", "").startswith("application/json")
+    for name, value in (API_HEADERS if data else SECURITY_HEADERS).items():
         assert headers.get(name) == value, (what, name, headers.get(name))
     assert "Strict-Transport-Security" not in headers, what  # plain HTTP here
+    assert headers.get("Server") == "DriveSync", what  # no Python or aiohttp version
 
 
 def test_policy_is_the_agreed_one() -> None:
@@ -60,6 +62,11 @@ def test_policy_is_the_agreed_one() -> None:
     assert SECURITY_HEADERS["Cross-Origin-Opener-Policy"] == "same-origin"
     assert SECURITY_HEADERS["X-Content-Type-Options"] == "nosniff"
     assert SECURITY_HEADERS["Referrer-Policy"] in {"no-referrer", "strict-origin-when-cross-origin"}
+    # JSON answers: nothing may load from them or frame them, and they are never sniffed.
+    assert API_HEADERS == {
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+    }
 
 
 async def test_every_kind_of_response_has_them(app_client: Any) -> None:

@@ -5,6 +5,8 @@ On both databases."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
 from typing import Any
 
@@ -159,3 +161,32 @@ async def test_an_initial_sync_in_pages_sends_own_writes(client: Any) -> None:
         if not page["has_more"]:
             break
     assert ("lesson_note", nid) in seen
+
+
+async def test_push_answers_are_compressed_when_worth_it(client: Any) -> None:
+    inst = await Device(client, "instructor1@demo.test").login()
+    await inst.pull()
+    lesson = await _lesson(inst)
+    mutations = [
+        inst.mutation(
+            "lesson_note",
+            str(uuid.uuid4()),
+            "put",
+            {"lesson_id": lesson["id"], "body": f"Note {n}", "private": False, "tags": []},
+        )
+        for n in range(20)
+    ]
+    body = {"client_id": inst.client_id, "schema_version": 2, "mutations": mutations}
+    headers = {**inst.headers, "Accept-Encoding": "gzip"}
+    resp = await client.post("/v1/sync/push", json=body, headers=headers, auto_decompress=False)
+    assert resp.status == 200
+    assert resp.headers.get("Content-Encoding") == "gzip"
+    raw = await resp.read()
+    answer = json.loads(gzip.decompress(raw))
+    assert [r["status"] for r in answer["results"]] == ["applied"] * 20
+    assert len(raw) < len(json.dumps(answer)) / 2
+    # One small answer is sent as it is.
+    small = [inst.mutation("lesson", lesson["id"], "patch", {"attended": True})]
+    body = {"client_id": inst.client_id, "schema_version": 2, "mutations": small}
+    resp = await client.post("/v1/sync/push", json=body, headers=headers, auto_decompress=False)
+    assert resp.status == 200 and "Content-Encoding" not in resp.headers

@@ -301,7 +301,7 @@ class Bench:
             t_empty - t0,
             f"{queued} mutations queued; {breakdown(upload)}; push answers: {pushes}",
         )
-        self.report(row)
+        self.report(row, upload)
         self.check(
             row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
         )
@@ -317,7 +317,7 @@ class Bench:
                 secs,
                 f"{breakdown(pulls)}; answers: {answers(pulls)}",
             )
-            self.report(row)
+            self.report(row, pulls)
             self.check(
                 row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
             )
@@ -354,7 +354,7 @@ class Bench:
             f"without signal, then {t_empty - t_back:.1f} s to empty the outbox; "
             f"{breakdown(w)}",
         )
-        self.report(row)
+        self.report(row, w)
         self.check(
             row, check_lesson(Direct(self.base, INSTRUCTOR).pull_all(), lesson_id, NOTE, fixes)
         )
@@ -368,7 +368,7 @@ class Bench:
         secs = time.monotonic() - t0
         w = self.link.since(mark).only(lambda e: not is_live(e))
         row = Row("a no-change poll", w.up, w.down, secs, breakdown(w))
-        self.report(row)
+        self.report(row, w)
         fails = (
             []
             if [e.path.split("?")[0] for e in w.exchanges] == ["/v1/sync/pull"]
@@ -415,7 +415,7 @@ class Bench:
                 f"{len(enc)} compressed ({zipped:,} of {w.down:,} B down); "
                 f"largest: {self.largest(w)}",
             )
-            self.report(row)
+            self.report(row, w)
             self.check(row, [] if w.exchanges else ["no request crossed the link"])
         if first_sync:
             self.first_sync(page, email, "a student's first sync (demo data)", 0)
@@ -429,7 +429,7 @@ class Bench:
         w = self.link.since(mark).only(lambda e: not is_live(e))
         pulls = answers(w.only(is_pull))
         row = Row(name, w.up, w.down, secs, f"{breakdown(w)}; pull answers: {pulls}")
-        self.report(row)
+        self.report(row, w)
         self.check(row, check_student(Direct(self.base, email).pull_all(), full_trips))
 
     def term_sync(self) -> None:
@@ -455,13 +455,21 @@ class Bench:
         top = sorted(w.exchanges, key=lambda e: -e.down)[:3]
         return ", ".join(f"{e.path.split('?')[0]} {e.down:,} B" for e in top)
 
-    def report(self, row: Row) -> None:
+    def report(self, row: Row, window: Window) -> None:
         self.rows.append(row)
         say(
             f"\n{row.name}: {row.up / 1000:.1f} KB up / {row.down / 1000:.1f} KB down, "
             f"{row.seconds:.1f} s"
         )
         say(f"  {row.note}")
+        if self.args.verbose:  # every request: when, which connection, what, how big
+            t0 = min((e.started for e in window.exchanges), default=0.0)
+            for e in window.exchanges:
+                say(
+                    f"    +{e.started - t0:6.1f} s {e.seconds:6.1f} s conn {e.conn:3} "
+                    f"{e.method} {e.path[:70]} -> {e.status} "
+                    f"{e.response_header('content-encoding') or '-'} {e.up:,}/{e.down:,}"
+                )
 
     def close(self) -> None:
         for ctx in self.contexts:
@@ -490,6 +498,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--term-lessons", type=int, default=30)
     p.add_argument("--token-ttl-s", type=int, default=900, help="the server's access token life")
     p.add_argument("--keep-db", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="print every request of a scenario")
     return p.parse_args(argv)
 
 

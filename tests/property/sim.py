@@ -437,6 +437,13 @@ class SimDevice(Device):
                 held = self.replica.get(key)
                 if record is not None and (held is None or held["rev"] < record["rev"]):
                     self.replica[key] = record
+                elif (
+                    m["op"] == "delete"
+                    and result["status"] == "applied"
+                    and held is not None
+                    and held["rev"] < result["rev"]
+                ):
+                    self.replica.pop(key)
                 continue
             if record is not None:
                 self.replica[key] = record

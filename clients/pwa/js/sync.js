@@ -141,8 +141,13 @@ export class SyncEngine {
   /** An `applied` result without a record: what we sent is what the server holds. */
   async applyOwn(s, m, r) {
     const key = [m.entity, m.id];
-    if (m.op === 'delete') { s.records.delete(key); return; }
-    const record = acknowledged(await req(s.records.get(key)), m, r);
+    const current = await req(s.records.get(key));
+    if (m.op === 'delete') {
+      // A resent delete's answer may come after a newer version arrived: keep that one.
+      if (!current || !Number.isInteger(r.rev) || (current.rev ?? -1) <= r.rev) s.records.delete(key);
+      return;
+    }
+    const record = acknowledged(current, m, r);
     if (record) await putRecord(s, m.entity, record);
   }
 

@@ -218,6 +218,13 @@ class Bench:
             self.open_shell(page)
             self.sign_in(page, INSTRUCTOR)
             self.link.shaped = True
+            self.instructor = (ctx, page)
+        return self.instructor
+
+    def scheduled(self) -> list[str]:
+        """instructor1's scheduled lessons, soonest first (read once, before any scenario
+        changes them): `lesson` records the first, `cut` the second."""
+        if not self.lessons:
             direct = Direct(self.base, INSTRUCTOR)
             me = direct.user["instructor_id"]
             lessons = [
@@ -226,8 +233,13 @@ class Bench:
                 if r["instructor_id"] == me and r["status"] == "scheduled"
             ]
             self.lessons = [r["id"] for r in sorted(lessons, key=lambda r: r["scheduled_start"])]
-            self.instructor = (ctx, page)
-        return self.instructor
+        return self.lessons
+
+    def put_away(self) -> None:
+        """Close every phone: the next scenario's device is alone on the link (another
+        signed-in device would pull what the scenario changes, over the same link)."""
+        self.close()
+        self.contexts, self.instructor = [], None
 
     def record_lesson(self, lesson_id: str, seed: int) -> list[list[Any]]:
         """The lesson, offline, through the UI; returns the GPS fixes fed to the recorder."""
@@ -281,7 +293,7 @@ class Bench:
     # -- scenarios -------------------------------------------------------------------------
     def lesson(self, with_pull: bool) -> None:
         ctx, page = self.instructor_phone()
-        lesson_id = self.lessons[0]
+        lesson_id = self.scheduled()[0]
         fixes = self.record_lesson(lesson_id, seed=1)
         queued = self.pending(page)
         mark = self.link.mark()
@@ -324,7 +336,7 @@ class Bench:
 
     def cut(self) -> None:
         ctx, page = self.instructor_phone()
-        lesson_id = self.lessons[1]
+        lesson_id = self.scheduled()[1]
         fixes = self.record_lesson(lesson_id, seed=2)
         cut_at = (self.upload_bytes or self.args.cut_bytes * 2) // 2
         mark = self.link.mark()
@@ -382,7 +394,9 @@ class Bench:
             direct = Direct(self.base, INSTRUCTOR)
             changes = direct.pull_all()
             touched = {
-                r["student_id"] for r in records(changes, "lesson") if r["id"] in self.lessons[:2]
+                r["student_id"]
+                for r in records(changes, "lesson")
+                if r["id"] in self.scheduled()[:2]
             }
             me = direct.user["instructor_id"]
             mine = [s for s in records(changes, "student") if me in s["instructor_ids"]]
@@ -392,6 +406,7 @@ class Bench:
 
     def shell_and_first_sync(self, shell: bool, first_sync: bool) -> None:
         email = self.student()
+        self.put_away()
         _, page = self.context("student")
         self.link.shaped = shell
         mark = self.link.mark()
@@ -434,6 +449,7 @@ class Bench:
 
     def term_sync(self) -> None:
         email = self.student()
+        self.put_away()  # before seeding: the first student device would pull the term too
         instructor = Direct(self.base, INSTRUCTOR)
         changes = instructor.pull_all()
         student_id = next(s["id"] for s in records(changes, "student") if s["email"] == email)

@@ -497,6 +497,19 @@ class Bench:
                     f"{e.response_header('content-encoding') or '-'} {e.up:,}/{e.down:,}"
                 )
 
+    def attempt(self, name: str, step: Callable[[], None]) -> None:
+        """Run a scenario; one that breaks (the UI changed, a timeout) is a FAIL row and
+        the next starts afresh: link up, shaped, every phone closed."""
+        try:
+            step()
+        except Exception as exc:  # reported, and the exit code says FAIL
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            say(f"\n{name}: FAILED TO RUN: {error}")
+            self.rows.append(Row(name, 0, 0, 0.0, error, [error], True))
+            self.link.restore()
+            self.link.shaped = True
+            self.put_away()
+
     def close(self) -> None:
         for ctx in self.contexts:
             with contextlib.suppress(Exception):
@@ -550,23 +563,25 @@ def run(args: argparse.Namespace) -> list[Row]:
             raise RuntimeError(f"the server does not serve the PWA of {ROOT}")
         with Link(server.port, settings) as link, sync_playwright() as pw:
             bench = Bench(args, link, server.base, pw)
-            steps: list[tuple[bool, Callable[[], None]]] = [
+            steps: list[tuple[str, bool, Callable[[], None]]] = [
                 (
+                    "lesson",
                     "lesson" in wanted or "pull_after" in wanted,
                     lambda: bench.lesson("pull_after" in wanted),
                 ),
-                ("cut" in wanted, bench.cut),
-                ("poll" in wanted, bench.poll),
+                ("cut", "cut" in wanted, bench.cut),
+                ("poll", "poll" in wanted, bench.poll),
                 (
+                    "shell/first_sync",
                     "shell" in wanted or "first_sync" in wanted,
                     lambda: bench.shell_and_first_sync("shell" in wanted, "first_sync" in wanted),
                 ),
-                ("term_sync" in wanted, bench.term_sync),
+                ("term_sync", "term_sync" in wanted, bench.term_sync),
             ]
             try:
-                for on, step in steps:
+                for name, on, step in steps:
                     if on:
-                        step()
+                        bench.attempt(name, step)
             finally:
                 bench.close()
         if server.errors():  # shown, not failed: the checks say whether data suffered
@@ -595,8 +610,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     failed = [r for r in rows if r.checks or not r.checked]
     say(
-        f"\n{'FAIL' if failed else 'PASS'}: "
-        f"{len(rows) - len(failed)} of {len(rows)} scenarios checked out"
+        f"\nFAIL: {len(failed)} of {len(rows)} scenarios failed"
+        if failed
+        else f"\nPASS: all {len(rows)} scenarios checked out"
     )
     return 1 if failed else 0
 

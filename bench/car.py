@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -140,6 +141,8 @@ def answers(window: Window) -> str:
 
 
 class Bench:
+    """The scenarios, the phones (browser contexts) they use, and the rows they report."""
+
     def __init__(self, args: argparse.Namespace, link: Link, base: str, pw: Any) -> None:
         self.args, self.link, self.base, self.pw = args, link, base, pw
         self.rows: list[Row] = []
@@ -584,6 +587,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                         bench.attempt(name, step)
             finally:
                 bench.close()
+                shutil.rmtree(bench.tmp, ignore_errors=True)
         if server.errors():  # shown, not failed: the checks say whether data suffered
             say(f"\nthe server logged errors ({server.log_path}):\n{server.tail(6000)}")
         return bench.rows

@@ -22,6 +22,8 @@ Scenarios (names for --scenario; all by default, in this order):
   first_sync  a student's first sync (demo data)
   term_sync   the same student on a new device after a term of 30 recorded lessons
               (seeded straight into the server through the sync API as the instructor)
+  route       instructor1 on a new phone after that term: its first sync, then one of the
+              term's lessons opened and its route drawn (runs `term_sync` if need be)
 
 After each scenario the server is read directly (not through the link) and checked: every
 GPS point once and in order, no record twice. Each check prints PASS or FAIL; the script
@@ -74,7 +76,7 @@ ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 PHONE = {"width": 360, "height": 740}
-SCENARIOS = ["lesson", "pull_after", "cut", "poll", "shell", "first_sync", "term_sync"]
+SCENARIOS = ["lesson", "pull_after", "cut", "poll", "shell", "first_sync", "term_sync", "route"]
 INSTRUCTOR = "instructor1@demo.test"
 PASSWORD = "drive-demo-1"
 # The note is typed in these pieces, each left to auto-save (400 ms) before the next.
@@ -152,6 +154,7 @@ class Bench:
         self.upload_bytes = 0  # upstream bytes of `lesson` (where `cut` cuts)
         self.lessons: list[str] = []  # scheduled lessons of instructor1, soonest first
         self.student_email = ""
+        self.term: list[str] = []  # the lessons term_sync seeded, oldest first
 
     # -- browser ---------------------------------------------------------------------------
     def context(self, name: str, **options: Any) -> tuple[Any, Any]:
@@ -468,7 +471,7 @@ class Bench:
         student_id = next(s["id"] for s in records(changes, "student") if s["email"] == email)
         skills = sorted(r["id"] for r in records(changes, "skill"))
         t = time.monotonic()
-        seed_term(instructor, student_id, self.args.term_lessons, skills)
+        self.term = seed_term(instructor, student_id, self.args.term_lessons, skills)
         say(
             f"  seeded {self.args.term_lessons} lessons for {email} in {time.monotonic() - t:.1f} s"
         )
@@ -478,6 +481,37 @@ class Bench:
         self.link.shaped = True
         name = f"a student's first sync after a term of {self.args.term_lessons} recorded lessons"
         self.first_sync(page, email, name, self.args.term_lessons)
+
+    def route(self) -> None:
+        """instructor1 on a new phone after the term: the first sync, then one recorded
+        lesson opened, its route drawn (fetched when viewed, or already in the replica)."""
+        if not self.term:
+            self.term_sync()
+        self.put_away()
+        _, page = self.context("instructor-new")
+        self.link.shaped = False
+        self.open_shell(page)
+        self.link.shaped = True
+        name = f"an instructor's first sync after the term ({len(self.term)} lessons recorded)"
+        self.first_sync(page, INSTRUCTOR, name, len(self.term))
+        mark = self.link.mark()
+        t0 = time.monotonic()
+        page.evaluate("r => { location.hash = r }", f"#/lesson/{self.term[-1]}")
+        page.wait_for_selector("[data-testid=trip] svg.route", timeout=600_000)
+        secs = time.monotonic() - t0
+        self.wait_quiet(mark)
+        w = self.link.since(mark).only(lambda e: not is_live(e))
+        label = page.get_attribute("[data-testid=trip] svg.route", "aria-label") or ""
+        row = Row(
+            "a recorded lesson's route viewed on that phone",
+            w.up,
+            w.down,
+            secs,
+            f"{label}; {breakdown(w)}",
+        )
+        self.report(row, w)
+        fails = [] if "3600 points" in label else [f"the route drawn: {label!r}"]
+        self.check(row, fails + check_student(Direct(self.base, INSTRUCTOR).pull_all(), 30))
 
     @staticmethod
     def largest(w: Window) -> str:
@@ -580,6 +614,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                     lambda: bench.shell_and_first_sync("shell" in wanted, "first_sync" in wanted),
                 ),
                 ("term_sync", "term_sync" in wanted, bench.term_sync),
+                ("route", "route" in wanted, bench.route),
             ]
             try:
                 for name, on, step in steps:

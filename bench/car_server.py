@@ -140,9 +140,11 @@ def _iso(t: dt.datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def seed_term(instructor: Direct, student_id: str, lessons: int, skill_ids: list[str]) -> None:
+def seed_term(instructor: Direct, student_id: str, lessons: int, skill_ids: list[str]) -> list[str]:
     """`lessons` past lessons of an hour for one student, as the instructor's phone would
-    have pushed them: started, attended, a note, 8 assessments, a 3,600-point trip."""
+    have pushed them: started, attended, a note, 8 assessments, a 3,600-point trip.
+    Returns the lessons' ids, oldest first."""
+    made = []
     iid = instructor.user["instructor_id"]
     today = dt.datetime.now(dt.UTC).replace(hour=9, minute=0, second=0, microsecond=0)
     for n in range(lessons):
@@ -211,6 +213,8 @@ def seed_term(instructor: Direct, student_id: str, lessons: int, skill_ids: list
             m("lesson", lesson_id, "patch", {"status": "completed", "ended_at": _iso(end)})
         )
         instructor.push(batch)
+        made.append(lesson_id)
+    return made
 
 
 NOTE = (

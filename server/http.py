@@ -159,6 +159,10 @@ async def _receive(request: web.Request, limit: int) -> bytes:
     except RequestPayloadError as exc:
         _abandon(request)
         raise BadBody(f"the request body cannot be read: {_reason(exc)}") from exc
+    except ConnectionError as exc:
+        # The link dropped mid-body (an ordinary event for a phone): nothing was applied,
+        # the client is gone and will resend. A 400 no one reads, not an unhandled error.
+        raise BadBody("the connection was lost while the body arrived") from exc
     return bytes(buffer)
 
 

@@ -14,6 +14,24 @@ def uid() -> str:
     return str(uuid.uuid4())
 
 
+def held_record(m: dict[str, Any], result: dict[str, Any]) -> dict[str, Any] | None:
+    """The record a client holds after a push result: the whole `record` when the server
+    sent one, for an acknowledged create the data sent plus the fields the server filled in
+    (`filled`), else None (a patch, a delete, a rejection)."""
+    if "record" in result:
+        record: dict[str, Any] = result["record"]
+        return record
+    if m["op"] != "put" or result["status"] != "applied" or "updated_at" not in result:
+        return None
+    return {
+        **m.get("data", {}),
+        **result.get("filled", {}),
+        "id": m["id"],
+        "rev": result["rev"],
+        "updated_at": result["updated_at"],
+    }
+
+
 class Device:
     """One installation of one user: client_id, seq counter, hlc clock, replica, cursor."""
 
@@ -85,16 +103,9 @@ class Device:
         sent = {m["seq"]: m for m in mutations}
         for result in body["results"]:
             m = sent.get(result["seq"])
-            if m is None or m["op"] != "put" or "record" in result:
-                continue
-            if result["status"] == "applied" and "updated_at" in result:
-                result["record"] = {
-                    **m.get("data", {}),
-                    **result.get("filled", {}),
-                    "id": m["id"],
-                    "rev": result["rev"],
-                    "updated_at": result["updated_at"],
-                }
+            held = held_record(m, result) if m is not None else None
+            if held is not None:
+                result["record"] = held
         return body
 
     async def one(

@@ -20,7 +20,7 @@ from referencing.jsonschema import DRAFT202012
 
 from schemas.jsonschema import OUT
 from server.keys import SYNC
-from tests.helpers import Device, uid
+from tests.helpers import Device, held_record, uid
 
 # (method, route) → the published file its 200 answer follows; other statuses: error.json.
 CONTRACT = {
@@ -111,17 +111,9 @@ class Contract:
             m = by_seq.get(result["seq"])
             if m is None:
                 continue
-            record = result.get("record")
-            if record is None and m["op"] == "put" and "updated_at" in result:
-                # An acknowledged create: the data sent plus what the server filled in must
-                # be a whole record.
-                record = {
-                    **m.get("data", {}),
-                    **result.get("filled", {}),
-                    "id": m["id"],
-                    "rev": result["rev"],
-                    "updated_at": result["updated_at"],
-                }
+            # An acknowledged create: the data sent plus what the server filled in must be
+            # a whole record.
+            record = held_record(m, result)
             if record is not None:
                 record_schema = published(f"{m['entity']}.record")
                 conforms(record_schema, record, f"push result {result['seq']} record")

@@ -33,7 +33,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.app import create_app
 from server.config import Settings
 from tests.conftest import RUN_ID, TEST_SECRET, Templates, _pg_admin, _pg_sa_url, login
-from tests.helpers import Device
+from tests.helpers import Device, held_record
 
 Key = tuple[str, str]  # (entity, id)
 Record = dict[str, Any]
@@ -419,16 +419,8 @@ class SimDevice(Device):
                 self.rejected[result["seq"]] = result["error"]
                 continue
             key = (m["entity"], m["id"])
-            record = result.get("record")
-            if record is None and m["op"] == "put" and "updated_at" in result:
-                # An acknowledged create: the server sends only what it filled in.
-                record = {
-                    **m.get("data", {}),
-                    **result.get("filled", {}),
-                    "id": m["id"],
-                    "rev": result["rev"],
-                    "updated_at": result["updated_at"],
-                }
+            # An acknowledged create comes back as only what the server filled in.
+            record = held_record(m, result)
             # A resent mutation's result is history: its record may be older than what a
             # pull has brought since. It still counts when the replica has nothing newer:
             # pulls with skip_own never send this device's own writes, so when the first

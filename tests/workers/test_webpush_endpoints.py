@@ -217,8 +217,10 @@ async def test_redirects_are_not_followed(
     app = web.Application()
     app.router.add_post("/push/{sid}", redirect)
     service = await aiohttp_server(app)
-    # On: the redirecting service itself is on 127.0.0.1 (the rule is tested above).
-    channel = WebPushChannel(vapid[0], "mailto:a@b.test", 60, 2.0, allow_local=True)
+    # On: the redirecting service itself is on 127.0.0.1 (the rule is tested above). A
+    # generous timeout: a followed redirect would still fail (the listener never answers),
+    # and 2 s once ran out on a busy CI machine before the 307 arrived.
+    channel = WebPushChannel(vapid[0], "mailto:a@b.test", 60, 10.0, allow_local=True)
     with pytest.raises(SendError) as refused:
         await channel.send(_message(str(service.make_url("/push/1"))))
     await channel.close()

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import statistics
 import sys
@@ -48,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.browser import ARGS, CHROMIUM
 from bench.car_route import drive
 from bench.car_server import (
     NOTE,
@@ -62,19 +62,6 @@ from bench.car_server import (
 from bench.common import print_machine, say
 from bench.link import Exchange, Link, LinkSettings, Window
 
-CHROMIUM = os.environ.get("DRIVESYNC_CHROMIUM", "/usr/bin/chromium")
-# The browser tests' flags (tests/e2e/conftest.py, ../shared/design/BROWSER-TESTS.md).
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 PHONE = {"width": 360, "height": 740}
 SCENARIOS = ["lesson", "pull_after", "cut", "poll", "shell", "first_sync", "term_sync", "route"]
 INSTRUCTOR = "instructor1@demo.test"

@@ -23,29 +23,17 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bench.browser import ARGS, CHROMIUM
 from server.config import Settings
 from server.keys import PRINCIPAL
 from tests.conftest import TEST_SECRET, Templates
 from tests.e2e.link import Link, link_middleware
 
-CHROMIUM = os.environ.get("DRIVESYNC_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "drive-demo-1"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
-# BROWSER-TESTS.md: no DNS look-ups, no component downloads, no sandbox in containers.
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 
 
 def _require_chromium() -> None:

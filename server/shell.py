@@ -20,6 +20,7 @@ import json
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -142,13 +143,31 @@ def add_pwa(app: web.Application, pwa_dir: Path) -> None:
     app.router.add_get("/app/{tail:.+}", static)
 
 
+_WORKERS: dict[tuple[Any, ...], str] = {}
+
+
 def worker_script(pwa_dir: Path) -> str:
-    """sw.js prefixed with `self.DRIVESYNC_BUILD = {version, files}` for the current shell."""
+    """sw.js prefixed with `self.DRIVESYNC_BUILD = {version, files}` for the current shell.
+    Built again only when a file of the shell (or sw.js) changed: every page load asks for
+    the worker, and reading and hashing the whole shell each time cost more than a stat."""
     files = sorted(
         p.relative_to(pwa_dir).as_posix()
         for p in pwa_dir.rglob("*")
         if p.is_file() and p.relative_to(pwa_dir).parts[0] not in NOT_SHELL
     )
+    key = tuple(
+        (rel, st.st_mtime_ns, st.st_size)
+        for rel in (*files, "sw.js")
+        for st in ((pwa_dir / rel).stat(),)
+    )
+    if key not in _WORKERS:
+        if len(_WORKERS) > 8:  # old builds of a changing tree (development)
+            _WORKERS.clear()
+        _WORKERS[key] = _build_worker(pwa_dir, files)
+    return _WORKERS[key]
+
+
+def _build_worker(pwa_dir: Path, files: list[str]) -> str:
     digest = hashlib.sha256()
     for rel in files:
         digest.update(rel.encode() + b"\0" + (pwa_dir / rel).read_bytes())

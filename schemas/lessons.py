@@ -64,8 +64,8 @@ class Booking(SyncedMixin, Base):
         ),
         CheckConstraint('start < "end"', name="ordered"),
         CheckConstraint("price_cents >= 0", name="price"),
-        Index("ix_bookings_instructor_start", "tenant_id", "instructor_id", "start"),
-        Index("ix_bookings_student_start", "tenant_id", "student_id", "start"),
+        Index("ix_bookings_instructor_start", "instructor_id", "tenant_id", "start"),
+        Index("ix_bookings_student_start", "student_id", "tenant_id", "start"),
     )
 
 
@@ -94,9 +94,9 @@ class Lesson(SyncedMixin, Base):
             name="status",
         ),
         CheckConstraint("scheduled_start < scheduled_end", name="ordered"),
-        Index("ix_lessons_student", "tenant_id", "student_id"),
-        Index("ix_lessons_instructor_start", "tenant_id", "instructor_id", "scheduled_start"),
-        Index("ix_lessons_booking", "tenant_id", "booking_id"),
+        Index("ix_lessons_student", "student_id", "tenant_id"),
+        Index("ix_lessons_instructor_start", "instructor_id", "tenant_id", "scheduled_start"),
+        Index("ix_lessons_booking", "booking_id", "tenant_id"),
     )
 
 
@@ -114,7 +114,7 @@ class LessonNote(SyncedMixin, Base):
 
     __table_args__ = (
         _fk("lesson_id", "lessons"),
-        Index("ix_lesson_notes_lesson", "tenant_id", "lesson_id"),
+        Index("ix_lesson_notes_lesson", "lesson_id", "tenant_id"),
     )
 
 
@@ -143,7 +143,7 @@ class Skill(SyncedMixin, Base):
     position: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (
-        UniqueConstraint("tenant_id", "code"),
+        UniqueConstraint("code", "tenant_id"),
         CheckConstraint("stage >= 1 AND stage <= 5", name="stage"),
     )
 
@@ -165,7 +165,7 @@ class SkillAssessment(SyncedMixin, Base):
         _fk("skill_id", "skills"),
         _fk("student_id", "students"),
         CheckConstraint("level >= 1 AND level <= 5", name="level"),
-        Index("ix_skill_assessments_student", "tenant_id", "student_id"),
+        Index("ix_skill_assessments_student", "student_id", "tenant_id"),
     )
 
 
@@ -180,7 +180,7 @@ class StudentProgress(SyncedMixin, Base):
 
     __table_args__ = (
         _fk("student_id", "students"),
-        UniqueConstraint("tenant_id", "student_id"),
+        UniqueConstraint("student_id", "tenant_id"),
         CheckConstraint("readiness_pct >= 0 AND readiness_pct <= 100", name="readiness"),
     )
 
@@ -201,7 +201,7 @@ class Trip(SyncedMixin, Base):
 
     __table_args__ = (
         _fk("lesson_id", "lessons"),
-        Index("ix_trips_lesson", "tenant_id", "lesson_id"),
+        Index("ix_trips_lesson", "lesson_id", "tenant_id"),
     )
 
 
@@ -217,7 +217,7 @@ class TripSegment(SyncedMixin, Base):
 
     __table_args__ = (
         _fk("trip_id", "trips"),
-        UniqueConstraint("tenant_id", "trip_id", "index"),
+        UniqueConstraint("trip_id", "index", "tenant_id"),
         CheckConstraint('"index" >= 0', name="index"),
     )
 
@@ -235,7 +235,7 @@ class TheoryQuestion(SyncedMixin, Base):
     explanation: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (
-        UniqueConstraint("tenant_id", "key"),
+        UniqueConstraint("key", "tenant_id"),
         CheckConstraint("correct_option >= 0", name="correct_option"),
     )
 
@@ -257,7 +257,7 @@ class TheoryAttempt(SyncedMixin, Base):
         _fk("student_id", "students"),
         _fk("question_id", "theory_questions"),
         CheckConstraint("mode IN ('practice', 'mock')", name="mode"),
-        Index("ix_theory_attempts_student", "tenant_id", "student_id"),
+        Index("ix_theory_attempts_student", "student_id", "tenant_id"),
     )
 
 
@@ -277,5 +277,5 @@ class MockTest(SyncedMixin, Base):
     __table_args__ = (
         _fk("student_id", "students"),
         CheckConstraint("score >= 0 AND score <= total", name="score"),
-        Index("ix_mock_tests_student", "tenant_id", "student_id"),
+        Index("ix_mock_tests_student", "student_id", "tenant_id"),
     )

@@ -41,7 +41,7 @@ class Device(Base):
     skew_ms: Mapped[int | None] = mapped_column(RevInt)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("tenant_id", "user_id", "client_id"),)
+    __table_args__ = (UniqueConstraint("user_id", "client_id", "tenant_id"),)
 
 
 class PushSubscription(Base):
@@ -58,7 +58,7 @@ class PushSubscription(Base):
     auth: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_push_subscriptions_user", "tenant_id", "user_id"),)
+    __table_args__ = (Index("ix_push_subscriptions_user", "user_id", "tenant_id"),)
 
 
 class NotificationPreference(Base):
@@ -111,7 +111,7 @@ class Notification(Base):
         CheckConstraint(
             "status IN ('sent', 'failed', 'deferred', 'skipped', 'dead')", name="status"
         ),
-        Index("ix_notifications_key", "tenant_id", "idempotency_key"),
+        Index("ix_notifications_key", "idempotency_key", "tenant_id"),
     )
 
 
@@ -138,6 +138,6 @@ class OutboxEvent(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'done', 'dead')", name="status"),
-        UniqueConstraint("tenant_id", "dedupe_key"),
+        UniqueConstraint("dedupe_key", "tenant_id"),
         Index("ix_outbox_due", "status", "available_at"),
     )

@@ -32,8 +32,8 @@ class Payment(SyncedMixin, Base):
             "status IN ('pending', 'succeeded', 'failed', 'refunded', 'partially_refunded')",
             name="status",
         ),
-        Index("ix_payments_booking", "tenant_id", "booking_id"),
-        UniqueConstraint("tenant_id", "provider_ref"),
+        Index("ix_payments_booking", "booking_id", "tenant_id"),
+        UniqueConstraint("provider_ref", "tenant_id"),
     )
 
 
@@ -72,7 +72,7 @@ class Payout(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("tenant_id", "payment_id"),
+        UniqueConstraint("payment_id", "tenant_id"),
         CheckConstraint("gross_cents = fee_cents + net_cents", name="split_adds_up"),
         CheckConstraint("fee_cents >= 0 AND net_cents >= 0", name="non_negative"),
     )

@@ -41,7 +41,7 @@ class Student(SyncedMixin, Base):
     goals: Mapped[str | None] = mapped_column(Text)
     left_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_students_user", "tenant_id", "user_id"),)
+    __table_args__ = (Index("ix_students_user", "user_id", "tenant_id"),)
 
 
 class Instructor(SyncedMixin, Base):
@@ -57,7 +57,7 @@ class Instructor(SyncedMixin, Base):
     specialties: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     stripe_account_id: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_instructors_user", "tenant_id", "user_id"),)
+    __table_args__ = (Index("ix_instructors_user", "user_id", "tenant_id"),)
 
 
 class Guardian(Base):
@@ -105,7 +105,7 @@ class StudentInstructor(Base):
         ForeignKeyConstraint(
             ["tenant_id", "instructor_id"], ["instructors.tenant_id", "instructors.id"]
         ),
-        Index("ix_student_instructors_instructor", "tenant_id", "instructor_id"),
+        Index("ix_student_instructors_instructor", "instructor_id", "tenant_id"),
     )
 
 
@@ -167,7 +167,7 @@ class Availability(SyncedMixin, Base):
         ),
         CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
         CheckConstraint("start_time < end_time", name="times_ordered"),
-        Index("ix_availability_instructor", "tenant_id", "instructor_id"),
+        Index("ix_availability_instructor", "instructor_id", "tenant_id"),
     )
 
 

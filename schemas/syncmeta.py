@@ -104,7 +104,7 @@ class JournalEntry(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('rejected', 'conflict', 'lost_field')", name="kind"),
         CheckConstraint("status IN ('open', 'resolved', 'replayed', 'dismissed')", name="status"),
-        Index("ix_conflicts_open", "tenant_id", "status", "received_at"),
+        Index("ix_conflicts_open", "status", "tenant_id", "received_at"),
     )
 
 
@@ -137,4 +137,4 @@ class AuditEntry(Base):
     rev: Mapped[int | None] = mapped_column(RevInt)
     details: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
 
-    __table_args__ = (Index("ix_audit_log_record", "tenant_id", "entity", "record_id"),)
+    __table_args__ = (Index("ix_audit_log_record", "record_id", "entity", "tenant_id"),)

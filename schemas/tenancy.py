@@ -77,7 +77,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+    __table_args__ = (UniqueConstraint("email", "tenant_id"),)
 
 
 class Membership(Base):
@@ -117,7 +117,7 @@ class RefreshToken(Base):
 
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
-        Index("ix_refresh_tokens_family", "tenant_id", "family_id"),
+        Index("ix_refresh_tokens_family", "family_id", "tenant_id"),
     )
 
 

@@ -220,6 +220,10 @@ class WriteTxn:
             "origin": None,
         }
 
+    def fresh_rows(self, cls: type) -> list[Any]:
+        """The fresh rows of a mapped class, in the order they were created."""
+        return list(self.fresh.get(inspect(cls).local_table, {}).values())
+
     def is_fresh(self, row: Any) -> bool:
         """Whether `row` is a new row of this transaction kept out of the session."""
         return self.fresh.get(inspect(row).mapper.local_table, {}).get(row.id) is row
@@ -557,6 +561,10 @@ def _lock(tenant_id: str) -> Any:
     return select(TenantRev.rev).where(TenantRev.tenant_id == tenant_id).with_for_update()
 
 
+# Execution option of a read that adds the fresh rows it needs itself (sync.rules.append):
+# they are not inserted before it.
+WITHOUT_FRESH: Final = "drivesync_without_fresh"
+
 # Rows whose changes the hooks below must see in the unit of work: never kept fresh.
 _SCOPE_ROWS: Final = (Student, StudentInstructor)
 
@@ -568,7 +576,7 @@ def _flush_fresh_before_reads(state: ORMExecuteState) -> None:
     see its first, progress must count the assessments just added). Statements that name
     no mapped table (text) flush every fresh row."""
     txn = state.session.info.get(_TXN)
-    if txn is None or not txn.fresh:
+    if txn is None or not txn.fresh or state.execution_options.get(WITHOUT_FRESH):
         return
     mappers = state.all_mappers
     if not mappers:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from schemas.accounts import ForgotPasswordResponse
 from schemas.wire import (
     AvailabilityRecord,
     BookingRecord,
@@ -344,6 +345,7 @@ class DeviceList(Outgoing):
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "error": ErrorResponse,
     "token_response": TokenResponse,
+    "password_forgot_response": ForgotPasswordResponse,
     "push_response": PushResponse,
     "pull_response": PullResponse,
     "sync_info": SyncInfo,

@@ -29,6 +29,7 @@ from schemas.wire import (
     ServiceRecord,
     SkillAssessmentRecord,
     SkillRecord,
+    StudentInstructorRecord,
     StudentProgressRecord,
     StudentRecord,
     TheoryAttemptRecord,
@@ -171,6 +172,10 @@ class InstructorChange(_Change[InstructorRecord]):
     entity: Literal["instructor"]
 
 
+class StudentInstructorChange(_Change[StudentInstructorRecord]):
+    entity: Literal["student_instructor"]
+
+
 class SkillChange(_Change[SkillRecord]):
     entity: Literal["skill"]
 
@@ -198,6 +203,7 @@ Change = Annotated[
     | AvailabilityChange
     | StudentChange
     | InstructorChange
+    | StudentInstructorChange
     | SkillChange
     | ServiceChange
     | PaymentChange,

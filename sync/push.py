@@ -39,6 +39,7 @@ from sync.rules.append import apply_append, finish_batch
 from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
 from sync.rules.lww import apply_lww
+from sync.rules.people import apply_people
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
@@ -57,6 +58,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.APPEND: apply_append,
     Policy.ONCE: apply_append,
     Policy.BOOKING: apply_booking,
+    Policy.PEOPLE: apply_people,
 }
 
 

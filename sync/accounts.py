@@ -83,9 +83,9 @@ def check_password(password: str, email: str, field: str = "password") -> None:
 
 
 def has_password(user: User) -> bool:
-    """Whether the account has a password of its own. An invited account is created with an
-    empty `password_hash` (anything that is not an Argon2 hash), which no password matches
-    (server.auth.passwords)."""
+    """Whether the account has a password of its own. An invited account is created with a
+    `password_hash` that is not an Argon2 hash ("" or sync.rules.people's "!"), which no
+    password matches (server.auth.passwords)."""
     return user.password_hash.startswith("$argon2")
 
 
@@ -174,18 +174,14 @@ async def spend_token(session: AsyncSession, row: AccountToken, now: dt.datetime
         raise InvalidToken("this link is not valid any more; ask for a new one")
 
 
-async def set_password(
-    session: AsyncSession, user_id: str, password_hash: str, *, activate: bool = False
-) -> None:
-    """Store a new password hash (and mark the account active when accepting an
-    invitation). `session` is bound to the user's tenant."""
-    values: dict[str, Any] = {"password_hash": password_hash}
-    if activate:
-        values["is_active"] = True
+async def set_password(session: AsyncSession, user_id: str, password_hash: str) -> None:
+    """Store a new password hash. `session` is bound to the user's tenant. It never marks
+    an account active: a disabled account's links are refused (server.auth.accounts), so a
+    person deactivated before accepting an invitation cannot undo that."""
     await session.execute(
         update(User)
         .where(User.id == user_id)
-        .values(**values)
+        .values(password_hash=password_hash)
         .execution_options(synchronize_session=False)
     )
 

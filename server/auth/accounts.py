@@ -59,7 +59,8 @@ class AccountService:
         self.forgot_throttle = ForgotThrottle(auth)
 
     async def accept_invitation(self, token: str, password: str) -> tuple[dict[str, object], User]:
-        """Set the first password of an invited account, mark it active, sign it in."""
+        """Set the first password of an invited account (created active, with no password)
+        and sign it in."""
         return await self._set_with_token(token, password, accounts.INVITE)
 
     async def reset_password(self, token: str, password: str) -> tuple[dict[str, object], User]:
@@ -77,7 +78,9 @@ class AccountService:
                 select(User).where(User.tenant_id == row.tenant_id, User.id == row.user_id)
             )
             tenant = await session.scalar(select(Tenant).where(Tenant.id == row.tenant_id))
-        if user is None or tenant is None:  # the foreign key makes this a deleted school
+        # A disabled account (someone deactivated, perhaps before they accepted) stays
+        # disabled: its links are refused like any dead link.
+        if user is None or tenant is None or not user.is_active:
             raise accounts.InvalidToken("this link is not valid any more; ask for a new one")
         accounts.check_password(password, user.email)
         new_hash = await self.auth.hashes.hash(password)
@@ -85,9 +88,7 @@ class AccountService:
         async with sessions() as session, session.begin():
             bind_tenant(session, row.tenant_id)
             await accounts.spend_token(session, row, now)
-            await accounts.set_password(
-                session, user.id, new_hash, activate=purpose == accounts.INVITE
-            )
+            await accounts.set_password(session, user.id, new_hash)
             if purpose == accounts.RESET:
                 await accounts.revoke_refresh_tokens(session, user.id, now)
             tokens = await self.auth.sign_in(session, tenant, user.id)

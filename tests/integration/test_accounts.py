@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from schemas import AccountToken, OutboxEvent, Tenant, User, utcnow
 from server.admin_cli import create_user
@@ -266,3 +266,19 @@ async def test_change_password_needs_the_current_one(client: Any, db: Db) -> Non
     resp = await client.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
     assert resp.status == 401
     await login(client, "instructor1@demo.test", password=PASSWORD)
+
+
+async def test_a_deactivated_account_cannot_use_its_invitation(client: Any, db: Db) -> None:
+    user_id = await invited(db)
+    token = await mint(db, "new.student@demo.test", accounts.INVITE)
+    async with db.sessions() as session, session.begin():
+        bind_tenant(session, ALL_TENANTS)
+        await session.execute(update(User).where(User.id == user_id).values(is_active=False))
+    status, body = await post(
+        client, "/v1/auth/invitations/accept", {"token": token, "password": PASSWORD}
+    )
+    assert (status, code(body)) == (400, "invalid_token")
+    async with db.sessions() as session:
+        bind_tenant(session, ALL_TENANTS)
+        user = await session.scalar(select(User).where(User.id == user_id))
+    assert user is not None and not user.is_active and not accounts.has_password(user)

@@ -19,6 +19,7 @@ from sync import accounts
 from sync.errors import Invalid
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from tests.conftest import Db, login, make_settings
+from tests.helpers import Device, uid
 from tests.workers.peers import SmtpPeer
 
 BASE = "https://app.school.test"
@@ -152,3 +153,21 @@ async def test_forgot_password_emails_a_reset_link(
             )
         )
     assert channels == {"email"}
+
+
+async def test_a_student_created_by_an_admin_through_sync_gets_the_invitation(
+    mail_client: Any, smtp: SmtpPeer
+) -> None:
+    """The people side's event (sync/rules/people.py), not ours: the same email arrives."""
+    admin = await Device(mail_client, "admin@demo.test").login()
+    data = {"name": "Nora Quinn", "email": "Nora.Quinn@Example.test"}
+    sid = uid()
+    result = (await admin.push(admin.mutation("student", sid, "put", data)))["results"][0]
+    assert result["status"] == "applied", result
+    token = _link((await smtp.wait_for("nora.quinn@example.test"))[0], "accept")
+    resp = await mail_client.post(
+        "/v1/auth/invitations/accept", json={"token": token, "password": "nora-password-1"}
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["user"]["role"] == "student" and body["user"]["student_id"] == sid

@@ -45,10 +45,10 @@ def _span(delta: dt.timedelta) -> str:
 def _stale(user: User | None, event_type: str) -> str | None:
     if user is None:
         return "account not found"
+    if not user.is_active:
+        return "the account is disabled"
     if event_type == accounts.INVITATION_EVENT and accounts.has_password(user):
         return "the account has set its password already"
-    if event_type == accounts.RESET_EVENT and not user.is_active:
-        return "the account is disabled"
     return None
 
 

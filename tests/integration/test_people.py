@@ -139,6 +139,19 @@ async def test_an_existing_user_is_linked_without_an_invitation(client: Any, db:
     assert result["status"] == "applied", result
     assert result["record"]["user_id"] == admin.user["id"]
     assert await _invitations(db) == []
+    # Without an email there is no sign-in; adding one later makes it, with the invitation.
+    iid = uid()
+    result = await admin.one("instructor", iid, "put", {"name": "Sam Cole", "adi_number": "A1"})
+    assert result["status"] == "applied" and result["record"]["user_id"] is None, result
+    assert await _invitations(db) == []
+    result = await admin.one("instructor", iid, "patch", {"email": "sam.cole@example.test"})
+    assert result["status"] == "applied", result
+    (event,) = await _invitations(db)
+    assert event.payload["person"] == "instructor" and event.payload["person_id"] == iid
+    (role,) = await _rows(
+        db, select(Membership.role).where(Membership.user_id == event.payload["user_id"])
+    )
+    assert role == "instructor"
 
 
 @pytest.mark.parametrize("email", ["instructor1@demo.test", "student1@demo.test"])
@@ -312,3 +325,26 @@ async def test_deactivating_a_student_is_leaving_the_school(client: Any, db: Db)
     assert not [r for r in admin.replica.values() if r.get("student_id") == sid]
     late = await admin.one("student", sid, "patch", {"name": "Back again"})
     assert _code(late) == ("left", "id")
+
+
+async def test_a_pushed_assignment_pokes_the_instructor_live(client: Any) -> None:
+    admin = await Device(client, "admin@demo.test").login()
+    i2 = await Device(client, "instructor2@demo.test").login()
+    st = await Device(client, "student1@demo.test").login()
+    ws = await client.ws_connect("/v1/sync/live", headers=i2.headers)
+    assert (await ws.receive_json(timeout=5))["type"] == "ready"
+    aid = uid()
+    result = await admin.one(
+        "student_instructor",
+        aid,
+        "put",
+        {"student_id": st.user["student_id"], "instructor_id": i2.user["instructor_id"]},
+    )
+    assert result["status"] == "applied", result
+    assert (await ws.receive_json(timeout=5))["type"] == "poke"
+    # Later changes to the student's records reach instructor2 too (their scope was reloaded).
+    await st.pull(entities="lesson")
+    lesson = next(iter(st.of("lesson").values()))
+    await admin.one("lesson", lesson["id"], "patch", {"attended": not lesson["attended"]})
+    assert (await ws.receive_json(timeout=5))["type"] == "poke"
+    await ws.close()

@@ -121,6 +121,15 @@ async def _invite(settings: Settings, email: str, name: str) -> None:
         await engine.dispose()
 
 
+def _wait_text(page: Any, testid: str, text: str) -> None:
+    """Until the element's text contains `text` (a function, not a string: the CSP has no
+    'unsafe-eval')."""
+    page.wait_for_function(
+        "([id, t]) => document.querySelector(`[data-testid=${id}]`).textContent.includes(t)",
+        arg=[testid, text],
+    )
+
+
 def _signed_in_as(page: Any, email: str) -> None:
     wait_synced(page, timeout=20_000)
     assert email in page.evaluate("() => globalThis.__drivesync.user.email")
@@ -175,9 +184,7 @@ def test_invitation_link_sets_the_password_and_signs_in(
     other.fill("input[name=new-password]", "another-password")
     other.fill("input[name=new-password-again]", "another-password")
     other.click("[data-testid=account-accept] button[type=submit]")
-    other.wait_for_function(
-        "() => document.querySelector('[data-testid=account-error]').textContent.includes('expired')"
-    )
+    _wait_text(other, "account-error", "expired")
 
 
 def test_forgot_password_reset_link_and_change_password(
@@ -224,16 +231,12 @@ def test_forgot_password_reset_link_and_change_password(
     page.fill("[data-testid=password-form] input[name=new-password]", "third-password-3")
     page.fill("[data-testid=password-form] input[name=new-password-again]", "third-password-3")
     page.click("[data-testid=password-form] button[type=submit]")
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=password-status]').textContent.includes('not right')"
-    )
+    _wait_text(page, "password-status", "not right")
     page.fill("input[name=current-password]", NEW_PASSWORD)
     page.fill("[data-testid=password-form] input[name=new-password]", "third-password-3")
     page.fill("[data-testid=password-form] input[name=new-password-again]", "third-password-3")
     page.click("[data-testid=password-form] button[type=submit]")
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=password-status]').textContent.includes('changed')"
-    )
+    _wait_text(page, "password-status", "changed")
     shot(page, shots, "account-password-changed-390")
     # The new password signs in (the API, as another device would).
     body = _login(mail_server.url, email, "third-password-3")

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -40,6 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     host = args.host or settings.host
     port = args.port or settings.port
+    if not os.environ.get("DRIVESYNC_PUBLIC_URL"):
+        # The links in account emails then name where this server really listens.
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     print(
         f"DriveSync serving on http://{host}:{port}/ (database: {settings.database_url.split('://')[0]}"
         + (f", {processes} processes)" if processes > 1 else ")"),

@@ -56,7 +56,16 @@ if TYPE_CHECKING:
         SyncRecord,
         TenantRev,
     )
-    from schemas.tenancy import ROLES, Branch, LoginAttempt, Membership, RefreshToken, Tenant, User
+    from schemas.tenancy import (
+        ROLES,
+        AccountToken,
+        Branch,
+        LoginAttempt,
+        Membership,
+        RefreshToken,
+        Tenant,
+        User,
+    )
 
 # The modules that define tables, in the order they register them.
 TABLE_MODULES = (
@@ -88,6 +97,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ROLES",
+    "AccountToken",
     "AuditEntry",
     "Availability",
     "AvailabilityException",

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from schemas.accounts import ForgotPasswordResponse
 from schemas.wire import (
     AvailabilityRecord,
     BookingRecord,
@@ -28,6 +29,7 @@ from schemas.wire import (
     ServiceRecord,
     SkillAssessmentRecord,
     SkillRecord,
+    StudentInstructorRecord,
     StudentProgressRecord,
     StudentRecord,
     TheoryAttemptRecord,
@@ -170,6 +172,10 @@ class InstructorChange(_Change[InstructorRecord]):
     entity: Literal["instructor"]
 
 
+class StudentInstructorChange(_Change[StudentInstructorRecord]):
+    entity: Literal["student_instructor"]
+
+
 class SkillChange(_Change[SkillRecord]):
     entity: Literal["skill"]
 
@@ -197,6 +203,7 @@ Change = Annotated[
     | AvailabilityChange
     | StudentChange
     | InstructorChange
+    | StudentInstructorChange
     | SkillChange
     | ServiceChange
     | PaymentChange,
@@ -344,6 +351,7 @@ class DeviceList(Outgoing):
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "error": ErrorResponse,
     "token_response": TokenResponse,
+    "password_forgot_response": ForgotPasswordResponse,
     "push_response": PushResponse,
     "pull_response": PullResponse,
     "sync_info": SyncInfo,

@@ -4,6 +4,7 @@ rate cards and availability."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +17,8 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,8 +27,9 @@ from schemas.synced import SyncedMixin
 
 
 class Student(SyncedMixin, Base):
-    """A learner driver. `left_at` is set when they leave the school: their records then
-    leave every replica, while lesson and payment rows stay for legal retention."""
+    """A learner driver. `left_at` is set (and `active` cleared) when they leave the school:
+    their records then leave every replica, while lesson and payment rows stay for legal
+    retention."""
 
     __tablename__ = "students"
 
@@ -40,12 +44,14 @@ class Student(SyncedMixin, Base):
     practical_test_date: Mapped[dt.date | None] = mapped_column(Date)
     goals: Mapped[str | None] = mapped_column(Text)
     left_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (Index("ix_students_user", "user_id", "tenant_id"),)
 
 
 class Instructor(SyncedMixin, Base):
-    """An approved driving instructor (ADI number in GB)."""
+    """An approved driving instructor (ADI number in GB). An inactive one (`active` false)
+    has no students and cannot sign in; their lessons stay."""
 
     __tablename__ = "instructors"
 
@@ -56,6 +62,7 @@ class Instructor(SyncedMixin, Base):
     adi_number: Mapped[str | None] = mapped_column(String(32))
     specialties: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     stripe_account_id: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (Index("ix_instructors_user", "user_id", "tenant_id"),)
 
@@ -88,15 +95,23 @@ class StudentGuardian(Base):
     )
 
 
-class StudentInstructor(Base):
-    """An admin-made assignment of a student to an instructor; one of a student's
-    assignments is primary. These rows define instructors' and students' sync scopes."""
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class StudentInstructor(SyncedMixin, Base):
+    """An admin-made assignment of a student to an instructor, synced as the entity
+    `student_instructor`; at most one of a student's assignments is primary. These rows
+    define instructors' and students' sync scopes, so only current assignments are kept:
+    unassigning deletes the row (the change index keeps its tombstone, which is what
+    replicas pull), and `deleted` stays false."""
 
     __tablename__ = "student_instructors"
 
-    tenant_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
-    student_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
-    instructor_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    # Rows made outside a push (the seed, benchmarks) get an id of their own.
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True, default=_new_id, sort_order=-9)
+    student_id: Mapped[str] = mapped_column(id_type())
+    instructor_id: Mapped[str] = mapped_column(id_type())
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     assigned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -105,6 +120,7 @@ class StudentInstructor(Base):
         ForeignKeyConstraint(
             ["tenant_id", "instructor_id"], ["instructors.tenant_id", "instructors.id"]
         ),
+        UniqueConstraint("student_id", "instructor_id", "tenant_id"),
         Index("ix_student_instructors_instructor", "instructor_id", "tenant_id"),
     )
 

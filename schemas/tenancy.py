@@ -132,3 +132,31 @@ class LoginAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_login_attempts_key_at", "key", "at"),)
+
+
+TOKEN_PURPOSES = ("invite", "reset")
+
+
+class AccountToken(Base):
+    """A one-time link to set a password: `invite` (a new account) or `reset` (forgot
+    password). Only the SHA-256 of the token is stored; the token itself exists in the
+    email alone. Spent (`used_at`), replaced by a newer one (`revoked_at`) or past
+    `expires_at`, it is refused with one code, so a caller cannot tell which."""
+
+    __tablename__ = "account_tokens"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(id_type())
+    purpose: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
+        CheckConstraint("purpose IN ('invite', 'reset')", name="purpose"),
+        Index("ix_account_tokens_user", "user_id", "tenant_id"),
+    )

@@ -110,6 +110,18 @@ def _hhmm(value: str) -> str:
     return value
 
 
+# An address a mail server will take: one @, a dot in the domain, no spaces or controls.
+# (Deliverability is the invitation's business; this keeps obvious typos out.)
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def _email(value: str) -> str:
+    # Kept as written (a client holds what it sent); the sign-in made for it is lowercase.
+    if not value.isprintable() or not _EMAIL.match(value):
+        raise ValueError("must be an email address such as name@example.com")
+    return value
+
+
 def _finite(value: float) -> float:
     if math.isnan(value) or math.isinf(value):
         raise ValueError("must be a finite number")
@@ -129,6 +141,10 @@ LongText = Annotated[str, Field(strict=True, max_length=20_000), Storable]
 Comment = Annotated[str, Field(strict=True, max_length=2000), Storable]
 Place = Annotated[str, Field(strict=True, max_length=500), Storable]
 Tag = Annotated[str, Field(strict=True, min_length=1, max_length=40), Storable]
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=200), Storable]
+Email = Annotated[str, Field(strict=True, max_length=320), Storable, AfterValidator(_email)]
+Phone = Annotated[str, Field(strict=True, max_length=32), Storable]
+Licence = Annotated[str, Field(strict=True, max_length=32), Storable]
 Level = Annotated[int, Field(strict=True, ge=1, le=5)]
 Option = Annotated[int, Field(strict=True, ge=0, le=9)]
 # An integer any column and JSON encoder takes (a body parsed by the standard json module,
@@ -429,20 +445,74 @@ class AvailabilityRecord(_Record):
     timezone: str
 
 
-# --- read-only replicas -------------------------------------------------------------------
+# --- people (written by admins) ------------------------------------------------------------
+class StudentWrite(_Write):
+    """What an admin writes of a student. `active: false` is the student leaving the
+    school (their records leave every replica); it is not undone."""
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    licence_number: Licence | None = None
+    date_of_birth: Day | None = None
+    theory_test_date: Day | None = None
+    practical_test_date: Day | None = None
+    goals: Comment | None = None
+    active: bool | None = None
+
+
 class StudentRecord(_Record):
     user_id: str | None
     name: str
     email: str | None
     phone: str | None
+    licence_number: str | None
+    date_of_birth: dt.date | None
+    theory_test_date: dt.date | None
+    practical_test_date: dt.date | None
+    goals: str | None
+    active: bool
     instructor_ids: list[str]
+
+
+class InstructorWrite(_Write):
+    """What an admin writes of an instructor. `active: false` ends their assignments and
+    signs them out."""
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    adi_number: Licence | None = None
+    specialties: Annotated[list[Tag], Field(max_length=20)] | None = None
+    active: bool | None = None
 
 
 class InstructorRecord(_Record):
     user_id: str | None
     name: str
+    email: str | None
+    phone: str | None
+    adi_number: str | None
+    specialties: list[str]
+    active: bool
 
 
+class StudentInstructorWrite(_Write):
+    """An assignment of a student to an instructor (admins). The pair cannot change:
+    delete the assignment and create another."""
+
+    student_id: Uuid | None = None
+    instructor_id: Uuid | None = None
+    is_primary: bool | None = None
+
+
+class StudentInstructorRecord(_Record):
+    student_id: str
+    instructor_id: str
+    is_primary: bool
+
+
+# --- read-only replicas -------------------------------------------------------------------
 class SkillRecord(_Record):
     code: str
     name: str
@@ -474,6 +544,9 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "mock_test": MockTestWrite,
     "booking": BookingWrite,
     "availability": AvailabilityWrite,
+    "student": StudentWrite,
+    "instructor": InstructorWrite,
+    "student_instructor": StudentInstructorWrite,
 }
 
 RECORD_MODELS: dict[str, type[_Record]] = {
@@ -490,6 +563,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "availability": AvailabilityRecord,
     "student": StudentRecord,
     "instructor": InstructorRecord,
+    "student_instructor": StudentInstructorRecord,
     "skill": SkillRecord,
     "service": ServiceRecord,
     "payment": PaymentRecord,

@@ -1,4 +1,4 @@
-"""The `drivesync` command: serve, migrate, seed-demo, worker, create-tenant, create-user,
+"""The `drivesync` command: serve, migrate, seed-demo, worker, create-tenant, create-user, invite,
 vapid-keys. Each subcommand has --help."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -40,6 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     host = args.host or settings.host
     port = args.port or settings.port
+    if not os.environ.get("DRIVESYNC_PUBLIC_URL"):
+        # The links in account emails then name where this server really listens.
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     print(
         f"DriveSync serving on http://{host}:{port}/ (database: {settings.database_url.split('://')[0]}"
         + (f", {processes} processes)" if processes > 1 else ")"),
@@ -128,11 +132,19 @@ def cmd_create_tenant(args: argparse.Namespace) -> int:
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    password = args.password or getpass.getpass("password: ")
+    password = None if args.invite else args.password or getpass.getpass("password: ")
     user_id = asyncio.run(
         _with_store("create_user", args.tenant, args.email, args.name, args.role, password)
     )
     print(f"created {args.role} {args.email} ({user_id})")
+    if args.invite:
+        print("invitation email queued (sent by the outbox dispatcher)")
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    asyncio.run(_with_store("invite_again", args.tenant, args.email))
+    print(f"new invitation email queued for {args.email}")
     return 0
 
 
@@ -221,7 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["owner", "admin", "instructor", "student", "guardian"]
     )
     p.add_argument("--password", help="password (prompted for when omitted)")
+    p.add_argument(
+        "--invite",
+        action="store_true",
+        help="no password: email the user a link to set one (DRIVESYNC_PUBLIC_URL)",
+    )
     p.set_defaults(fn=cmd_create_user)
+
+    p = sub.add_parser("invite", help="email a new invitation to a user without a password")
+    p.add_argument("--tenant", required=True, help="school slug")
+    p.add_argument("--email", required=True)
+    p.set_defaults(fn=cmd_invite)
 
     p = sub.add_parser("compact", help="remove tombstones older than the horizon (run daily)")
     p.add_argument(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
@@ -76,6 +76,19 @@ class Settings(BaseSettings):
         "checked at the envelope only and a mismatch is logged, not refused.",
     )
 
+    # Accounts (issue 11): the links in invitation and password-reset emails.
+    public_url: str = Field(
+        default="",
+        description="The address people open the app at, e.g. https://app.school.example; "
+        "email links start with it. Empty: http://<host>:<port>.",
+    )
+    invite_token_ttl_hours: int = Field(
+        default=7 * 24, ge=1, le=90 * 24, description="How long an invitation link works."
+    )
+    reset_token_ttl_minutes: int = Field(
+        default=60, ge=5, le=7 * 24 * 60, description="How long a password-reset link works."
+    )
+
     # Channels (issue 4); unset means the local file/console sink.
     smtp_url: str | None = None
     email_from: str = "DriveSync <no-reply@drivesync.local>"
@@ -131,6 +144,21 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. https://app.school.example")
+        return value
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        # Read by the workers too (WorkerConfig.from_settings), so it is filled in here.
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        return self
 
     @property
     def is_sqlite(self) -> bool:

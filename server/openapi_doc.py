@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from schemas.accounts import ACCOUNT_REQUESTS
 from schemas.response import RESPONSE_MODELS
 from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS, RefreshRequest, TripRoute
 from server.routes.admin import AssignBody, ResolveBody, SchoolBody
@@ -37,14 +38,16 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 # What each error status means here (the code in the body is the stable part).
 ERRORS = {
-    400: "bad_request: the body is not JSON (or not the JSON this operation reads)",
+    400: "bad_request: the body is not JSON (or not the JSON this operation reads); "
+    "invalid_token: an account link's token is unknown, used or expired",
     401: "unauthenticated: no valid access token",
-    403: "forbidden: the token's role may not do this",
+    403: "forbidden: the token's role may not do this; wrong_password (password change)",
     404: "not_found",
     409: "conflict, or seq_gap (push): details say what to do",
     410: "reset_required: the cursor is too old or not this user's; sync from scratch",
     413: "too_large: the body (or a push's mutation count) is over the limit",
-    422: "invalid: details.field names what is wrong",
+    422: "invalid: details.field names what is wrong; weak_password: the new password "
+    "breaks the rule (details.reason)",
     426: "upgrade_required: this schema_version is not supported",
     429: "rate_limited: retry after Retry-After seconds",
     503: "overloaded or database_unavailable: retry after Retry-After seconds",
@@ -154,6 +157,7 @@ def build_openapi() -> dict[str, Any]:
         *WRITE_MODELS.values(),
         *ADMIN_REQUESTS,
         *EFFECT_REQUESTS,
+        *ACCOUNT_REQUESTS,
     ]
     serialization: JsonSchemaMode = "serialization"
     validation: JsonSchemaMode = "validation"
@@ -189,6 +193,43 @@ def _sync_paths() -> dict[str, dict[str, Any]]:
                 "Revoke a refresh token (and its family)",
                 {"204": {"description": "revoked, or already unknown"}},
                 body=_body("RefreshRequest"),
+            ),
+        },
+        # Accounts (server/auth/accounts.py): 400 invalid_token (unknown, used, replaced or
+        # expired: one code), 422 weak_password, 403 wrong_password.
+        "/v1/auth/invitations/accept": {
+            "post": _op(
+                "Set the first password with an invitation link's token; signs in",
+                tokens,
+                401,
+                503,
+                body=_body("SetPasswordRequest"),
+            ),
+        },
+        "/v1/auth/password/forgot": {
+            "post": _op(
+                "Email a password-reset link if the account exists (same answer either way)",
+                _ok("ForgotPasswordResponse", "accepted", 202),
+                429,
+                body=_body("ForgotPasswordRequest"),
+            ),
+        },
+        "/v1/auth/password/reset": {
+            "post": _op(
+                "Set a new password with a reset link's token; other devices are signed out",
+                tokens,
+                401,
+                503,
+                body=_body("SetPasswordRequest"),
+            ),
+        },
+        "/v1/auth/password/change": {
+            "post": _op(
+                "Change the signed-in user's password; other devices are signed out",
+                {"204": {"description": "changed"}},
+                403,
+                429,
+                body=_body("ChangePasswordRequest"),
             ),
         },
         "/v1/sync/push": {

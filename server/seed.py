@@ -181,13 +181,15 @@ async def _seed_school(
         await s.flush()
         s.add_all(memberships)
         for student_row, inst in students:
-            s.add(
+            txn.stamp(
+                "student_instructor",
                 StudentInstructor(
                     tenant_id=tenant_id,
+                    id=sid(plan.slug, "assignment", student_row.id),
                     student_id=student_row.id,
                     instructor_id=inst.id,
                     is_primary=True,
-                )
+                ),
             )
         services = {}
         for key, name, kind, minutes, price in SERVICES:

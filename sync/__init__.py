@@ -4,7 +4,8 @@
                commands, hlc, cursor, scope, policy, textmerge, geo, derive
     rules/     applying commands inside a push's transaction: the batch context and its
                cached reads, last-writer-wins (+ note merge, lesson states), append-only
-               (+ derived progress, trip totals, scores), bookings
+               (+ derived progress, trip totals, scores), bookings, people (admins'
+               writes of students, instructors and assignments)
 
 Store and services (transactions and I/O), read in this order:
     database   engines for SQLite and PostgreSQL (WAL, BEGIN IMMEDIATE, isolation, upsert)
@@ -17,6 +18,8 @@ Store and services (transactions and I/O), read in this order:
     pull       pages of changes in scope, scope diffs, cursors; no-change pulls from memory
     checksum   per-entity count and hash for verification
     access     loading a principal's scope; scope snapshots
+    assignments  assigning, unassigning, a student leaving, an instructor made inactive
+               (who sees whom), shared by rules/people and admin
     admin      reassignments, leaving students, the journal, devices
     compaction tombstone horizon
     notifier   live pokes in-process and over LISTEN/NOTIFY; each school's head rev

@@ -1,34 +1,25 @@
-"""What school admins do to the sync state: reassign a student, let a student leave, review
-the journal (list, resolve conflicts, replay rejected mutations) and see devices' health."""
+"""What school admins do to the sync state: reassign a student and let a student leave
+(both through sync.assignments, shared with pushed people records), review the journal
+(list, resolve conflicts, replay rejected mutations) and see devices' health."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, get_args
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
-from schemas import (
-    Device,
-    JournalEntry,
-    LessonNote,
-    Student,
-    StudentInstructor,
-    SyncRecord,
-    Tenant,
-    TenantRev,
-)
+from schemas import Device, Instructor, JournalEntry, LessonNote, Student, Tenant, TenantRev
 from schemas.response import JournalEntryBody, JournalKind
 from schemas.wire import SchoolInfo
+from sync import assignments
 from sync.access import load_scope, principal_for
+from sync.assignments import server_hlc
 from sync.core.command import Reject
-from sync.core.hlc import Hlc
 from sync.core.principal import Principal
 from sync.errors import Invalid, NotFound
 from sync.push import PushService
 from sync.records import wire_value
 from sync.store import Store
-from sync.tables import table_of
 
 # The journal's filter values, as published in its response model.
 JOURNAL_KINDS = frozenset(get_args(JournalKind))
@@ -57,11 +48,6 @@ def _entry(row: JournalEntry) -> dict[str, Any]:
         "resolved_at": wire_value(row.resolved_at),
         "resolution": row.resolution,
     }
-
-
-def server_hlc() -> str:
-    """A stamp for a change the server makes itself."""
-    return str(Hlc(int(time.time() * 1000), 0, "server"))
 
 
 def audit(
@@ -144,46 +130,28 @@ class AdminService:
         self, who: Principal, student_id: str, instructor_ids: list[str], primary: str | None = None
     ) -> dict[str, Any]:
         """Replace a student's instructors. The next pull of an instructor who lost the
-        student deletes the student's records; one who gained them receives them."""
+        student deletes the student's records; one who gained them receives them. The same
+        writes as a pushed `student_instructor` (sync.assignments)."""
         async with self.store.write(who.tenant_id) as txn:
             s = txn.session
             student = await s.scalar(select(Student).where(Student.id == student_id))
             if student is None or student.deleted:
                 raise NotFound("no such student")
-            from schemas import Instructor
-
             found = set(
                 await s.scalars(
                     select(Instructor.id).where(
-                        Instructor.id.in_(instructor_ids), Instructor.deleted.is_(False)
+                        Instructor.id.in_(instructor_ids),
+                        Instructor.deleted.is_(False),
+                        Instructor.active.is_(True),
                     )
                 )
             )
             missing = sorted(set(instructor_ids) - found)
             if missing:
-                raise Invalid(f"no instructor {missing[0]}", {"field": "instructor_ids"})
-            before = set(
-                await s.scalars(
-                    select(StudentInstructor.instructor_id).where(
-                        StudentInstructor.student_id == student_id
-                    )
-                )
+                raise Invalid(f"no active instructor {missing[0]}", {"field": "instructor_ids"})
+            before = await assignments.replace(
+                txn, student_id, instructor_ids, primary, who.user_id
             )
-            await s.execute(
-                delete(StudentInstructor).where(StudentInstructor.student_id == student_id)
-            )
-            for iid in sorted(set(instructor_ids)):
-                s.add(
-                    StudentInstructor(
-                        tenant_id=who.tenant_id,
-                        student_id=student_id,
-                        instructor_id=iid,
-                        is_primary=iid == (primary or instructor_ids[0]),
-                    )
-                )
-            txn.stamp("student", student)
-            txn.extra_instructors |= before | set(instructor_ids)
-            txn.rescoped_students.add(student_id)
             audit(
                 txn,
                 who,
@@ -199,42 +167,16 @@ class AdminService:
         }
 
     async def student_leaves(self, who: Principal, student_id: str) -> dict[str, Any]:
-        """A student leaves the school: their records leave every replica on its next pull.
-        Rows stay in the database (legal retention of lesson and payment records)."""
+        """A student leaves the school: their records leave every replica on its next pull,
+        and their devices are signed out (sync.assignments.student_leaves). Rows stay in
+        the database (legal retention of lesson and payment records)."""
         async with self.store.write(who.tenant_id) as txn:
-            s = txn.session
-            student = await s.scalar(select(Student).where(Student.id == student_id))
+            student = await txn.session.scalar(select(Student).where(Student.id == student_id))
             if student is None:
                 raise NotFound("no such student")
-            student.left_at = txn.now
-            before = set(
-                await s.scalars(
-                    select(StudentInstructor.instructor_id).where(
-                        StudentInstructor.student_id == student_id
-                    )
-                )
-            )
-            await s.execute(
-                delete(StudentInstructor).where(StudentInstructor.student_id == student_id)
-            )
-            index = (
-                await s.execute(
-                    select(SyncRecord.entity, SyncRecord.id).where(
-                        SyncRecord.student_id == student_id, SyncRecord.deleted.is_(False)
-                    )
-                )
-            ).all()
-            for entity, rid in index:
-                table = table_of(entity)
-                row = await s.scalar(select(table).where(table.id == rid))
-                if row is not None:
-                    row.deleted = True
-                    row.deleted_hlc = server_hlc()
-                    txn.stamp(entity, row)
-            txn.extra_instructors |= before
-            txn.rescoped_students.add(student_id)
-            audit(txn, who, "admin.leave", "student", student_id, {"records": len(index)})
-        return {"student_id": student_id, "records_removed": len(index), "rev": txn.rev}
+            removed = await assignments.student_leaves(txn, student)
+            audit(txn, who, "admin.leave", "student", student_id, {"records": removed})
+        return {"student_id": student_id, "records_removed": removed, "rev": txn.rev}
 
     async def journal(
         self,

@@ -47,6 +47,7 @@ from sync.rules.append import apply_append, finish_batch
 from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
 from sync.rules.lww import apply_lww
+from sync.rules.people import apply_people
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
@@ -65,6 +66,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.APPEND: apply_append,
     Policy.ONCE: apply_append,
     Policy.BOOKING: apply_booking,
+    Policy.PEOPLE: apply_people,
 }
 
 

@@ -48,6 +48,12 @@ class WorkerConfig:
     stripe_webhook_tolerance_s: int = 300
     send_timeout_s: float = 10.0
 
+    # Account emails (invitation, password reset): where their links point, and how long
+    # the one-time tokens they carry work (server.config.Settings declares the same names).
+    public_url: str = "http://127.0.0.1:8080"
+    invite_token_ttl_hours: int = 7 * 24
+    reset_token_ttl_minutes: int = 60
+
     # The dispatcher.
     batch_size: int = 50
     concurrency: int = 16

@@ -39,6 +39,7 @@ from sync.database import read_options
 from sync.tenancy import bind_tenant
 from workers import outbox
 from workers.config import WorkerConfig
+from workers.notifications import accounts as account_mail
 from workers.notifications import delivery_log, preferences, scheduler
 from workers.notifications.channels import Channel, Message, PushTarget, SendError, SendResult
 from workers.notifications.delivery_log import Attempt
@@ -201,6 +202,11 @@ class Dispatcher:
     async def _deliver(self, c: outbox.Claimed, tally: Tally) -> None:
         """Send what is due of this event, recording the outcome of each delivery in
         `tally` (written when the event is settled)."""
+        payload = c.payload
+        if c.event_type in account_mail.EVENTS:  # its one-time token is made per try
+            payload = await account_mail.prepare(
+                self.sessions, self.config, c.tenant_id, c.id, c.event_type, payload
+            )
         async with self.sessions() as session:
             bind_tenant(session, c.tenant_id)
             # A read-only snapshot: on SQLite this must not take the writer lock (BEGIN
@@ -211,7 +217,7 @@ class Dispatcher:
                 tally.permanent.append("school no longer exists")
                 return
             tz = ZoneInfo(tenant.timezone)
-            expansion = await expand(Facts(session, tenant), c.event_type, c.payload)
+            expansion = await expand(Facts(session, tenant), c.event_type, payload)
             if expansion.stale:
                 log.info("event %s (%s) skipped: %s", c.id, c.event_type, expansion.stale)
                 return

@@ -12,9 +12,11 @@ token, revoke the whole family.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
@@ -33,6 +35,9 @@ from sync.access import principal_for
 from sync.core.principal import Principal
 from sync.errors import Invalid, Unauthenticated
 from sync.tenancy import ALL_TENANTS, bind_tenant
+
+if TYPE_CHECKING:
+    from server.auth.accounts import AccountService
 
 
 def _account_key(slug: str, email: str) -> str:
@@ -193,6 +198,38 @@ class AuthService:
             self._standing.put(key, why, time.monotonic())
         if why is not None:
             raise Unauthenticated(why, {"reason": "token_revoked"})
+
+    @functools.cached_property
+    def accounts(self) -> AccountService:
+        """Invitations, password reset and change (server.auth.accounts)."""
+        from server.auth.accounts import AccountService
+
+        return AccountService(self)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
+    @property
+    def hashes(self) -> HashPool:
+        """The bounded password-hashing pool (server.auth.accounts hashes new passwords)."""
+        return self._hashes
+
+    async def sign_in(
+        self, session: AsyncSession, tenant: Tenant, user_id: str
+    ) -> dict[str, object]:
+        """A new sign-in (token pair, new family) for a user whose password was just set,
+        in the caller's transaction (bound to the tenant): the same answer as `login`."""
+        principal = await principal_for(session, tenant.id, user_id)
+        why = await standing(session, principal, None, utcnow())
+        if why is not None:
+            raise Unauthenticated(why, {"reason": "standing"})
+        tokens = await self._issue(session, principal, family_id=str(uuid.uuid4()))
+        return {**tokens, "principal": principal, "school": school_info(tenant)}
+
+    def forget_standing(self, who: Principal) -> None:
+        """Drop the cached standing answers of `who` (after their sessions were revoked)."""
+        self._standing.drop_user(who.tenant_id, who.user_id)
 
     async def _revoke_family(self, tenant_id: str, family_id: str) -> None:
         async with self._sessions() as session, session.begin():

@@ -64,6 +64,22 @@ class AuthSettings(BaseSettings):
         "working after that changes. 0: check on every request.",
     )
 
+    forgot_address_burst: int = Field(
+        default=10,
+        ge=1,
+        description="Forgot-password requests an address may make at once; then one per "
+        "forgot_refill_s / burst seconds (429 rate_limited).",
+    )
+    forgot_account_burst: int = Field(
+        default=3,
+        ge=1,
+        description="Forgot-password requests for one (school, email) at once, whoever asks; "
+        "counted alike whether or not the account exists.",
+    )
+    forgot_refill_s: float = Field(
+        default=3600.0, gt=0, description="Time in which a forgot-password bucket refills."
+    )
+
     def hash_threads(self) -> int:
         """The hashing pool size (`login_hash_threads`, or cores - 1, at least 1)."""
         return self.login_hash_threads or max(1, (os.cpu_count() or 2) - 1)

@@ -89,3 +89,9 @@ class StandingCache:
 
     def drop(self, key: Key) -> None:
         self._entries.pop(key)
+
+    def drop_user(self, tenant_id: str, user_id: str) -> None:
+        """Forget every answer about one user (all their sign-ins), e.g. after a password
+        reset signed them out everywhere: this process then checks again at once."""
+        for key in [k for k in self._entries.keys() if k[0] == tenant_id and k[1] == user_id]:
+            self._entries.pop(key)

@@ -53,6 +53,9 @@ class Lru(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def keys(self) -> list[K]:
+        return list(self._items)
+
 
 @dataclass
 class _Failures:

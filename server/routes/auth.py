@@ -1,4 +1,6 @@
-"""`POST /v1/auth/login`, `/v1/auth/refresh`, `/v1/auth/logout`."""
+"""`POST /v1/auth/login`, `/v1/auth/refresh`, `/v1/auth/logout`, and the account routes:
+`/v1/auth/invitations/accept`, `/v1/auth/password/forgot`, `/v1/auth/password/reset`,
+`/v1/auth/password/change` (logic in server/auth/accounts.py and sync/accounts.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,18 @@ from typing import Any
 
 from aiohttp import web
 
+from schemas.accounts import (
+    ChangePasswordRequest,
+    ForgotPasswordRequest,
+    ForgotPasswordResponse,
+    SetPasswordRequest,
+)
 from schemas.wire import LoginRequest, RefreshRequest, TokenResponse
 from server.auth.throttle import client_address
+from server.auth.tokens import read_access
 from server.http import parse, read_json, reply
-from server.keys import AUTH
-from server.middlewares import public
+from server.keys import AUTH, PRINCIPAL, SECRET
+from server.middlewares import bearer_token, public
 from sync.core.principal import Principal
 
 routes = web.RouteTableDef()
@@ -49,6 +58,11 @@ async def login(request: web.Request) -> web.Response:
     return reply(request, TokenResponse, _token_body(tokens, user.name, user.email))
 
 
+def _address(request: web.Request) -> str:
+    hops = request.app[AUTH].limits.trusted_proxy_hops
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), hops)
+
+
 @routes.post("/v1/auth/refresh")
 @public
 async def refresh(request: web.Request) -> web.Response:
@@ -62,4 +76,47 @@ async def refresh(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     body = parse(RefreshRequest, await read_json(request, 16_384))
     await request.app[AUTH].revoke(body.refresh_token)
+    return web.Response(status=204)
+
+
+@routes.post("/v1/auth/invitations/accept")
+@public
+async def accept_invitation(request: web.Request) -> web.Response:
+    body = parse(SetPasswordRequest, await read_json(request, 16_384))
+    tokens, user = await request.app[AUTH].accounts.accept_invitation(body.token, body.password)
+    return reply(request, TokenResponse, _token_body(tokens, user.name, user.email))
+
+
+# One answer for every (school, email), known or not, so accounts cannot be enumerated.
+FORGOT_ANSWER = {
+    "status": "accepted",
+    "message": "If this email has an account at this school, a link to set a new password "
+    "is on its way to it.",
+}
+
+
+@routes.post("/v1/auth/password/forgot")
+@public
+async def forgot_password(request: web.Request) -> web.Response:
+    body = parse(ForgotPasswordRequest, await read_json(request, 16_384))
+    await request.app[AUTH].accounts.forgot(body.school, body.email, _address(request))
+    return reply(request, ForgotPasswordResponse, FORGOT_ANSWER, status=202)
+
+
+@routes.post("/v1/auth/password/reset")
+@public
+async def reset_password(request: web.Request) -> web.Response:
+    body = parse(SetPasswordRequest, await read_json(request, 16_384))
+    tokens, user = await request.app[AUTH].accounts.reset_password(body.token, body.password)
+    return reply(request, TokenResponse, _token_body(tokens, user.name, user.email))
+
+
+@routes.post("/v1/auth/password/change")
+async def change_password(request: web.Request) -> web.Response:
+    body = parse(ChangePasswordRequest, await read_json(request, 16_384))
+    # The sign-in making the change stays; the auth middleware has checked this token.
+    _who, family = read_access(bearer_token(request) or "", request.app[SECRET])
+    await request.app[AUTH].accounts.change_password(
+        request[PRINCIPAL], family, body.current_password, body.new_password, _address(request)
+    )
     return web.Response(status=204)

@@ -30,6 +30,7 @@ class Policy(StrEnum):
     APPEND = "append"  # put once, immutable
     ONCE = "once"  # put once (mock tests), scored by the server
     BOOKING = "booking"  # server-authoritative rules
+    PEOPLE = "people"  # admins' writes of people and assignments: LWW plus scopes and accounts
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -117,6 +118,9 @@ class EntitySpec:
     # Record fields not stored on the row but joined in when a record is built:
     # field -> source (`school_timezone`, `assigned_instructors`; see sync.records).
     joined: Mapping[str, str] = field(default_factory=dict)
+    # A person with a sign-in (PEOPLE policy): the role of the account made for a new one
+    # with an email, linked through its `user_id` (sync.rules.people).
+    account_role: str | None = None
 
     @cached_property  # asked per record and per mutation; the models never change
     def record_fields(self) -> tuple[str, ...]:
@@ -306,19 +310,36 @@ ENTITIES: dict[str, EntitySpec] = {
         _spec(
             "student",
             "students",
-            Policy.READ_ONLY,
+            Policy.PEOPLE,
             Visibility.STUDENT,
-            NOBODY,
+            ADMINS,
             ScopeKeys(student="id"),
+            ("name",),
+            defaults={"active": True},
             joined={"instructor_ids": "assigned_instructors"},
+            account_role="student",
         ),
         _spec(
             "instructor",
             "instructors",
-            Policy.READ_ONLY,
+            Policy.PEOPLE,
             Visibility.INSTRUCTOR,
-            NOBODY,
+            ADMINS,
             ScopeKeys(instructor="id"),
+            ("name",),
+            defaults={"active": True, "specialties": []},
+            account_role="instructor",
+        ),
+        _spec(
+            "student_instructor",
+            "student_instructors",
+            Policy.PEOPLE,
+            Visibility.STUDENT,
+            ADMINS,
+            ScopeKeys(student="student_id", instructor="instructor_id"),
+            ("student_id", "instructor_id"),
+            refs=(Ref("student_id", "student"), Ref("instructor_id", "instructor")),
+            defaults={"is_primary": False},
         ),
         _spec("skill", "skills", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY, ScopeKeys()),
         _spec("service", "services", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY, ScopeKeys()),

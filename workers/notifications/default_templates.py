@@ -136,6 +136,35 @@ DEFAULTS: dict[str, Defaults] = {
         "it in the admin journal (conflict <code>{{ conflict.id }}</code>).</p>",
         short="A {{ conflict.entity }} conflict needs review in the admin journal.",
     ),
+    # Account mail (workers/notifications/accounts.py): email only, the link is one-time.
+    "invitation_requested": Defaults(
+        subject="Your {{ school.name }} account: set your password",
+        text="Hello {{ recipient.name }},\n\n{{ school.name }} has made you an account in "
+        "DriveSync, the app for your lessons. Set your password with this link (it works "
+        "once, for {{ account.expires }}):\n\n{{ account.link }}\n\nThen sign in with "
+        "this email address. If you did not expect this, ignore this email.",
+        html="<p>Hello {{ recipient.name }},</p><p>{{ school.name }} has made you an account "
+        "in DriveSync, the app for your lessons. Set your password with this link (it works "
+        "once, for {{ account.expires }}):</p>"
+        '<p><a href="{{ account.link }}">Set your password</a></p>'
+        "<p>Or copy this address into your browser: {{ account.link }}</p>"
+        "<p>If you did not expect this, ignore this email.</p>",
+        short="{{ school.name }}: your account is ready; the link is in your email.",
+    ),
+    "password_reset_requested": Defaults(
+        subject="Reset your {{ school.name }} password",
+        text="Hello {{ recipient.name }},\n\nSomeone (we hope you) asked to reset the "
+        "password of your account at {{ school.name }}. Set a new one with this link (it "
+        "works once, for {{ account.expires }}):\n\n{{ account.link }}\n\nIf it was not "
+        "you, ignore this email: your password stays as it is.",
+        html="<p>Hello {{ recipient.name }},</p><p>Someone (we hope you) asked to reset the "
+        "password of your account at {{ school.name }}. Set a new one with this link (it "
+        "works once, for {{ account.expires }}):</p>"
+        '<p><a href="{{ account.link }}">Set a new password</a></p>'
+        "<p>Or copy this address into your browser: {{ account.link }}</p>"
+        "<p>If it was not you, ignore this email: your password stays as it is.</p>",
+        short="{{ school.name }}: the password reset link is in your email.",
+    ),
     "payment_succeeded": Defaults(
         subject="Receipt: {{ payment.amount }} for your lesson on {{ booking.start }}",
         text="Hello {{ recipient.name }},\n\nThank you: we received {{ payment.amount }}.\n\n"

@@ -53,6 +53,10 @@ EVENT_TYPES: dict[str, str] = {
     "payment_refunded": "A payment was refunded",
 }
 ALL_EVENTS = "*"
+# Account mail (workers/notifications/accounts.py) carries a one-time link to set a
+# password: by email only (never push or SMS, whose text shows on a lock screen), whatever
+# the preferences say, and not listed above (there is nothing to choose).
+ACCOUNT_EVENTS = frozenset({"invitation_requested", "password_reset_requested"})
 SMS_BY_DEFAULT = frozenset({"booking_confirmed", "booking_cancelled", "booking_reminder"})
 DEFAULT_CHANNELS = ("webpush", "email")
 
@@ -86,6 +90,8 @@ def parse_hhmm(text: str | None) -> dt.time | None:
 
 def resolve(rows: dict[str, NotificationPreference], event_type: str, has_phone: bool) -> Choice:
     """Combine a user's rows (by event type) into one choice for `event_type`."""
+    if event_type in ACCOUNT_EVENTS:
+        return Choice(("email",), None, False, False)
     own, everything = rows.get(event_type), rows.get(ALL_EVENTS)
     if own is not None:
         channels = tuple(c for c in (own.channels or ()) if c in CHANNELS)

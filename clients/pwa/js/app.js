@@ -15,6 +15,7 @@ import { SyncEngine } from './sync.js';
 import { h, fmt, clear } from './ui/dom.js';
 import { ROUTES, NAV } from './ui/routes.js';
 import { loginView } from './ui/login.js';
+import { accountLink, accountLinkView } from './ui/accept.js';
 import { problemsDialog } from './ui/problems.js';
 import { recorder } from './ui/trip.js';
 
@@ -370,6 +371,22 @@ function showLogin(message) {
   if (heading) heading.focus();
 }
 
+/** A link from an account email (#/accept?token=…, #/reset?token=…) opened on a device
+ * where nobody is signed in: set the password, then start as after a sign-in. The token
+ * leaves the address bar once it is spent (or the user goes back to sign in). */
+function showAccountLink(link) {
+  showLogin();
+  const forget = () => history.replaceState(null, '', location.pathname + location.search);
+  $('#main').replaceChildren(accountLinkView(link, call, async (tokens) => {
+    const session = { access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user, tenant: tokens.school.slug, school: tokens.school };
+    await setSession(session);
+    forget();
+    await start(session);
+    app.announce('Your password is set. You are signed in.');
+  }, () => { forget(); showLogin(); }));
+  $('#main h1').focus();
+}
+
 // ---------------------------------------------------------------------------- boot
 async function registerWorker() {
   if (!('serviceWorker' in navigator)) return;
@@ -395,7 +412,10 @@ async function registerWorker() {
 
 async function boot() {
   registerWorker();
-  addEventListener('hashchange', () => render({ focus: true }));
+  addEventListener('hashchange', () => {
+    const link = !app.engine && accountLink(location.hash);
+    if (link) showAccountLink(link); else render({ focus: true });
+  });
   addEventListener('online', () => {
     if (app.lastError && app.lastError.offline) app.lastError = null; // that was our network
     scheduler.retryNow(); updateStatus();
@@ -413,7 +433,8 @@ async function boot() {
   setInterval(() => { updateStatus(); if (navigator.onLine && !(app.live && app.live.connected)) scheduler.kick(0); }, 30000);
   $('#update-reload').onclick = () => location.reload();
   const session = await getSession();
-  if (session) await start(session); else showLogin();
+  const link = accountLink(location.hash);
+  if (session) await start(session); else if (link) showAccountLink(link); else showLogin();
   document.documentElement.dataset.ready = '1';
 }
 

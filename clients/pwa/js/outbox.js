@@ -31,6 +31,10 @@ export const WRITABLE = {
   mock_test: ['started_at', 'finished_at', 'answers'],
   booking: ['instructor_id', 'service_id', 'start', 'end', 'status', 'pickup_location'],
   availability: ['instructor_id', 'weekday', 'start_time', 'end_time', 'valid_from', 'valid_until'],
+  student: ['name', 'email', 'phone', 'licence_number', 'date_of_birth', 'theory_test_date',
+    'practical_test_date', 'goals', 'active'],
+  instructor: ['name', 'email', 'phone', 'adi_number', 'specialties', 'active'],
+  student_instructor: ['student_id', 'instructor_id', 'is_primary'],
 };
 
 /** Entities whose patches may be folded together while unsent. */

@@ -132,8 +132,11 @@ async def test_reassign_moves_records_between_instructors(client: Any) -> None:
     await i2.pull()
     student = next(s for s in i1.of("student").values() if s["name"] == "Amelia Clarke")
     sid = student["id"]
+    # (Her assignment to instructor1 ends with the move: instructor2 gets one of their own.)
     amelia_keys = {
-        k for k, r in i1.replica.items() if r.get("student_id") == sid or k == ("student", sid)
+        k
+        for k, r in i1.replica.items()
+        if (r.get("student_id") == sid or k == ("student", sid)) and k[0] != "student_instructor"
     }
     assert len(amelia_keys) > 10
     resp = await client.put(
@@ -147,6 +150,11 @@ async def test_reassign_moves_records_between_instructors(client: Any) -> None:
     await i2.pull(limit=5)
     assert amelia_keys <= set(i2.replica), "instructor2 lacks Amelia's history"
     assert i2.replica[("student", sid)]["instructor_ids"] == [i2.user["instructor_id"]]
+    (assignment,) = [a for a in i2.of("student_instructor").values() if a["student_id"] == sid]
+    assert (assignment["instructor_id"], assignment["is_primary"]) == (
+        i2.user["instructor_id"],
+        True,
+    )
 
 
 async def test_student_leaving_is_erased_from_replicas(client: Any) -> None:

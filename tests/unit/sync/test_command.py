@@ -226,8 +226,6 @@ def test_read_only_replica_is_forbidden(entity: str, role: str) -> None:
 def test_read_only_replicas_are_the_protocols() -> None:
     assert set(READ_ONLY_REPLICAS) == {
         "student_progress",
-        "student",
-        "instructor",
         "skill",
         "service",
         "theory_question",

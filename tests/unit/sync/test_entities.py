@@ -45,6 +45,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "availability",
         "student",
         "instructor",
+        "student_instructor",
         "skill",
         "service",
         "theory_question",
@@ -151,6 +152,10 @@ def test_writers_follow_the_protocol() -> None:
         "theory_attempt": {"student"},  # pushed only by their own student
         "mock_test": {"student"},
         "booking": staff | {"student"},
+        # issue 11: people and assignments are written by the office only
+        "student": {"owner", "admin"},
+        "instructor": {"owner", "admin"},
+        "student_instructor": {"owner", "admin"},
     }
     assert {s.name: set(s.writers) for s in WRITTEN} == expected
 
@@ -165,6 +170,8 @@ PROTOCOL_READ_ONLY = {
     "mock_test": {"total", "score", "passed"},
     "booking": {"price_cents", "currency"},
     "availability": {"timezone"},
+    "student": {"user_id", "instructor_ids"},
+    "instructor": {"user_id"},
 }
 PROTOCOL_FIELDS = {
     "lesson": "booking_id instructor_id student_id scheduled_start scheduled_end status "
@@ -180,8 +187,10 @@ PROTOCOL_FIELDS = {
     "booking": "student_id instructor_id service_id start end status pickup_location "
     "price_cents currency",
     "availability": "instructor_id weekday start_time end_time valid_from valid_until timezone",
-    "student": "user_id name email phone instructor_ids",
-    "instructor": "user_id name",
+    "student": "user_id name email phone licence_number date_of_birth theory_test_date "
+    "practical_test_date goals active instructor_ids",
+    "instructor": "user_id name email phone adi_number specialties active",
+    "student_instructor": "student_id instructor_id is_primary",
     "skill": "code name stage position",
     "service": "name duration_min price_cents currency",
     "payment": "booking_id amount_cents currency status",

@@ -2,10 +2,12 @@
  * The account page (who is signed in, this device's sync state, verify the replica, sign
  * out) and the push notifications opt-in: the subscription is sent to the server with this
  * installation's client_id. Where the server has no push endpoints (404) or the browser no
- * Push API, the card says so instead of offering a button that cannot work.
+ * Push API, the card says so instead of offering a button that cannot work. And change
+ * password (online only).
  */
 
-import { h, section, fmt } from './dom.js';
+import { h, section, field, fmt } from './dom.js';
+import { accountError, newPasswordFields, offlineNote } from './accept.js';
 
 function b64ToBytes(b64) {
   const pad = '='.repeat((4 - (b64.length % 4)) % 4);
@@ -90,6 +92,39 @@ export function pushCard(app) {
   return card;
 }
 
+/**
+ * Change password: online only (a password never goes through the outbox). The server
+ * checks the current one and signs out the user's other devices; this one stays.
+ */
+export function passwordCard(app) {
+  const current = h('input', { name: 'current-password', type: 'password', autocomplete: 'current-password', required: true });
+  const pw = newPasswordFields();
+  const status = h('p', { role: 'status', 'data-testid': 'password-status' });
+  const button = h('button', { type: 'submit', class: 'primary' }, 'Change password');
+  const form = h('form', {
+    'data-testid': 'password-form',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const problem = pw.problem();
+      if (problem) { status.textContent = problem; pw.password.focus(); return; }
+      if (!navigator.onLine) { status.textContent = 'You are offline. Changing your password needs a connection.'; return; }
+      button.disabled = true;
+      status.textContent = 'Saving…';
+      try {
+        await app.api('POST', '/v1/auth/password/change', { current_password: current.value, new_password: pw.password.value });
+        form.reset();
+        status.textContent = 'Password changed. Your other devices are signed out.';
+      } catch (err) {
+        status.textContent = accountError(err);
+        (err.code === 'wrong_password' ? current : pw.password).focus();
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, offlineNote(), field('Current password', current), ...pw.nodes, status, button);
+  return section('Change password', form);
+}
+
 export async function accountView(app) {
   const st = await app.engine.status();
   const out = h('p', { role: 'status' });
@@ -122,6 +157,7 @@ export async function accountView(app) {
       h('button', { type: 'button', onclick: verify }, 'Verify data')),
     out),
     pushCard(app),
+    passwordCard(app),
     section('Sign out', h('p', {}, 'Signing out removes your data from this device.'),
       h('button', { type: 'button', class: 'danger', onclick: () => document.getElementById('signout').click() }, 'Sign out')));
 }

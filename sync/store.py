@@ -348,12 +348,19 @@ class WriteTxn:
 
 def _fill_defaults(row: Any) -> None:
     """Set the Python-side column defaults the ORM would have set at INSERT (`rev`,
-    `created_at`, an entity's `body` or `tags`), so the row reads complete before it is
-    written (results are built from it)."""
+    `created_at`, an entity's `body` or `tags`), and None for the other unset columns, so
+    the row reads complete before it is written (results are built from it)."""
     values = row.__dict__
-    for key, make in _shape(type(row)).defaults:
+    shape = _shape(type(row))
+    for key, make in shape.defaults:
         if key not in values:
             setattr(row, key, make())
+    # Every other column it is written with is NULL: say so, so the row never has an
+    # attribute left to load (attached after its INSERT, it would load it from the
+    # database, outside the session's greenlet).
+    for _name, key in shape.columns:
+        if key not in values:
+            setattr(row, key, None)
 
 
 def _values(table: Table, row: Any) -> dict[str, Any]:

@@ -101,3 +101,31 @@ async def test_a_new_row_only_the_database_refuses_is_rejected_alone(client: Any
     await fresh.pull()
     notes = fresh.of("lesson_note")
     assert notes[a]["body"] == "one" and notes[b]["body"] == "two" and bad not in notes
+
+
+async def test_two_bookings_of_one_push_are_both_answered_whole(client: Any) -> None:
+    """The second request's overlap check writes the first before it (attached to the
+    session afterwards); both answers are built whole. (A row attached with unset columns
+    once had to load them outside the session's greenlet: tests/integration/test_people.py
+    caught that with instructors.)"""
+    st, inst, _admin, service = await _actors(client)
+    iid = inst.user["instructor_id"]
+    first, second = uid(), uid()
+    body = await st.push(
+        st.mutation(
+            "booking",
+            first,
+            "put",
+            {"instructor_id": iid, "service_id": service, "start": _slot(25, 9)},
+        ),
+        st.mutation(
+            "booking",
+            second,
+            "put",
+            {"instructor_id": iid, "service_id": service, "start": _slot(25, 14)},
+        ),
+    )
+    assert [r["status"] for r in body["results"]] == ["applied", "applied"], body["results"]
+    records = [r["record"] for r in body["results"]]
+    assert [r["id"] for r in records] == [first, second]
+    assert all(r["status"] == "requested" and r["pickup_location"] is None for r in records)

@@ -34,7 +34,6 @@ from schemas import (
     MutationResult,
     OutboxEvent,
     Tenant,
-    TenantRev,
 )
 from schemas.wire import DeviceInfo
 from sync.access import ScopeCache, load_scope
@@ -136,7 +135,7 @@ class PushService:
         optimistic: bool,
         version: int = 1,
     ) -> dict[str, Any]:
-        async with self.store.write(who.tenant_id, _lock_with_device(who, client_id)) as txn:
+        async with self.store.write(who.tenant_id) as txn:
             device, school = await self._device(txn, who, client_id)
             acked = device.acked_seq
             dup_seqs = [m["seq"] for m in ordered if m["seq"] <= acked]
@@ -211,7 +210,7 @@ class PushService:
         seen = self._pulls.get(key)
         if seen is not None and seen[0] == rev and now - seen[1] < PULL_NOTE_INTERVAL_S:
             return
-        async with self.store.write(who.tenant_id, _lock_with_device(who, client_id)) as txn:
+        async with self.store.write(who.tenant_id) as txn:
             device, _school = await self._device(txn, who, client_id)
             if device.last_pull_rev is None or rev > device.last_pull_rev:
                 device.last_pull_rev = rev
@@ -223,16 +222,17 @@ class PushService:
     async def _device(
         self, txn: WriteTxn, who: Principal, client_id: str
     ) -> tuple[Device, TenantInfo]:
-        """The device's row (created on its first push) and the school's settings, read
-        with the rev lock when the transaction took it with `_lock_with_device` (so both
-        are current: a settings change holds the lock too), else in one statement after
-        it."""
-        locked = txn.locked
-        if locked is None or len(locked) != 6:
-            locked = (
-                await txn.session.execute(_lock_with_device(who, client_id, lock=False))
-            ).one()
-        _rev, timezone, currency, pass_mark, pass_total, device = locked
+        """The device's row (created on its first push) and the school's settings, read in
+        one statement after the rev lock, so both are current: a settings change, and
+        another push of the same device from another process, hold the lock too.
+
+        Not in the locking statement itself: a SELECT that waits for the lock re-reads
+        only the locked row once it has it, and would hand back the device and the
+        settings as they were before the writer it waited for (its acked seq, its pass
+        mark)."""
+        timezone, currency, pass_mark, pass_total, device = (
+            await txn.session.execute(_device_and_school(who, client_id))
+        ).one()
         info = TenantInfo(timezone, currency, pass_mark, pass_total)
         if device is None:
             device = Device(
@@ -580,30 +580,20 @@ class PushService:
             device.last_pull_rev = min(info.last_pull_rev, _MAX_INT64)
 
 
-def _lock_with_device(who: Principal, client_id: str, lock: bool = True) -> Any:
-    """The tenant's rev (locked), its settings and the device's row, in one statement (see
-    Store.write's `lock_with`)."""
-    stmt = (
-        select(
-            TenantRev.rev,
-            Tenant.timezone,
-            Tenant.currency,
-            Tenant.pass_mark,
-            Tenant.pass_total,
-            Device,
-        )
-        .join(Tenant, Tenant.id == TenantRev.tenant_id)
+def _device_and_school(who: Principal, client_id: str) -> Any:
+    """The school's settings and the device's row (None before its first push)."""
+    return (
+        select(Tenant.timezone, Tenant.currency, Tenant.pass_mark, Tenant.pass_total, Device)
         .outerjoin(
             Device,
             and_(
-                Device.tenant_id == TenantRev.tenant_id,
+                Device.tenant_id == Tenant.id,
                 Device.user_id == who.user_id,
                 Device.client_id == client_id,
             ),
         )
-        .where(TenantRev.tenant_id == who.tenant_id)
+        .where(Tenant.id == who.tenant_id)
     )
-    return stmt.with_for_update(of=TenantRev) if lock else stmt
 
 
 def _write_deferred(ctx: Context) -> None:

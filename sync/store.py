@@ -143,8 +143,6 @@ class WriteTxn:
         # New rows kept out of the ORM's unit of work (see `keep_fresh`): table -> id -> row.
         self.fresh: dict[Table, dict[str, Any]] = {}
         self.keep_fresh = False
-        # The row of the statement that took the rev lock (see Store.write's `lock_with`).
-        self.locked: Any = None
 
     def defer_update(self, row: Any) -> None:
         """Send the changes made to a loaded row with the deferred rows instead of in the
@@ -525,26 +523,18 @@ class Store:
         self.locks = _TenantLocks()
 
     @asynccontextmanager
-    async def write(self, tenant_id: str, lock_with: Any = None) -> AsyncIterator[WriteTxn]:
-        """A write transaction holding the tenant's rev lock until COMMIT.
-
-        `lock_with`: a SELECT whose first column is the tenant's rev, locking the
-        `tenant_revs` row (`FOR UPDATE OF`), that also reads what the writer needs first (a
-        push: the school's settings and the device): one round trip instead of two. Its
-        row is `WriteTxn.locked`."""
+    async def write(self, tenant_id: str) -> AsyncIterator[WriteTxn]:
+        """A write transaction holding the tenant's rev lock until COMMIT."""
         info: CommitInfo | None = None
         async with self.locks.hold(tenant_id), self.sessions() as session:
             bind_tenant(session, tenant_id)
             async with session.begin():
-                lock = lock_with if lock_with is not None else _lock(tenant_id)
-                locked = (await session.execute(lock)).first()
-                if locked is None:
+                current = await session.scalar(_lock(tenant_id))
+                if current is None:
                     session.add(TenantRev(tenant_id=tenant_id, rev=0, horizon_rev=0))
                     await session.flush()
-                    locked = (await session.execute(lock)).first()
-                    assert locked is not None
-                txn = WriteTxn(session, tenant_id, locked[0])
-                txn.locked = locked
+                    current = 0
+                txn = WriteTxn(session, tenant_id, current)
                 session.sync_session.info[_TXN] = txn
                 yield txn
                 await session.flush()  # (runs the hooks noting assignment changes)

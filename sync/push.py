@@ -27,7 +27,15 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from schemas import AuditEntry, Device, JournalEntry, MutationResult, OutboxEvent, Tenant
+from schemas import (
+    AuditEntry,
+    Device,
+    JournalEntry,
+    MutationResult,
+    OutboxEvent,
+    Tenant,
+    TenantRev,
+)
 from schemas.wire import DeviceInfo
 from sync.access import ScopeCache, load_scope
 from sync.core.command import Command, Outcome, Reject, parse_command
@@ -110,9 +118,11 @@ class PushService:
             return await self._push(
                 who, client_id, ordered, device_info, optimistic=True, version=schema_version
             )
-        except _Undo:
-            # A mutation was refused or broke a constraint: the whole attempt is rolled back
-            # (rev lock released); apply the batch again one mutation per savepoint.
+        except (_Undo, IntegrityError, DataError):
+            # A mutation was refused or broke a constraint (the new rows of the attempt are
+            # written with its bookkeeping, just before COMMIT, so a constraint they break
+            # shows there): the whole attempt is rolled back (rev lock released); apply the
+            # batch again one mutation per savepoint.
             return await self._push(
                 who, client_id, ordered, device_info, optimistic=False, version=schema_version
             )
@@ -126,7 +136,7 @@ class PushService:
         optimistic: bool,
         version: int = 1,
     ) -> dict[str, Any]:
-        async with self.store.write(who.tenant_id) as txn:
+        async with self.store.write(who.tenant_id, _lock_with_device(who, client_id)) as txn:
             device, school = await self._device(txn, who, client_id)
             acked = device.acked_seq
             dup_seqs = [m["seq"] for m in ordered if m["seq"] <= acked]
@@ -144,6 +154,9 @@ class PushService:
             if fresh:
                 ctx = await self._context(txn, who, client_id, school)
                 ctx.schema_version = version  # the form of the records it gets back
+                # New rows skip the ORM's unit of work and go out with the bookkeeping
+                # (sync.store.WriteTxn.fresh); one by one, each needs its own savepoint.
+                txn.keep_fresh = optimistic
                 await preload(ctx, fresh)
                 now_ms = int(time.time() * 1000)
                 if optimistic:
@@ -198,7 +211,7 @@ class PushService:
         seen = self._pulls.get(key)
         if seen is not None and seen[0] == rev and now - seen[1] < PULL_NOTE_INTERVAL_S:
             return
-        async with self.store.write(who.tenant_id) as txn:
+        async with self.store.write(who.tenant_id, _lock_with_device(who, client_id)) as txn:
             device, _school = await self._device(txn, who, client_id)
             if device.last_pull_rev is None or rev > device.last_pull_rev:
                 device.last_pull_rev = rev
@@ -210,24 +223,17 @@ class PushService:
     async def _device(
         self, txn: WriteTxn, who: Principal, client_id: str
     ) -> tuple[Device, TenantInfo]:
-        """The device's row (created on its first push) and the school's settings, read in
-        one statement after the rev lock (so both are current: a settings change holds the
-        lock too)."""
-        school, device = (
-            await txn.session.execute(
-                select(Tenant, Device)
-                .outerjoin(
-                    Device,
-                    and_(
-                        Device.tenant_id == Tenant.id,
-                        Device.user_id == who.user_id,
-                        Device.client_id == client_id,
-                    ),
-                )
-                .where(Tenant.id == who.tenant_id)
-            )
-        ).one()
-        info = TenantInfo(school.timezone, school.currency, school.pass_mark, school.pass_total)
+        """The device's row (created on its first push) and the school's settings, read
+        with the rev lock when the transaction took it with `_lock_with_device` (so both
+        are current: a settings change holds the lock too), else in one statement after
+        it."""
+        locked = txn.locked
+        if locked is None or len(locked) != 6:
+            locked = (
+                await txn.session.execute(_lock_with_device(who, client_id, lock=False))
+            ).one()
+        _rev, timezone, currency, pass_mark, pass_total, device = locked
+        info = TenantInfo(timezone, currency, pass_mark, pass_total)
         if device is None:
             device = Device(
                 tenant_id=who.tenant_id,
@@ -572,6 +578,32 @@ class PushService:
             device.pending = min(info.pending, _MAX_INT32)
         if info.last_pull_rev is not None:
             device.last_pull_rev = min(info.last_pull_rev, _MAX_INT64)
+
+
+def _lock_with_device(who: Principal, client_id: str, lock: bool = True) -> Any:
+    """The tenant's rev (locked), its settings and the device's row, in one statement (see
+    Store.write's `lock_with`)."""
+    stmt = (
+        select(
+            TenantRev.rev,
+            Tenant.timezone,
+            Tenant.currency,
+            Tenant.pass_mark,
+            Tenant.pass_total,
+            Device,
+        )
+        .join(Tenant, Tenant.id == TenantRev.tenant_id)
+        .outerjoin(
+            Device,
+            and_(
+                Device.tenant_id == TenantRev.tenant_id,
+                Device.user_id == who.user_id,
+                Device.client_id == client_id,
+            ),
+        )
+        .where(TenantRev.tenant_id == who.tenant_id)
+    )
+    return stmt.with_for_update(of=TenantRev) if lock else stmt
 
 
 def _write_deferred(ctx: Context) -> None:

@@ -16,6 +16,7 @@ process hear it at once (`CommitInfo`: live pokes, the head cache).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +27,7 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, Text, bindparam, event, func, insert, inspect, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
@@ -139,6 +140,11 @@ class WriteTxn:
         self.deferred: list[tuple[Any, dict[str, Any]]] = []
         # UPDATEs of rows already loaded (a device's acked seq and health), sent the same way.
         self.deferred_updates: list[tuple[Table, dict[str, Any], dict[str, Any]]] = []
+        # New rows kept out of the ORM's unit of work (see `keep_fresh`): table -> id -> row.
+        self.fresh: dict[Table, dict[str, Any]] = {}
+        self.keep_fresh = False
+        # The row of the statement that took the rev lock (see Store.write's `lock_with`).
+        self.locked: Any = None
 
     def defer_update(self, row: Any) -> None:
         """Send the changes made to a loaded row with the deferred rows instead of in the
@@ -165,15 +171,20 @@ class WriteTxn:
 
     def stamp(self, entity: str, row: Any) -> int:
         """Give `row` the next rev and index it under its scope keys; adds it to the
-        session if it is new."""
+        session if it is new (or, with `keep_fresh`, to the rows inserted without it)."""
         student_id, instructor_id, private = scope_keys(entity, row)
-        if row not in self.session:
-            self.session.add(row)
         rev = self.next_rev()
         row.rev = rev
         row.updated_at = self.now
         if getattr(row, "tenant_id", None) is None:
             row.tenant_id = self.tenant_id
+        if row not in self.session:
+            table = inspect(row).mapper.local_table
+            if self.keep_fresh and type(row) not in _SCOPE_ROWS:
+                _fill_defaults(row)
+                self.fresh.setdefault(table, {})[row.id] = row
+            elif self.fresh.get(table, {}).get(row.id) is not row:
+                self.session.add(row)
         self.index(
             entity,
             row.id,
@@ -208,6 +219,29 @@ class WriteTxn:
             "updated_at": self.now,
             "origin": None,
         }
+
+    def fresh_rows(self, cls: type) -> list[Any]:
+        """The fresh rows of a mapped class, in the order they were created."""
+        return list(self.fresh.get(inspect(cls).local_table, {}).values())
+
+    def is_fresh(self, row: Any) -> bool:
+        """Whether `row` is a new row of this transaction kept out of the session."""
+        return self.fresh.get(inspect(row).mapper.local_table, {}).get(row.id) is row
+
+    def flush_fresh(self, tables: set[Any] | None = None) -> None:
+        """Insert the fresh rows (of `tables`, or all) now, with plain multi-row INSERTs,
+        and attach them to the session as loaded rows, so later changes to them in this
+        transaction are flushed as UPDATEs. Synchronous: called from the session's own
+        execution (see `_flush_fresh_before_reads`), inside its greenlet."""
+        connection = self.session.sync_session.connection()
+        for table in _in_dependency_order(self.fresh):
+            if tables is not None and table not in tables:
+                continue
+            rows = self.fresh.pop(table)
+            connection.execute(insert(table), [_values(table, row) for row in rows.values()])
+            for row in rows.values():
+                make_transient_to_detached(row)
+                self.session.sync_session.add(row)
 
     def mark_own(self, entity: str, record_id: str, rev: int | None, client_id: str) -> None:
         """Note that the record's version at `rev` is what `client_id` holds from its own
@@ -249,6 +283,10 @@ class WriteTxn:
             return
         await self.session.flush()
         by_table: dict[Any, list[dict[str, Any]]] = {}
+        # New rows first (parents before children: SQLite checks references per statement).
+        for table in _in_dependency_order(self.fresh):
+            by_table[table] = [_values(table, row) for row in self.fresh[table].values()]
+        self.fresh.clear()
         for table, row in self.deferred:
             by_table.setdefault(getattr(table, "__table__", table), []).append(row)
         self.deferred.clear()
@@ -306,6 +344,71 @@ class WriteTxn:
                 _SHAPES.clear()
             _SHAPES[shape] = stmt
         await self.session.execute(stmt, params)
+
+
+def _fill_defaults(row: Any) -> None:
+    """Set the Python-side column defaults the ORM would have set at INSERT (`rev`,
+    `created_at`, an entity's `body` or `tags`), and None for the other unset columns, so
+    the row reads complete before it is written (results are built from it)."""
+    values = row.__dict__
+    shape = _shape(type(row))
+    for key, make in shape.defaults:
+        if key not in values:
+            setattr(row, key, make())
+    # Every other column it is written with is NULL: say so, so the row never has an
+    # attribute left to load (attached after its INSERT, it would load it from the
+    # database, outside the session's greenlet).
+    for _name, key in shape.columns:
+        if key not in values:
+            setattr(row, key, None)
+
+
+def _values(table: Table, row: Any) -> dict[str, Any]:
+    """A fresh row's column values, by column name."""
+    values = row.__dict__
+    return {name: values.get(key) for name, key in _shape(type(row)).columns}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What writing a mapped class's rows without the ORM needs, worked out once."""
+
+    columns: tuple[tuple[str, str], ...]  # (column name, attribute name)
+    defaults: tuple[tuple[str, Callable[[], Any]], ...]  # (attribute, value maker)
+
+
+_SHAPES_BY_CLASS: dict[type, _Shape] = {}
+
+
+def _shape(cls: type) -> _Shape:
+    shape = _SHAPES_BY_CLASS.get(cls)
+    if shape is None:
+        mapper: Any = inspect(cls)
+        columns, defaults = [], []
+        for col in mapper.local_table.c:
+            key = mapper.get_property_by_column(col).key
+            columns.append((col.name, key))
+            default = col.default
+            if default is None or default.is_sequence:
+                continue
+            arg = default.arg
+            if default.is_callable:
+                defaults.append((key, functools.partial(arg, None)))
+            else:
+                defaults.append((key, functools.partial(_same, arg)))
+        shape = _SHAPES_BY_CLASS[cls] = _Shape(tuple(columns), tuple(defaults))
+    return shape
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _in_dependency_order(tables: dict[Table, Any]) -> list[Table]:
+    from schemas import Base
+
+    order = {t: i for i, t in enumerate(Base.metadata.sorted_tables)}
+    return sorted(tables, key=lambda t: order.get(t, len(order)))
 
 
 # The one bookkeeping statement of a write on PostgreSQL, by shape (which tables get rows
@@ -413,20 +516,26 @@ class Store:
         self.locks = _TenantLocks()
 
     @asynccontextmanager
-    async def write(self, tenant_id: str) -> AsyncIterator[WriteTxn]:
-        """A write transaction holding the tenant's rev lock until COMMIT."""
+    async def write(self, tenant_id: str, lock_with: Any = None) -> AsyncIterator[WriteTxn]:
+        """A write transaction holding the tenant's rev lock until COMMIT.
+
+        `lock_with`: a SELECT whose first column is the tenant's rev, locking the
+        `tenant_revs` row (`FOR UPDATE OF`), that also reads what the writer needs first (a
+        push: the school's settings and the device): one round trip instead of two. Its
+        row is `WriteTxn.locked`."""
         info: CommitInfo | None = None
         async with self.locks.hold(tenant_id), self.sessions() as session:
             bind_tenant(session, tenant_id)
             async with session.begin():
-                current = await session.scalar(
-                    select(TenantRev.rev).where(TenantRev.tenant_id == tenant_id).with_for_update()
-                )
-                if current is None:
+                lock = lock_with if lock_with is not None else _lock(tenant_id)
+                locked = (await session.execute(lock)).first()
+                if locked is None:
                     session.add(TenantRev(tenant_id=tenant_id, rev=0, horizon_rev=0))
                     await session.flush()
-                    current = 0
-                txn = WriteTxn(session, tenant_id, current)
+                    locked = (await session.execute(lock)).first()
+                    assert locked is not None
+                txn = WriteTxn(session, tenant_id, locked[0])
+                txn.locked = locked
                 session.sync_session.info[_TXN] = txn
                 yield txn
                 await session.flush()  # (runs the hooks noting assignment changes)
@@ -453,6 +562,36 @@ class Store:
             async with session.begin():
                 await session.connection(execution_options=read_options(self.dialect))
                 yield session
+
+
+def _lock(tenant_id: str) -> Any:
+    return select(TenantRev.rev).where(TenantRev.tenant_id == tenant_id).with_for_update()
+
+
+# Execution option of a read that adds the fresh rows it needs itself (sync.rules.append):
+# they are not inserted before it.
+WITHOUT_FRESH: Final = "drivesync_without_fresh"
+
+# Rows whose changes the hooks below must see in the unit of work: never kept fresh.
+_SCOPE_ROWS: Final = (Student, StudentInstructor)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _flush_fresh_before_reads(state: ORMExecuteState) -> None:
+    """A statement that reads or changes a table holding fresh rows sees them: they are
+    inserted first, as the ORM's autoflush would have done (a batch's second booking must
+    see its first, progress must count the assessments just added). Statements that name
+    no mapped table (text) flush every fresh row."""
+    txn = state.session.info.get(_TXN)
+    if txn is None or not txn.fresh or state.execution_options.get(WITHOUT_FRESH):
+        return
+    mappers = state.all_mappers
+    if not mappers:
+        txn.flush_fresh()
+        return
+    touched = {m.local_table for m in mappers} & set(txn.fresh)
+    if touched:
+        txn.flush_fresh(touched)
 
 
 # Scopes come from assignments (student_instructors) and from whether a student is still in

@@ -23,6 +23,7 @@ from sync.core.geo import validate_point
 from sync.core.track import TrackError, decode, is_compact, to_points
 from sync.rules.batch import Context, load_row
 from sync.rules.lww import check_visible, resolve_refs
+from sync.store import WITHOUT_FRESH
 from sync.tables import table_of
 
 PROGRESS_NS = uuid.UUID("0b5a4f0e-7c1e-4f43-9a1d-3b2f6c8d9e10")
@@ -101,6 +102,8 @@ async def finish_batch(ctx: Context) -> None:
     if not students:
         return
     assessed: dict[str, list[Assessed]] = {s: [] for s in students}
+    # The batch's new assessments are not written yet (sync.store.WriteTxn.fresh): the
+    # query reads the others, and the new ones are added from memory (no INSERT first).
     rows = await ctx.session.execute(
         select(
             SkillAssessment.student_id,
@@ -108,10 +111,16 @@ async def finish_batch(ctx: Context) -> None:
             SkillAssessment.level,
             SkillAssessment.assessed_at,
             SkillAssessment.rev,
-        ).where(SkillAssessment.student_id.in_(students), SkillAssessment.deleted.is_(False))
+        ).where(SkillAssessment.student_id.in_(students), SkillAssessment.deleted.is_(False)),
+        execution_options={WITHOUT_FRESH: True},
     )
     for student_id, skill_id, level, assessed_at, rev in rows:
         assessed[student_id].append(Assessed(skill_id, level, assessed_at, rev))
+    for new in ctx.txn.fresh_rows(SkillAssessment):
+        if new.student_id in assessed and not new.deleted:
+            assessed[new.student_id].append(
+                Assessed(new.skill_id, new.level, new.assessed_at, new.rev)
+            )
     skills = list(await ctx.session.scalars(select(table_of("skill").id).where(_live("skill"))))
     current = {
         row.student_id: row
@@ -155,9 +164,18 @@ async def _trip_state(ctx: Context, trip: Trip) -> TripState:
     state: TripState | None = ctx.trips_due.get(trip.id)
     if state is not None:
         return state
+    # Segments of this batch not written yet are of other trips (a trip's state is read
+    # before its first new segment, then kept in memory), unless the state was dropped
+    # after an out-of-order segment: then they are written first, as for any read.
+    options = (
+        {WITHOUT_FRESH: True}
+        if not any(s.trip_id == trip.id for s in ctx.txn.fresh_rows(TripSegment))
+        else {}
+    )
     rows = (
         await ctx.session.execute(
-            select(TripSegment.index, TripSegment.deleted).where(TripSegment.trip_id == trip.id)
+            select(TripSegment.index, TripSegment.deleted).where(TripSegment.trip_id == trip.id),
+            execution_options=options,
         )
     ).all()
     live = [index for index, deleted in rows if not deleted]
@@ -171,7 +189,8 @@ async def _trip_state(ctx: Context, trip: Trip) -> TripState:
                         TripSegment.trip_id == trip.id,
                         TripSegment.deleted.is_(False),
                         TripSegment.index.in_([lo, hi]),
-                    )
+                    ),
+                    execution_options=options,
                 )
             ).all()
         )

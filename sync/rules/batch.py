@@ -105,6 +105,8 @@ async def load_row(ctx: Context, entity: str, rid: str) -> Any:
         state = inspect(hit)
         if (state.persistent or state.pending) and not state.expired_attributes:
             return hit
+        if state.transient and ctx.txn.is_fresh(hit):
+            return hit  # created in this batch, not yet written (sync.store.WriteTxn.fresh)
     table = table_of(entity)
     row = await ctx.session.scalar(select(table).where(table.id == rid))
     ctx.loaded[(entity, rid)] = row

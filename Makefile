@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DS := $(VENV)/bin/drivesync
-HOST ?= 127.0.0.1
-PORT ?= 8080
+# `make run` listens where DRIVESYNC_HOST / DRIVESYNC_PORT say (as `drivesync serve` does),
+# or HOST= / PORT= on the command line; 127.0.0.1:8080 otherwise.
+HOST ?= $(or $(DRIVESYNC_HOST),127.0.0.1)
+PORT ?= $(or $(DRIVESYNC_PORT),8080)
 
 .PHONY: run install browser lint test test-fast clean
 

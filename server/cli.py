@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import logging
 import os
@@ -44,19 +45,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not os.environ.get("DRIVESYNC_PUBLIC_URL"):
         # The links in account emails then name where this server really listens.
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
-    print(
+    banner = (
         f"DriveSync serving on http://{host}:{port}/ (database: {settings.database_url.split('://')[0]}"
-        + (f", {processes} processes)" if processes > 1 else ")"),
-        flush=True,
+        + (f", {processes} processes)" if processes > 1 else ")")
     )
     if processes == 1:
         from aiohttp import web
 
         from server.app import create_app
+        from server.shell import ShellQuietAccessLogger
 
-        web.run_app(create_app(settings), host=host, port=port, print=None)
+        try:
+            # The banner once the socket listens (aiohttp calls `print` then), never before
+            # a bind that fails.
+            web.run_app(
+                create_app(settings),
+                host=host,
+                port=port,
+                print=lambda _text: print(banner, flush=True),
+                access_log_class=ShellQuietAccessLogger,
+            )
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            print(f"drivesync: {_cannot_listen(host, port, exc)}", file=sys.stderr)
+            return 1
         return 0
-    from server.processes import PortInUse, serve
+    from server.processes import PortInUse, check_port_free, serve
+
+    try:
+        check_port_free(host, port)  # one clear line, not a banner and then a failure
+    except PortInUse as exc:
+        print(f"drivesync: {exc}", file=sys.stderr)
+        return 1
+    print(banner, flush=True)
 
     # One key for every process: a token or cursor signed by one is read by the others
     # (and N processes must not race to create var/secret.key).
@@ -66,6 +88,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except PortInUse as exc:
         print(f"drivesync: {exc}", file=sys.stderr)
         return 1
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    hint = (
+        " (another program listens there: stop it, or choose another port with "
+        "DRIVESYNC_PORT=… or --port …)"
+        if exc.errno == errno.EADDRINUSE
+        else ""
+    )
+    return f"cannot listen on {host}:{port}: {why.lower()}{hint}"
 
 
 def _process_count(text: str) -> int:

@@ -17,12 +17,14 @@ import asyncio
 import gzip
 import hashlib
 import json
+import logging
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 
 # Files and folders of clients/pwa that are not part of the cached app shell.
 NOT_SHELL = frozenset(
@@ -141,6 +143,22 @@ def add_pwa(app: web.Application, pwa_dir: Path) -> None:
     app.router.add_get("/", shell)
     app.router.add_get("/sw.js", worker)
     app.router.add_get("/app/{tail:.+}", static)
+
+
+def is_shell_path(path: str) -> bool:
+    """A request for the app's own files (the shell, its files, the worker)."""
+    return path in ("/", "/sw.js") or path.startswith("/app/")
+
+
+class ShellQuietAccessLogger(AccessLogger):
+    """aiohttp's access log without a line per shell file: a first visit fetches some thirty
+    of them, which buried the API's lines. With DRIVESYNC_LOG_LEVEL=DEBUG they are logged
+    too; every other request is logged as aiohttp always does (at INFO)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if is_shell_path(request.path) and not self.logger.isEnabledFor(logging.DEBUG):
+            return
+        super().log(request, response, time)
 
 
 _WORKERS: dict[tuple[Any, ...], str] = {}

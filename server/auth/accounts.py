@@ -7,14 +7,17 @@ and no database connection is held while a hash is made. A token is looked up fi
 without being spent, so a refused password (`weak_password`) leaves the link usable; it is
 spent (compare-and-set) in the same transaction that stores the new hash.
 
-Forgot password answers the same whether or not the account exists; its limits (per
-address and per school+email, token buckets like the sign-in throttle's) count unknown
-emails alike, so they reveal nothing either.
+Forgot password answers the same, in the same time, whether or not the account exists (the
+look-up runs after the answer); its limits (per address and per school+email, token
+buckets like the sign-in throttle's) count unknown emails alike, so they reveal nothing
+either.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 
 from sqlalchemy import select
@@ -26,6 +29,10 @@ from sync import accounts
 from sync.core.principal import Principal
 from sync.errors import RateLimited
 from sync.tenancy import ALL_TENANTS, bind_tenant
+
+log = logging.getLogger("drivesync.accounts")
+# How long a reset request waits before its look-up, so its answer is already sent.
+AFTER_ANSWER_S = 0.05
 
 
 class ForgotThrottle:
@@ -57,6 +64,7 @@ class AccountService:
     def __init__(self, auth: AuthService) -> None:
         self.auth = auth
         self.forgot_throttle = ForgotThrottle(auth)
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def accept_invitation(self, token: str, password: str) -> tuple[dict[str, object], User]:
         """Set the first password of an invited account (created active, with no password)
@@ -99,11 +107,33 @@ class AccountService:
 
     async def forgot(self, slug: str, email: str, address: str) -> None:
         """Ask for a reset email for (school, email) if such an active account exists;
-        nothing says whether it does. 429 past the limits."""
+        nothing says whether it does. 429 past the limits.
+
+        The look-up and the outbox write run after the answer, in a task: done inline, a
+        known account's insert and commit made its answer measurably slower (129 ms
+        against 16 ms for an unknown email on SQLite), which told who has an account."""
         school = storable("school", slug).strip().lower()
         email = storable("email", email).strip().lower()
         key = hashlib.sha256(f"{school}\0{email}".encode()).hexdigest()
         self.forgot_throttle.check(address, key, time.monotonic())
+        task = asyncio.create_task(self._request_reset(school, email))
+        self._pending.add(task)  # held until done (the loop keeps only weak references)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("password reset request failed", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for the reset requests still being written (tests, shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _request_reset(self, school: str, email: str) -> None:
+        # Started at once, the task's first database calls still shared the loop with the
+        # answer being written (5.6 against 2.4 ms on SQLite): let the answer go first.
+        await asyncio.sleep(AFTER_ANSWER_S)
         async with self.auth.sessions() as session, session.begin():
             bind_tenant(session, ALL_TENANTS)
             tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == school))

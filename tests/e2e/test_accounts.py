@@ -1,6 +1,7 @@
-"""Account links in a real browser: the invitation email reaches a local SMTP server, its
-link opens in Chromium, the new user sets a password and lands signed in; forgot password
-from the sign-in page, the reset link, and change password in the account view.
+"""Account links in a real browser: an admin creates a student (a sync push), the invitation
+email reaches a local SMTP server, its link opens in Chromium, the student sets a password
+and lands signed in; forgot password from the sign-in page, the reset link, and change
+password in the account view.
 
 The server runs here with the in-process dispatcher and an SMTP server on 127.0.0.1 (the
 shared `server` fixture has neither), and with DRIVESYNC_PUBLIC_URL set to its own address,
@@ -106,19 +107,18 @@ def mail_server(templates: Templates, tmp_path: Path) -> Iterator[MailServer]:
         smtp.stop()
 
 
-async def _invite(settings: Settings, email: str, name: str) -> None:
-    """What `drivesync create-user --invite` does (an admin creating a person through sync
-    emits the same event)."""
-    from server.admin_cli import create_user
-    from sync.database import make_engine, make_sessionmaker
-    from sync.store import Store
+async def _admin_creates_student(url: str, email: str, name: str) -> None:
+    """An admin's device pushes a new student with an email, as the People view does
+    (sync/rules/people.py makes the sign-in and the invitation_requested event)."""
+    import aiohttp
 
-    engine = make_engine(settings.database_url)
-    try:
-        sessions = make_sessionmaker(engine)
-        await create_user(sessions, Store(sessions, "sqlite"), "demo", email, name, "student", None)
-    finally:
-        await engine.dispose()
+    from tests.helpers import Device, uid
+
+    async with aiohttp.ClientSession(base_url=url) as http:
+        admin = await Device(http, "admin@demo.test").login()
+        put = admin.mutation("student", uid(), "put", {"name": name, "email": email})
+        result = (await admin.push(put))["results"][0]
+        assert result["status"] == "applied", result
 
 
 def _wait_text(page: Any, testid: str, text: str) -> None:
@@ -141,7 +141,7 @@ def test_invitation_link_sets_the_password_and_signs_in(
     mail_server: MailServer, launch: Any, shots: Path
 ) -> None:
     email = "zara.new@demo.test"
-    mail_server.run(_invite(mail_server.settings, email, "Zara New"))
+    mail_server.run(_admin_creates_student(mail_server.url, email, "Zara New"))
     link = mail_server.link(mail_server.mail(email), "accept")
 
     # Desktop first, to look at the screen (the token is not spent by opening it).

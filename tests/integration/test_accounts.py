@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from schemas import AccountToken, OutboxEvent, Tenant, User, utcnow
 from server.admin_cli import create_user
+from server.keys import AUTH
 from sync import accounts
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from tests.conftest import Db, bearer, login
@@ -130,6 +131,7 @@ async def test_forgot_password_answers_the_same_for_unknown_accounts(client: Any
         )
         answers.append((resp.status, await resp.read()))
     assert len(set(answers)) == 1 and answers[0][0] == 202
+    await client.server.app[AUTH].accounts.drain()  # the look-ups run after the answers
     # Only the known account got a reset email asked for (twice: both spellings).
     async with db.sessions() as session:
         bind_tenant(session, ALL_TENANTS)

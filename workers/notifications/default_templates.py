@@ -29,11 +29,16 @@ HTML_LAYOUT = """<!doctype html>
 <body style="font-family: sans-serif; line-height: 1.4; color: #222">
 <h2 style="color: {{ school.brand_color or '#1a56db' }}">{{ school.name }}</h2>
 {{ body }}
-<p style="color: #777; font-size: 12px">You receive this because of your notification
-settings at {{ school.name }}. Change them in the app under Settings → Notifications.</p>
+{% if account is not defined %}<p style="color: #777; font-size: 12px">You receive this because
+of your notification settings at {{ school.name }}. Change them in the app under Settings →
+Notifications.</p>{% endif %}
 </body></html>"""
 
-TEXT_FOOTER = "\n\n--\n{{ school.name }}\nChange your notification settings in the app."
+# Account mail (an `account` in its context) goes whatever the settings: no such footer.
+TEXT_FOOTER = (
+    "\n\n--\n{{ school.name }}"
+    "{% if account is not defined %}\nChange your notification settings in the app.{% endif %}"
+)
 
 _BOOKING_TEXT = """Service: {{ booking.service }}
 When: {{ booking.start }} - {{ booking.end_time }}

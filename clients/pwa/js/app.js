@@ -12,12 +12,13 @@ import * as replica from './replica.js';
 import { RETRY_AFTER_CAP_MS, reachability, retryDelay } from './retry.js';
 import { clearSession, clientId, getSession, setSession } from './session.js';
 import { SyncEngine } from './sync.js';
-import { h, fmt, clear } from './ui/dom.js';
+import { h, fmt, clear, plural, verb } from './ui/dom.js';
 import { ROUTES, NAV } from './ui/routes.js';
 import { loginView } from './ui/login.js';
 import { accountLink, accountLinkView } from './ui/accept.js';
 import { problemsDialog } from './ui/problems.js';
 import { recorder } from './ui/trip.js';
+import * as focusKeeper from './ui/focus.js';
 
 const channel = 'BroadcastChannel' in self ? new BroadcastChannel('drivesync') : null;
 const $ = (sel) => document.querySelector(sel);
@@ -185,9 +186,16 @@ async function paintStatus() {
   }
   if (st.problems) {
     items.push(h('button', { class: 'pill bad', type: 'button', 'data-testid': 'problems',
-      onclick: () => problemsDialog(app) }, `${st.problems} problem${st.problems === 1 ? '' : 's'}`));
+      onclick: () => problemsDialog(app) }, plural(st.problems, 'problem')));
   }
+  // #sync-status is a polite live region: repaint only what changed, so a screen reader
+  // hears a change, not the same bar every 30 s, and a focused button in it keeps focus.
+  const next = items.map((n) => n.outerHTML).join('');
+  if (next === el.dataset.painted) return;
+  const focused = el.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
+  el.dataset.painted = next;
   el.replaceChildren(...items);
+  if (focused) el.querySelector(`[data-testid="${focused}"]`)?.focus();
 }
 
 /** The connection as the user should understand it: the browser's network first, then
@@ -255,7 +263,9 @@ async function render({ focus }) {
   const { name, view, params } = currentRoute();
   paintNav(name);
   const main = $('#main');
-  const activeId = document.activeElement && document.activeElement.id;
+  // The focused control (or the last one, if the focus already fell to <body>): the new
+  // view gets the same control, or its heading, back (ui/focus.js).
+  const kept = focus ? null : focusKeeper.remember(main);
   const scroll = window.scrollY;
   let node;
   try {
@@ -270,11 +280,12 @@ async function render({ focus }) {
   const heading = main.querySelector('h1');
   if (heading) heading.setAttribute('tabindex', '-1'); // focusable by script, not by Tab
   if (focus) {
+    focusKeeper.forget();
     if (heading) heading.focus({ preventScroll: true });
     window.scrollTo(0, 0);
   } else {
     window.scrollTo(0, scroll);
-    if (activeId) { const el = document.getElementById(activeId); if (el) el.focus({ preventScroll: true }); }
+    focusKeeper.restore(main, kept);
   }
 }
 
@@ -283,6 +294,15 @@ function paintNav(active) {
   const items = NAV[app.isAdmin ? 'admin' : app.role] || [];
   nav.replaceChildren(h('ul', {}, items.map(([route, label]) => h('li', {},
     h('a', { href: `#/${route}`, 'aria-current': route === active ? 'page' : false }, label)))));
+  // On a phone the bar scrolls sideways: bring the current tab into sight (only sideways:
+  // the page itself must not move under a re-render).
+  const current = nav.querySelector('a[aria-current="page"]');
+  if (current && nav.scrollWidth > nav.clientWidth) {
+    const bar = nav.getBoundingClientRect();
+    const tab = current.getBoundingClientRect();
+    if (tab.left < bar.left) nav.scrollLeft -= bar.left - tab.left + 16;
+    else if (tab.right > bar.right) nav.scrollLeft += tab.right - bar.right + 16;
+  }
 }
 
 // ---------------------------------------------------------------------------- session
@@ -337,7 +357,7 @@ async function signOut({ keepData = false }) {
     try { await app.engine.flush(); } catch { /* counted below */ }
   }
   const left = (await app.engine.status()).pending;
-  if (left && !confirm(`${left} change${left === 1 ? '' : 's'} have not reached the school yet and will be lost. Sign out anyway?`)) return;
+  if (left && !confirm(`${plural(left, 'change')} ${verb(left, 'has', 'have')} not reached the school yet and will be lost. Sign out anyway?`)) return;
   const session = app.session;
   stopSync();
   try { await call('POST', '/v1/auth/logout', { refresh_token: session.refresh_token }, { auth: false }); } catch { /* offline: the token expires */ }
@@ -361,6 +381,7 @@ function showLogin(message) {
   $('#signout').hidden = true;
   $('#nav').replaceChildren();
   $('#sync-status').replaceChildren();
+  delete $('#sync-status').dataset.painted;
   $('#main').replaceChildren(loginView(async (body) => {
     const tokens = await call('POST', '/v1/auth/login', body, { auth: false });
     const session = { access_token: tokens.access_token, refresh_token: tokens.refresh_token, user: tokens.user, tenant: body.tenant, school: tokens.school };
@@ -426,6 +447,16 @@ async function boot() {
     if (app.engine) app.announce('You are offline. Changes are saved on this device and sent when you are back online.');
   });
   $('#skip').onclick = (event) => { event.preventDefault(); $('#main').focus(); };
+  focusKeeper.track($('#main'));
+  // The sticky header's height changes (the status bar wraps on a phone): the page keeps
+  // that much room at the top when it scrolls a focused control into view, so tabbing
+  // backwards never leaves it under the header (app.css has a fixed fallback).
+  const header = $('header.top');
+  if (header && 'ResizeObserver' in self) {
+    new ResizeObserver(() => {
+      document.documentElement.style.scrollPaddingTop = `${header.offsetHeight + 8}px`;
+    }).observe(header);
+  }
   document.addEventListener('focusout', () => {
     if (deferred) setTimeout(() => { if (!editing() && deferred) { deferred = false; render({ focus: false }); } }, 50);
   });

@@ -95,7 +95,11 @@ export class SyncEngine {
       mutations: batch.map(wireMutation),
       device: {
         app_version: APP_VERSION,
-        pending: await pendingCount(this.db),
+        // What will still wait once this piece is acknowledged (every result, a rejection
+        // too, takes its mutation out of the outbox): the admin's Devices table shows the
+        // device's last report, and the count at the piece's start would stay there,
+        // stale, after the device had sent everything.
+        pending: Math.max(0, (await pendingCount(this.db)) - batch.length),
         last_pull_rev: (await metaGet(this.db, 'last_pull_rev')) ?? undefined,
         platform: platform(),
       },

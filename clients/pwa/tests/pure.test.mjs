@@ -105,3 +105,13 @@ test('a failure says whether the browser is offline or the server unreachable', 
   for (const status of [400, 409, 429, 500]) assert.equal(reachability({ status }, true), null);
   assert.equal(reachability(null, true), null);
 });
+
+test('counts agree with their nouns and verbs', async () => {
+  const { plural, verb } = await import('../js/ui/dom.js');
+  assert.equal(plural(1, 'change'), '1 change');
+  assert.equal(plural(2, 'change'), '2 changes');
+  assert.equal(plural(0, 'conflict'), '0 conflicts');
+  assert.equal(plural(1, 'entry', 'entries'), '1 entry');
+  assert.equal(`${plural(1, 'change')} ${verb(1, 'has', 'have')}`, '1 change has');
+  assert.equal(`${plural(2, 'change')} ${verb(2, 'has', 'have')}`, '2 changes have');
+});

@@ -6,7 +6,7 @@
  * password (online only).
  */
 
-import { h, section, field, fmt } from './dom.js';
+import { h, section, field, fmt, plural } from './dom.js';
 import { accountError, newPasswordFields, offlineNote } from './accept.js';
 
 function b64ToBytes(b64) {
@@ -137,7 +137,7 @@ export async function accountView(app) {
     out.textContent = 'Checking this device\'s copy against the server…';
     try {
       const r = await app.engine.verify();
-      out.textContent = r.ok ? `This device's copy matches the server (${r.checked} kinds of record).` : `Differences found in ${r.mismatched.join(', ')}: downloaded again.`;
+      out.textContent = r.ok ? `This device's copy matches the server (${plural(r.checked, 'kind')} of record).` : `Differences found in ${r.mismatched.join(', ')}: downloaded again.`;
     } catch (err) { out.textContent = `Could not check: ${err.message}`; }
   };
   return h('div', {},

@@ -5,9 +5,15 @@
  * journal, notifications and devices are read live from the admin API (online only).
  */
 
-import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay, addDays, field } from './dom.js';
+import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay, addDays, field, plural } from './dom.js';
 import { statusBadge, lessonItem, tripPoints } from './instructor.js';
 import { routeSvg } from './trip.js';
+
+/** A table that may scroll sideways on a phone: its container takes focus (tabindex 0, a
+ * named region) so that keyboard users can scroll it too. */
+function tableWrap(label, table) {
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': label }, table);
+}
 
 function offlineNote(what) {
   return empty(`${what} needs a connection: you are offline.`);
@@ -20,6 +26,25 @@ async function people(app) {
   for (const i of instructors) if (i.user_id) names.set(i.user_id, `${i.name} (instructor)`);
   names.set(app.user.id, `${app.user.name || 'You'} (you)`);
   return { names, students: byKey(students), instructors: byKey(instructors) };
+}
+
+/**
+ * The open conflicts tile: the count is the journal's (read live), so offline it says it
+ * needs a connection rather than showing a stale number. Filled in after the dashboard
+ * renders, so the replica's data never waits for the network.
+ */
+function conflictsTile(app) {
+  const n = h('span', { class: 'n', 'data-testid': 'open-conflicts' }, '…');
+  const label = h('span', {}, 'Open conflicts');
+  const tile = h('a', { class: 'tile', href: '#/journal' }, n, label);
+  if (!navigator.onLine) { n.textContent = '—'; label.textContent = 'Open conflicts (needs a connection)'; return tile; }
+  app.api('GET', '/v1/admin/journal?status=open&kind=conflict&limit=1').then((body) => {
+    const count = (body.open || {}).conflict || 0;
+    n.textContent = String(count);
+    n.dataset.count = String(count);
+    label.textContent = count === 1 ? 'Open conflict' : 'Open conflicts';
+  }).catch(() => { n.textContent = '—'; label.textContent = 'Open conflicts (could not load)'; });
+  return tile;
 }
 
 export async function dashboard(app) {
@@ -45,7 +70,7 @@ export async function dashboard(app) {
     h('h1', {}, 'Dashboard', h('span', { class: 'sub' }, fmt.day(new Date().toISOString()))),
     h('div', { class: 'tiles' },
       [['Lessons today', todays.length], ['In progress', count('in_progress')], ['Completed', count('completed')], ['No-shows', count('no_show')]]
-        .map(([label, n]) => h('div', { class: 'tile' }, h('span', { class: 'n' }, String(n)), h('span', {}, label)))),
+        .map(([label, n]) => h('div', { class: 'tile' }, h('span', { class: 'n' }, String(n)), h('span', {}, label))), conflictsTile(app)),
     h('div', { class: 'grid' },
       section('Lessons today', todays.length ? h('ul', { class: 'plain list', 'data-testid': 'dash-lessons' }, todays.map((l) => lessonItem(l, students, instructors)))
         : empty('No lessons today.')),
@@ -60,7 +85,7 @@ export async function dashboard(app) {
       section('Latest routes', latestTrips.length ? h('div', { class: 'trips', 'data-testid': 'latest-trips' }, latestTrips.map((t) => h('figure', { class: 'trip' },
         routeSvg(tripPoints(t, segments), { label: `Route with ${studentName(t.student_id)}` }),
         h('figcaption', {}, `${studentName(t.student_id)} · ${fmt.day(t.started_at)} · ${fmt.km(t.distance_m)} · ${fmt.duration(t.duration_s)}`)))) : empty('No routes yet.')),
-      section('Students', h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'students-table' },
+      section('Students', tableWrap('Students, scrollable', h('table', { 'data-testid': 'students-table' },
         h('thead', {}, h('tr', {}, ['Student', 'Readiness', 'Mock tests', 'Latest score', 'Passed'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, sortBy([...students.values()], (s) => s.name).map((s) => {
           const ts = sortBy((testsBy.get(s.id) || []).filter((t) => typeof t.score === 'number'), (t) => t.finished_at, true);
@@ -75,7 +100,41 @@ export async function dashboard(app) {
 }
 
 // ------------------------------------------------------------------------------ journal
-function entryView(app, e, names, reload) {
+/**
+ * The lesson and student an entry is about, from the replica (an admin's holds the whole
+ * school): the record itself, or the lesson / student / booking it points to, looked up in
+ * what the entry carries (the kept record, the sent data) and then in the replica.
+ */
+export async function subjectOf(app, e) {
+  const data = { ...((e.mutation && e.mutation.data) || {}), ...(e.loser || {}), ...(e.record || {}) };
+  const local = e.record_id ? await app.get(e.entity, e.record_id) : null;
+  const fields = { ...data, ...(local || {}) };
+  let lesson = null;
+  if (e.entity === 'lesson') lesson = local || (e.record_id ? { id: e.record_id, ...data } : null);
+  else if (fields.lesson_id) lesson = (await app.get('lesson', fields.lesson_id)) || { id: fields.lesson_id };
+  if (!lesson && e.entity === 'booking' && e.record_id) {
+    lesson = (await app.all('lesson')).find((l) => l.booking_id === e.record_id) || null;
+  }
+  const studentId = e.entity === 'student' ? e.record_id : fields.student_id || (lesson && lesson.student_id);
+  const student = studentId ? (await app.get('student', studentId)) || { id: studentId } : null;
+  return { lesson, student };
+}
+
+/** What was done with a closed entry, in words. */
+export function resolutionText(e, names) {
+  const r = e.resolution || {};
+  let what;
+  if (r.keep === 'server') what = 'kept the school\'s version';
+  else if (r.keep === 'client') what = 'kept the device\'s version';
+  else if (r.keep === 'text') what = 'saved a combined text';
+  else if (r.result) what = `replayed: ${r.result.status === 'rejected' ? 'rejected again' : r.result.status || 'done'}`;
+  else what = e.status;
+  const who = e.resolved_by ? ` by ${names.get(e.resolved_by) || 'an admin'}` : '';
+  const when = e.resolved_at ? ` on ${fmt.dateTime(e.resolved_at)}` : '';
+  return `Resolved${who}${when}: ${what}.`;
+}
+
+function entryView(app, e, names, reload, subject) {
   const status = h('p', { role: 'status', class: 'hint' });
   const act = (fn) => async () => {
     try { await fn(); status.textContent = 'Done.'; app.announce('Journal entry updated'); reload(); } catch (err) { status.textContent = `Failed: ${err.message}`; }
@@ -99,14 +158,21 @@ function entryView(app, e, names, reload) {
     }) }, 'Replay'));
   }
   return h('li', { class: `card inner entry ${e.kind}`, 'data-testid': 'journal-entry', 'data-kind': e.kind, 'data-status': e.status },
-    h('p', {}, badge(e.kind.replace('_', ' '), e.kind === 'conflict' ? 'bad' : 'warn'), ' ', badge(e.status, e.status === 'open' ? '' : 'completed'), ' ',
+    // A heading per entry (its "Kept" and "Sent" are h3 under it): the outline reads
+    // h1 journal → h2 entry → h3 versions.
+    h('h2', { class: 'entry-head' }, badge(e.kind.replace('_', ' '), e.kind === 'conflict' ? 'bad' : 'warn'), ' ', badge(e.status, e.status === 'open' ? '' : 'completed'), ' ',
       h('strong', {}, e.entity.replace('_', ' ')), ` · ${e.code} · ${fmt.dateTime(e.received_at)}`),
     h('p', {}, e.message),
+    subject.lesson || subject.student ? h('p', { 'data-testid': 'entry-subject' },
+      subject.lesson ? h('a', { href: `#/lesson/${subject.lesson.id}` },
+        subject.lesson.scheduled_start ? `Lesson of ${fmt.day(subject.lesson.scheduled_start)} ${fmt.time(subject.lesson.scheduled_start)}` : 'The lesson') : null,
+      subject.lesson && subject.student ? ' · ' : null,
+      subject.student ? h('a', { href: `#/student/${subject.student.id}` }, subject.student.name || 'The student') : null) : null,
     h('p', { class: 'hint' }, `From ${names.get(e.user_id) || 'a user'} · device ${String(e.client_id || '').slice(0, 8)} · seq ${e.seq}`),
     h('div', { class: 'compare' },
       h('div', {}, h('h3', {}, 'Kept'), h('pre', { 'data-testid': 'entry-kept' }, kept)),
       h('div', {}, h('h3', {}, e.kind === 'conflict' ? 'Device\'s version' : 'Sent'), h('pre', { 'data-testid': 'entry-theirs' }, theirs))),
-    e.resolution ? h('p', { class: 'hint' }, `Resolution: ${JSON.stringify(e.resolution)}`) : null,
+    e.status !== 'open' ? h('p', { class: 'hint', 'data-testid': 'entry-resolution' }, resolutionText(e, names)) : null,
     actions.length ? h('div', { class: 'actions' }, actions) : null,
     status);
 }
@@ -133,8 +199,9 @@ export async function journal(app) {
       const body = await app.api('GET', `/v1/admin/journal?${q}`);
       const open = body.open || {};
       list.replaceChildren(
-        h('p', {}, `Open: ${open.conflict || 0} conflicts, ${open.rejected || 0} rejections, ${open.lost_field || 0} overridden fields.`),
-        body.entries.length ? h('ul', { class: 'plain' }, body.entries.map((e) => entryView(app, e, names, load))) : empty('Nothing here.'));
+        h('p', {}, `Open: ${plural(open.conflict || 0, 'conflict')}, ${plural(open.rejected || 0, 'rejection')}, ${plural(open.lost_field || 0, 'overridden field')}.`),
+        body.entries.length ? h('ul', { class: 'plain' }, await Promise.all(body.entries.map(async (e) => entryView(app, e, names, load, await subjectOf(app, e)))))
+          : empty('Nothing here.'));
     } catch (err) {
       list.replaceChildren(empty(`Could not load the journal: ${err.message}`));
     }
@@ -177,12 +244,12 @@ export async function notifications(app) {
     root.append(section('Events that could not be delivered', dead.length
       ? h('ul', { class: 'plain list', 'data-testid': 'dead-letters' }, dead.map((e) => h('li', { class: 'card inner' },
         h('p', {}, h('strong', {}, e.event_type), ' ', badge('dead', 'bad')),
-        h('p', { class: 'hint' }, `${e.attempts} attempts · ${fmt.dateTime(e.created_at)}`),
+        h('p', { class: 'hint' }, `${plural(e.attempts, 'attempt')} · ${fmt.dateTime(e.created_at)}`),
         e.last_error ? h('p', {}, `Last error: ${e.last_error}`) : null,
         h('button', { type: 'button', onclick: retry(e.outbox_id) }, 'Retry'))))
       : empty('No dead letters.')));
   }
-  root.append(section('Delivery log', lines.length ? h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'notification-log' },
+  root.append(section('Delivery log', lines.length ? tableWrap('Delivery log, scrollable', h('table', { 'data-testid': 'notification-log' },
     h('thead', {}, h('tr', {}, ['When', 'Event', 'Channel', 'To', 'Status', 'Attempt', 'Error', ''].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, lines.map((n) => h('tr', {},
       h('td', {}, fmt.dateTime(n.created_at)), h('td', {}, n.event_type), h('td', {}, n.channel),
@@ -208,7 +275,7 @@ export async function devices(app) {
   const { names } = await people(app);
   const rows = body.devices || [];
   const stale = (d) => d.last_seen_at && Date.now() - new Date(d.last_seen_at).getTime() > 86400e3;
-  root.append(section(`Sync health · server at rev ${body.rev}`, rows.length ? h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'devices' },
+  root.append(section(`Sync health · server at rev ${body.rev}`, rows.length ? tableWrap('Devices, scrollable', h('table', { 'data-testid': 'devices' },
     h('thead', {}, h('tr', {}, ['User', 'Device', 'App', 'Last seen', 'Pending', 'Acked seq', 'Lag (revs)', 'Clock skew'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows.map((d) => h('tr', { class: stale(d) ? 'stale' : '' },
       h('th', { scope: 'row' }, names.get(d.user_id) || d.user_id.slice(0, 8)),

@@ -63,6 +63,20 @@ export function empty(text) {
   return h('p', { class: 'empty' }, text);
 }
 
+/**
+ * A count with its noun in the right number: plural(1, 'change') → "1 change",
+ * plural(2, 'change') → "2 changes", plural(0, 'entry', 'entries') → "0 entries".
+ * Every count the UI shows goes through here, so none reads "1 changes".
+ */
+export function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** The verb after a count: 1 → `one` ("has"), anything else → `many` ("have"). */
+export function verb(n, one, many) {
+  return n === 1 ? one : many;
+}
+
 export function badge(text, kind = '') {
   return h('span', { class: `badge ${kind}` }, text);
 }

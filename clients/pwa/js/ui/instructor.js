@@ -4,7 +4,7 @@
  * Everything reads the local replica, so it all works offline.
  */
 
-import { h, section, empty, badge, fmt, startOfDay, startOfWeek, addDays, byKey, sortBy, nowIso } from './dom.js';
+import { h, section, empty, badge, fmt, startOfDay, startOfWeek, addDays, byKey, sortBy, nowIso, plural } from './dom.js';
 import { progressSection } from './progress.js';
 import { joinSegments, routeView } from './trip.js';
 
@@ -22,15 +22,25 @@ function mine(app, lessons) {
   return lessons.filter((l) => l.instructor_id === app.user.instructor_id);
 }
 
-export function lessonItem(lesson, students, instructors) {
+/** The pickup address the student typed on the booking behind a lesson, if any. */
+export function pickupOf(lesson, bookings) {
+  const b = bookings && lesson.booking_id ? bookings.get(lesson.booking_id) : null;
+  return (b && b.pickup_location) || null;
+}
+
+/** One lesson as a list row; `day` puts its date before the time (lists of several days),
+ * `bookings` (by id) adds the pickup address. */
+export function lessonItem(lesson, students, instructors, { bookings = null, day = false } = {}) {
   const student = students.get(lesson.student_id);
   const inst = instructors && instructors.get(lesson.instructor_id);
+  const pickup = pickupOf(lesson, bookings);
   return h('li', { class: 'lesson-item' },
     h('a', { href: `#/lesson/${lesson.id}`, class: 'row-link' },
-      h('span', { class: 'when' }, `${fmt.time(lesson.scheduled_start)}–${fmt.time(lesson.scheduled_end)}`),
+      h('span', { class: 'when' }, day ? `${fmt.day(lesson.scheduled_start)} ` : '', `${fmt.time(lesson.scheduled_start)}–${fmt.time(lesson.scheduled_end)}`),
       h('span', { class: 'who' }, student ? student.name : 'Student', inst ? h('span', { class: 'hint' }, ` with ${inst.name}`) : null),
       statusBadge(lesson.status),
-      lesson._pending ? badge('not synced', 'pending') : null));
+      lesson._pending ? badge('not synced', 'pending') : null,
+      pickup ? h('span', { class: 'pickup', 'data-testid': 'pickup' }, `Pickup: ${pickup}`) : null));
 }
 
 async function lessonData(app) {
@@ -49,6 +59,7 @@ function requestsSection(app, bookings, students, services) {
   return section('Booking requests', h('ul', { class: 'plain list' }, waiting.map((b) => h('li', { class: 'request', 'data-booking-id': b.id },
     h('div', {}, h('strong', {}, (students.get(b.student_id) || {}).name || 'Student'), ' · ',
       `${fmt.day(b.start)} ${fmt.time(b.start)}–${fmt.time(b.end)}`, ' · ', (services.get(b.service_id) || {}).name || ''),
+    b.pickup_location ? h('div', { class: 'pickup', 'data-testid': 'pickup' }, `Pickup: ${b.pickup_location}`) : null,
     b._pending ? badge('not synced', 'pending') : null,
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'primary', onclick: act(b, 'confirmed') }, 'Confirm'),
@@ -63,14 +74,15 @@ export async function today(app) {
   const todays = sortBy(lessons.filter((l) => new Date(l.scheduled_start) >= from && new Date(l.scheduled_start) < to), (l) => l.scheduled_start);
   const upcoming = sortBy(lessons.filter((l) => new Date(l.scheduled_start) >= to && l.status === 'scheduled'), (l) => l.scheduled_start).slice(0, 5);
   const active = lessons.filter((l) => l.status === 'in_progress');
+  const byBooking = { bookings: byKey(bookings) };
   return h('div', {},
     h('h1', {}, 'Today', h('span', { class: 'sub' }, fmt.day(new Date().toISOString()))),
-    active.length ? section('In progress', h('ul', { class: 'plain list' }, active.map((l) => lessonItem(l, students)))) : null,
-    section('Lessons today', todays.length ? h('ul', { class: 'plain list', 'data-testid': 'today-lessons' }, todays.map((l) => lessonItem(l, students)))
+    active.length ? section('In progress', h('ul', { class: 'plain list' }, active.map((l) => lessonItem(l, students, null, byBooking)))) : null,
+    section('Lessons today', todays.length ? h('ul', { class: 'plain list', 'data-testid': 'today-lessons' }, todays.map((l) => lessonItem(l, students, null, byBooking)))
       : empty(app.initialSync ? 'Downloading your lessons…' : 'No lessons today.')),
     requestsSection(app, bookings, students, byKey(services)),
-    section('Coming up', upcoming.length ? h('ul', { class: 'plain list', 'data-testid': 'upcoming' }, upcoming.map((l) => h('li', {},
-      h('span', { class: 'hint' }, fmt.day(l.scheduled_start)), lessonItem(l, students)))) : empty('Nothing scheduled this week.')));
+    section('Coming up', upcoming.length ? h('ul', { class: 'plain list', 'data-testid': 'upcoming' },
+      upcoming.map((l) => lessonItem(l, students, null, { ...byBooking, day: true }))) : empty('Nothing scheduled this week.')));
 }
 
 export async function week(app, offset = '0') {
@@ -140,7 +152,7 @@ export async function studentDetail(app, id) {
       return h('li', { class: 'card inner' },
         h('a', { href: `#/lesson/${l.id}` }, h('strong', {}, `${fmt.day(l.scheduled_start)} ${fmt.time(l.scheduled_start)}`)), ' ', statusBadge(l.status),
         ns.map((n) => h('p', { class: 'note-text' }, n.private ? badge('private', 'private') : null, ' ', n.body || h('em', {}, '(empty note)'))),
-        as.length ? h('p', { class: 'hint' }, `${as.length} skill${as.length === 1 ? '' : 's'} assessed`) : null,
+        as.length ? h('p', { class: 'hint' }, `${plural(as.length, 'skill')} assessed`) : null,
         // Routes already on the device only: a history of lessons must not fetch them all.
         ts.map((t) => h('div', { class: 'trip-mini' }, routeView(app, t, segments, { label: `Route of ${fmt.day(l.scheduled_start)}`, fetch: false }),
           h('p', { class: 'hint' }, `${fmt.km(t.distance_m)} · ${fmt.duration(t.duration_s)}`))));

@@ -5,7 +5,7 @@
  * to the outbox and is pushed when there is a connection.
  */
 
-import { h, section, empty, badge, fmt, field, newId, sortBy, byKey, nowIso } from './dom.js';
+import { h, section, empty, badge, fmt, field, newId, sortBy, byKey, nowIso, plural } from './dom.js';
 import { statusBadge, tripPoints } from './instructor.js';
 import { recorder, routeSvg, routeView, distanceOf } from './trip.js';
 import { STAGES } from './progress.js';
@@ -79,7 +79,7 @@ function assessSection(app, lesson, skills, assessments) {
           lesson_id: lesson.id, skill_id: sel.dataset.skill, level: Number(sel.value),
           comment: comment.value.trim() || undefined, assessed_at: at });
       }
-      app.announce(`${chosen.length} assessment${chosen.length === 1 ? '' : 's'} saved`);
+      app.announce(`${plural(chosen.length, 'assessment')} saved`);
       app.refresh();
     },
   },
@@ -122,8 +122,9 @@ function tripSection(app, lesson, trips, segments) {
   return section('Route',
     recording ? h('p', { class: 'recording' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), 'Recording route — works without signal') : null,
     live,
-    recording ? h('button', { type: 'button', class: 'danger', onclick: () => recorder.stop() }, 'Stop recording')
-      : canRecord && !busyElsewhere ? h('button', { type: 'button', class: 'primary', onclick: async () => { await recorder.start(app, lesson.id); app.refresh(); } }, 'Record route')
+    // One toggle for focus (ui/focus.js): pressing one button renders the other in its place.
+    recording ? h('button', { type: 'button', class: 'danger', 'data-focus': 'route-toggle', onclick: () => recorder.stop() }, 'Stop recording')
+      : canRecord && !busyElsewhere ? h('button', { type: 'button', class: 'primary', 'data-focus': 'route-toggle', onclick: async () => { await recorder.start(app, lesson.id); app.refresh(); } }, 'Record route')
         : busyElsewhere ? h('p', { class: 'hint' }, 'A route is being recorded for another lesson.') : null,
     mineTrips.filter((t) => !(recording && recorder.state.tripId === t.id)).map((t) => {
       // Totals from the trip record (the server derives them); until it has, from the
@@ -133,7 +134,7 @@ function tripSection(app, lesson, trips, segments) {
       const dur = t.duration_s || (pts && pts.length > 1 ? (pts[pts.length - 1][0] - pts[0][0]) / 1000 : 0);
       return h('div', { class: 'trip', 'data-testid': 'trip' },
         routeView(app, t, segments, { label: 'Recorded route' }),
-        h('p', { 'data-testid': 'trip-totals' }, `${fmt.km(dist)} · ${fmt.duration(dur)}${pts ? ` · ${pts.length} points` : ''}`, t._pending ? badge('not synced', 'pending') : null));
+        h('p', { 'data-testid': 'trip-totals' }, `${fmt.km(dist)} · ${fmt.duration(dur)}${pts ? ` · ${plural(pts.length, 'point')}` : ''}`, t._pending ? badge('not synced', 'pending') : null));
     }),
     !mineTrips.length && !recording ? empty('No route recorded.') : null);
 }
@@ -144,21 +145,23 @@ export async function lessonView(app, id) {
     app.all('skill_assessment'), app.all('trip'), app.all('trip_segment')]);
   if (!lesson) return h('div', {}, h('h1', {}, 'Lesson'), empty('This lesson is not on this device.'));
   const student = byKey(students).get(lesson.student_id);
+  const booking = lesson.booking_id ? await app.get('booking', lesson.booking_id) : null;
   const patch = (data, message) => async () => {
     if (data.status === 'completed' && recorder.isRecording(lesson.id)) await recorder.stop();
     await app.mutate('lesson', 'patch', lesson.id, data);
     app.announce(message);
     await app.refresh();
-    // The pressed button is gone: keep keyboard users on the next step.
+    // The pressed button is gone: keep keyboard users on the next step (the render keeps
+    // it there through later syncs: its `data-focus` key is the same).
     (document.querySelector('#main .actions button') || document.querySelector('#main h1'))?.focus();
   };
   const actions = [];
   if (lesson.status === 'scheduled') {
-    actions.push(h('button', { type: 'button', class: 'primary', onclick: patch({ status: 'in_progress', started_at: nowIso(), attended: true }, 'Lesson started') }, 'Start lesson'));
+    actions.push(h('button', { type: 'button', class: 'primary', 'data-focus': 'lesson-step', onclick: patch({ status: 'in_progress', started_at: nowIso(), attended: true }, 'Lesson started') }, 'Start lesson'));
     actions.push(h('button', { type: 'button', onclick: patch({ status: 'no_show', attended: false }, 'Marked as no-show') }, 'Student did not come'));
   }
   if (lesson.status === 'in_progress') {
-    actions.push(h('button', { type: 'button', class: 'primary', onclick: patch({ status: 'completed', ended_at: nowIso() }, 'Lesson finished') }, 'Finish lesson'));
+    actions.push(h('button', { type: 'button', class: 'primary', 'data-focus': 'lesson-step', onclick: patch({ status: 'completed', ended_at: nowIso() }, 'Lesson finished') }, 'Finish lesson'));
   }
   const attended = h('input', { type: 'checkbox', id: 'attended', checked: !!lesson.attended,
     onchange: () => app.mutate('lesson', 'patch', lesson.id, { attended: attended.checked }) });
@@ -168,6 +171,7 @@ export async function lessonView(app, id) {
       lesson.started_at ? ` · started ${fmt.time(lesson.started_at)}` : '', lesson.ended_at ? ` · finished ${fmt.time(lesson.ended_at)}` : '',
       lesson._pending ? badge('not synced', 'pending') : null,
       student ? h('a', { href: `#/student/${student.id}`, class: 'inline-link' }, 'Progress and history') : null),
+    booking && booking.pickup_location ? h('p', { class: 'pickup', 'data-testid': 'pickup' }, h('strong', {}, 'Pickup: '), booking.pickup_location) : null,
     h('div', { class: 'actions' }, actions),
     lesson.status !== 'scheduled' && lesson.status !== 'cancelled'
       ? h('p', {}, h('label', { class: 'check', for: 'attended' }, attended, ' Student attended')) : null,

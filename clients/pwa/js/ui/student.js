@@ -5,7 +5,7 @@
  * reason (unavailable, overlap, in the past).
  */
 
-import { h, section, empty, badge, fmt, field, byKey, sortBy, startOfDay } from './dom.js';
+import { h, section, empty, badge, fmt, field, byKey, sortBy, startOfDay, plural } from './dom.js';
 import { progressSection } from './progress.js';
 import { statusBadge } from './instructor.js';
 import { pushCard } from './account.js';
@@ -30,7 +30,7 @@ export async function home(app) {
     section('From your instructor', latestNotes.length ? latestNotes.map((n) => h('blockquote', {}, n.body,
       h('footer', {}, fmt.day((lessonById.get(n.lesson_id) || {}).scheduled_start)))) : empty('No notes yet.')),
     section('Theory', h('p', {}, scored.length
-      ? `${scored.length} mock test${scored.length === 1 ? '' : 's'} marked · ${scored.filter((t) => t.passed).length} passed · best ${Math.max(...scored.map((t) => t.score))} of ${scored[0].total}`
+      ? `${plural(scored.length, 'mock test')} marked · ${scored.filter((t) => t.passed).length} passed · best ${Math.max(...scored.map((t) => t.score))} of ${scored[0].total}`
       : 'No mock tests marked yet.'), h('a', { href: '#/theory', class: 'button' }, 'Practise theory')),
     pushCard(app));
 }

@@ -5,7 +5,7 @@
  * put once and the server scores it — the score and pass shown are always the server's.
  */
 
-import { h, section, empty, badge, fmt, sortBy, byKey, nowIso } from './dom.js';
+import { h, section, empty, badge, fmt, sortBy, byKey, nowIso, plural } from './dom.js';
 
 export const MOCK_QUESTIONS = 50;
 export const MOCK_MINUTES = 57;
@@ -63,7 +63,7 @@ export async function topics(app) {
     section('Topics', questions.length ? h('ul', { class: 'plain list topics' }, sortBy([...byTopic], ([t]) => t).map(([t, st]) => h('li', {},
       h('a', { href: `#/practice/${encodeURIComponent(t)}`, class: 'row-link' },
         h('span', { class: 'who' }, topicName(t)),
-        h('span', { class: 'hint' }, `${st.total} questions · ${st.answered ? `${Math.round((100 * st.right) / st.answered)}% right of ${st.answered}` : 'not started'}`)))))
+        h('span', { class: 'hint' }, `${plural(st.total, 'question')} · ${st.answered ? `${Math.round((100 * st.right) / st.answered)}% right of ${st.answered}` : 'not started'}`)))))
       : empty(app.initialSync ? 'Downloading the question bank…' : 'The question bank is empty.')),
     h('p', {}, h('a', { href: '#/mock', class: 'button' }, 'Take a mock test')));
 }
@@ -182,7 +182,7 @@ function testView(app, draft, bank) {
           : null,
         h('button', { type: 'button', class: draft.index === total - 1 ? 'primary' : '', 'data-testid': 'finish', onclick: () => {
           const left = total - Object.keys(draft.answers).length;
-          if (left && !confirm(`${left} question${left === 1 ? ' is' : 's are'} unanswered and will count as wrong. Hand in now?`)) return;
+          if (left && !confirm(`${plural(left, 'question')} ${left === 1 ? 'is' : 'are'} unanswered and will count as wrong. Hand in now?`)) return;
           finish(app, draft);
         } }, 'Hand in'))));
 }
@@ -210,7 +210,7 @@ export async function mock(app) {
   return h('div', {},
     h('h1', {}, 'Mock test'),
     section('A new test',
-      h('p', {}, `${n} questions from every topic · ${MOCK_MINUTES} minutes · pass mark ${passMark(n, app.session?.school)} of ${n}. Works offline.`),
+      h('p', {}, `${plural(n, 'question')} from every topic · ${MOCK_MINUTES} minutes · pass mark ${passMark(n, app.session?.school)} of ${n}. Works offline.`),
       h('button', { type: 'button', class: 'primary', onclick: start, disabled: !n, 'data-testid': 'start-mock' }, 'Start the test')),
     section('Your results', tests.length ? h('ul', { class: 'plain list', 'data-testid': 'mock-results' }, sortBy(tests, (t) => t.finished_at, true).map((t) => h('li', {},
       h('a', { href: `#/result/${t.id}`, class: 'row-link' }, h('span', { class: 'when' }, fmt.dateTime(t.finished_at)), resultLine(t, app.session?.school)))))

@@ -14,7 +14,7 @@
 
 import { req, tx } from '../db.js';
 import { encode, toPoints } from '../track.js';
-import { h, s, fmt } from './dom.js';
+import { h, s, fmt, plural } from './dom.js';
 
 const SEGMENT = 120;       // points per segment (the protocol allows up to 500)
 const MAX_ACCURACY_M = 100; // fixes worse than this are dropped: they make the route jump
@@ -154,7 +154,7 @@ export function routeSvg(points, { label = 'Route', width = 320, height = 200 } 
   const proj = xy.map(([x, y]) => [((x - minX) * scale + offX).toFixed(1), ((y - minY) * scale + offY).toFixed(1)]);
   const [sx, sy] = proj[0];
   const [ex, ey] = proj[proj.length - 1];
-  return s('svg', { class: 'route', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${label}: ${fmt.km(distanceOf(pts))}, ${pts.length} points` },
+  return s('svg', { class: 'route', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${label}: ${fmt.km(distanceOf(pts))}, ${plural(pts.length, 'point')}` },
     s('rect', { x: 0, y: 0, width, height, class: 'route-bg', rx: 8 }),
     s('polyline', { points: proj.map((p) => p.join(',')).join(' '), class: 'route-line' }),
     s('circle', { cx: sx, cy: sy, r: 5, class: 'route-start' }),

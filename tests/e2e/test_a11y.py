@@ -1,0 +1,146 @@
+"""axe-core over every screen of every role — the sign-in page, each view of the admin, the
+instructor and the student (a guardian signs in to the student's views; the demo school has
+no guardian login) and the running mock test and its result — at a 390 px phone and at
+desktop size: no serious or critical violation. Everything axe finds is printed (moderate
+and minor too), so a run's output lists what is left to improve.
+
+axe comes from a pinned PyPI package and is injected through the DevTools protocol
+(tests/e2e/axe.py), never fetched and never through the app's Content-Security-Policy."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.axe import audit, failing, report
+from tests.e2e.conftest import DESKTOP, LiveServer
+from tests.e2e.pages import go, page_of, sign_in
+
+PHONE_390 = {"width": 390, "height": 844}
+SIZES = (("phone", PHONE_390), ("desktop", DESKTOP))
+
+
+def _ids(server: LiveServer) -> tuple[str, str]:
+    lesson, student = server.sql(
+        "SELECT l.id, l.student_id FROM lessons l JOIN trips t ON t.lesson_id = l.id "
+        "JOIN instructors i ON i.id = l.instructor_id WHERE i.email = 'instructor1@demo.test' "
+        "ORDER BY l.scheduled_start DESC LIMIT 1"
+    )[0]
+    return lesson, student
+
+
+def _journal_entry(server: LiveServer, lesson: str) -> None:
+    """An instructor's device sends an assessment of a skill that does not exist: rejected,
+    so the admin's journal has an entry to show (with its lesson and student) and the
+    device a problem."""
+    token = server.token("instructor1@demo.test")
+    client = str(uuid.uuid4())
+    server.api(
+        "POST",
+        "/v1/sync/push",
+        {
+            "client_id": client,
+            "mutations": [
+                {
+                    "seq": 1,
+                    "entity": "skill_assessment",
+                    "id": str(uuid.uuid4()),
+                    "op": "put",
+                    "hlc": f"{int(time.time() * 1000):013d}-0000-{client}",
+                    "data": {
+                        "lesson_id": lesson,
+                        "skill_id": str(uuid.uuid4()),
+                        "level": 3,
+                        "assessed_at": "2026-01-01T10:00:00Z",
+                    },
+                }
+            ],
+            "device": {"app_version": "0.1.0", "pending": 0, "platform": "pwa/Android"},
+        },
+        token=token,
+    )
+
+
+def _routes(role: str, lesson: str, student: str) -> list[str]:
+    return {
+        "instructor": [
+            "today",
+            "week",
+            "students",
+            f"student/{student}",
+            f"lesson/{lesson}",
+            "account",
+        ],
+        "student": ["home", "theory", "practice/hazard-awareness", "mock", "bookings", "account"],
+        "admin": [
+            "dashboard",
+            "lessons",
+            f"lesson/{lesson}",
+            f"student/{student}",
+            "journal",
+            "notifications",
+            "devices",
+            "school",
+            "account",
+        ],
+    }[role]
+
+
+def _both_sizes(page: Any, cdp: Any, where: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for label, size in SIZES:
+        page.set_viewport_size(size)
+        page.wait_for_timeout(50)  # layout settles (media queries)
+        found += audit(page, cdp, f"{where} @ {label}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "role,email",
+    [
+        ("instructor", "instructor1@demo.test"),
+        ("student", "student1@demo.test"),
+        ("admin", "admin@demo.test"),
+    ],
+)
+def test_every_screen_has_no_serious_or_critical_axe_violation(
+    server: LiveServer, launch: Any, role: str, email: str
+) -> None:
+    lesson, student = _ids(server)
+    if role == "admin":
+        _journal_entry(server, lesson)
+    ctx = launch(f"axe-{role}", viewport=DESKTOP)
+    page = page_of(ctx)
+    cdp = ctx.new_cdp_session(page)
+    found: list[dict[str, Any]] = []
+
+    page.goto(server.url)
+    page.wait_for_selector("form.login")
+    found += _both_sizes(page, cdp, "sign-in")
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, server.url, email)
+    for route in _routes(role, lesson, student):
+        go(page, route)
+        page.wait_for_timeout(200)  # live cards (journal, devices, notifications) settle
+        found += _both_sizes(page, cdp, f"{role} #{route}")
+    if role == "admin":
+        go(page, "journal")
+        page.wait_for_selector("[data-testid=journal-entry]")
+        found += _both_sizes(page, cdp, "admin #journal with an entry")
+    if role == "student":  # the running mock test and its result are screens of their own
+        go(page, "mock")
+        page.click("[data-testid=start-mock]")
+        page.wait_for_selector("[data-testid=timer]")
+        page.check("#mock-opt-0")
+        found += _both_sizes(page, cdp, "student mock test running")
+        page.once("dialog", lambda d: d.accept())
+        page.click("[data-testid=finish]")
+        page.wait_for_selector("#main[data-view=result]")
+        found += _both_sizes(page, cdp, "student #result")
+
+    print(f"\naxe on {role}'s screens:\n{report(found) or 'no violations'}")
+    bad = failing(found)
+    assert not bad, f"serious or critical axe violations:\n{report(bad)}"

@@ -29,6 +29,23 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        _no_tenant_statistics(connection)
+
+
+def _no_tenant_statistics(connection: Connection) -> None:
+    """PostgreSQL: `tenant_id` keeps no planner statistics in any table, including tables
+    later migrations add (why: migrations/versions/0003_tenant_last.py). Idempotent; a
+    table's existing statistics are dropped by 0003 for the tables it knew."""
+    if connection.dialect.name != "postgresql":
+        return
+    rows = connection.exec_driver_sql(
+        "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE a.attname = 'tenant_id' AND c.relkind = 'r' AND n.nspname = current_schema() "
+        "AND a.attstattarget <> 0 AND NOT a.attisdropped"
+    ).all()
+    for (table,) in rows:
+        connection.exec_driver_sql(f'ALTER TABLE "{table}" ALTER COLUMN tenant_id SET STATISTICS 0')
 
 
 async def _run_async() -> None:

@@ -33,6 +33,7 @@ from sync.core.entities import ENTITIES, Visibility
 from sync.core.principal import Principal
 from sync.core.scope import Scope, changed_members
 from sync.errors import Invalid, ResetRequired, UpgradeRequired
+from sync.lookup import by_ids
 from sync.notifier import TenantHeads
 from sync.records import RecordContext, record_columns, student_ids_of, to_record
 from sync.store import Store
@@ -354,13 +355,14 @@ class PullService:
         records: dict[tuple[str, str], dict[str, Any]] = {}
         student_rows: list[Any] = []
         fetched: dict[str, list[Any]] = {}
+        dialect = session.get_bind().dialect.name
         for entity, ids in wanted.items():
             table = table_of(entity)
+            query = by_ids(dialect, table, tuple(record_columns(entity, table)))
             rows: list[Any] = []
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
-                query = select(*record_columns(entity, table)).where(table.id.in_(chunk))
-                rows.extend(await session.execute(query))
+                rows.extend(await session.execute(query, {"ids": chunk, "tenant": who.tenant_id}))
             fetched[entity] = rows
             student_rows.extend(student_ids_of(entity, rows))
         # The context costs a query; a page of deletes only (or nothing new) needs none.

@@ -14,14 +14,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, bindparam, func, inspect, literal_column, select, true
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from sync.core.entities import ENTITIES
 from sync.core.principal import Principal
 from sync.core.scope import Scope
+from sync.lookup import by_ids
 from sync.store import WriteTxn
 from sync.tables import table_of
 
@@ -131,50 +130,13 @@ async def preload(ctx: Context, raws: list[dict[str, Any]]) -> None:
                 for ref_id in map(_uuid, ref.ids(data)):
                     if ref_id is not None:
                         wanted.setdefault(ref.entity, set()).add(ref_id)
-    probe = ctx.session.get_bind().dialect.name == "postgresql"
+    dialect = ctx.session.get_bind().dialect.name
     for entity, ids in wanted.items():
         table = table_of(entity)
         ordered = sorted(i for i in ids if (entity, i) not in ctx.loaded)
         for start in range(0, len(ordered), 1000):
             chunk = ordered[start : start + 1000]
-            if probe:
-                rows = await ctx.session.scalars(_probes(table), {"ids": chunk})
-            else:
-                rows = await ctx.session.scalars(select(table).where(table.id.in_(chunk)))
+            rows = await ctx.session.scalars(by_ids(dialect, table), {"ids": chunk})
             found = {row.id: row for row in rows}
             for rid in chunk:
                 ctx.loaded[(entity, rid)] = found.get(rid)
-
-
-_PROBES: dict[Any, Any] = {}
-
-
-def _probes(table: Any) -> Any:
-    """PostgreSQL: the rows of `table` with the ids bound as `ids`, looked up one primary-key
-    probe per id (a LATERAL subquery per element of the array).
-
-    Written as `tenant_id = … AND id IN (…)`, the planner weighs one scan of the school's
-    rows against one probe per id, and it counts the school's rows from its statistics:
-    for a school that grew since the last ANALYZE (a new one, or one syncing its first
-    term) it picked the scan and filtered every row the school had, in every push
-    (docs/benchmarks.md). A probe per id is never worse than the scan by much, and it does
-    not depend on the statistics (migration 0003 also keeps none on tenant_id).
-
-    The school's condition is the one the session adds to every statement (sync.tenancy):
-    a second, equal condition here would make the planner count the school's share of the
-    table twice, and an estimate of one row makes every index look alike."""
-    stmt = _PROBES.get(table)
-    if stmt is None:
-        ids = (
-            func.unnest(bindparam("ids", type_=ARRAY(Text)))
-            .table_valued("id")
-            .render_derived(name="k")
-        )
-        inner = (
-            select(table)
-            .where(table.id == ids.c.id)
-            .limit(literal_column("1"))  # not a parameter: a generic plan must know it
-            .lateral("r")
-        )
-        stmt = _PROBES[table] = select(aliased(table, inner)).select_from(ids).join(inner, true())
-    return stmt

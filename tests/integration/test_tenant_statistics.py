@@ -14,11 +14,22 @@ from typing import Any
 
 from sqlalchemy import event, insert, select, text
 
-from schemas import Instructor, Lesson, LessonNote, Student, Tenant, TenantRev
+from schemas import (
+    Instructor,
+    Lesson,
+    LessonNote,
+    Membership,
+    Student,
+    Tenant,
+    TenantRev,
+    User,
+)
 from sync.core.principal import Principal
+from sync.pull import PullService
 from sync.rules.batch import Context, preload
+from sync.service import SCHEMA_VERSIONS
 from sync.tenancy import ALL_TENANTS, bind_tenant
-from tests.conftest import Db
+from tests.conftest import TEST_SECRET, Db
 
 GROWN = 4000
 
@@ -121,3 +132,72 @@ async def test_lookup_by_id_uses_the_primary_key_after_fast_growth(db: Db) -> No
         assert kept == 0, "tenant_id still has planner statistics"
     else:
         assert "tenant_id=? AND id=?" in plan, plan  # the primary key, both columns
+
+
+async def test_a_pull_page_fetches_records_by_the_primary_key_after_fast_growth(db: Db) -> None:
+    """The records of a pull page are fetched the same way (a page of 1,000 ids in a school
+    of 4,000 notes it was never analyzed with), and always inside the school."""
+    tenant_id, lesson_id, student_id = await _new_school(db)
+    if db.dialect == "postgresql":
+        async with db.engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+    now = dt.datetime.now(dt.UTC)
+    async with db.store.write(tenant_id) as txn:  # indexed, as the engine writes them
+        for i in range(GROWN):
+            txn.stamp(
+                "lesson_note",
+                LessonNote(
+                    id=str(uuid.uuid4()),
+                    lesson_id=lesson_id,
+                    student_id=student_id,
+                    body=f"note {i}",
+                    private=False,
+                    tags=[],
+                    field_hlc={},
+                    deleted=False,
+                    created_at=now,
+                ),
+            )
+    async with db.sessions() as session:
+        bind_tenant(session, ALL_TENANTS)
+        admin = await session.scalar(
+            text("SELECT id FROM users WHERE tenant_id = :t LIMIT 1"), {"t": tenant_id}
+        )
+    if admin is None:  # the grown school has no user yet: give it an admin
+        admin = str(uuid.uuid4())
+        async with db.sessions() as session, session.begin():
+            bind_tenant(session, ALL_TENANTS)
+            session.add(
+                User(
+                    tenant_id=tenant_id, id=admin, email="a@grown.test", name="A", password_hash="!"
+                )
+            )
+            await session.flush()
+            session.add(Membership(tenant_id=tenant_id, user_id=admin, role="admin"))
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cur: Any, statement: str, params: Any, *_a: Any) -> None:
+        if "FROM lesson_notes" in statement or "lesson_notes." in statement:
+            sent.append((statement, params))
+
+    pulls = PullService(db.store, TEST_SECRET, SCHEMA_VERSIONS)
+    who = Principal(tenant_id, admin, "admin")
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        page = await pulls.pull(who, None, 1000, frozenset({"lesson_note"}), 2)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(page.changes) == 1000 and page.has_more
+    assert len(sent) == 1, [s for s, _ in sent]
+    statement, params = sent[0]
+    assert "tenant_id" in statement  # the session's own condition on the school
+    async with db.engine.connect() as conn:
+        prefix = "EXPLAIN " if db.dialect == "postgresql" else "EXPLAIN QUERY PLAN "
+        result = await conn.exec_driver_sql(prefix + statement, params)
+        plan = "\n".join(" ".join(str(v) for v in row) for row in result)
+    if db.dialect == "postgresql":
+        lines = [line for line in plan.splitlines() if "Index Cond" in line]
+        assert any("tenant_id" in line and "(id)" in line for line in lines), plan
+    else:
+        assert "tenant_id=? AND id=?" in plan, plan

@@ -1,5 +1,6 @@
-"""axe-core over every screen of every role — the sign-in page, each view of the admin, the
-instructor and the student (a guardian signs in to the student's views; the demo school has
+"""axe-core over every screen of every role — the sign-in page (and, where the app has them,
+forgot password and an account link's form), each view of the admin, the instructor and the
+student (a guardian signs in to the student's views; the demo school has
 no guardian login) and the running mock test and its result — at a 390 px phone and at
 desktop size: no serious or critical violation. Everything axe finds is printed (moderate
 and minor too), so a run's output lists what is left to improve.
@@ -64,29 +65,20 @@ def _journal_entry(server: LiveServer, lesson: str) -> None:
     )
 
 
-def _routes(role: str, lesson: str, student: str) -> list[str]:
-    return {
-        "instructor": [
-            "today",
-            "week",
-            "students",
-            f"student/{student}",
-            f"lesson/{lesson}",
-            "account",
-        ],
-        "student": ["home", "theory", "practice/hazard-awareness", "mock", "bookings", "account"],
-        "admin": [
-            "dashboard",
-            "lessons",
-            f"lesson/{lesson}",
-            f"student/{student}",
-            "journal",
-            "notifications",
-            "devices",
-            "school",
-            "account",
-        ],
+def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
+    """Every tab the app shows this role (read from its own navigation, so a new screen is
+    walked without touching this test), then the screens reached from them."""
+    tabs = page.evaluate(
+        "() => [...document.querySelectorAll('#nav a')].map((a) => a.hash.replace('#/', ''))"
+    )
+    assert tabs, "no navigation"
+    details = {
+        "instructor": [f"student/{student}", f"lesson/{lesson}"],
+        "student": ["practice/hazard-awareness"],
+        "admin": [f"lesson/{lesson}", f"student/{student}"]
+        + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else []),
     }[role]
+    return [*tabs, *details]
 
 
 def _both_sizes(page: Any, cdp: Any, where: str) -> list[dict[str, Any]]:
@@ -120,9 +112,18 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
     page.goto(server.url)
     page.wait_for_selector("form.login")
     found += _both_sizes(page, cdp, "sign-in")
+    if role == "instructor":  # the signed-out screens, once
+        if page.locator("[data-testid=forgot-link]").count():
+            page.click("[data-testid=forgot-link]")
+            page.wait_for_selector("[data-testid=forgot-form]")
+            found += _both_sizes(page, cdp, "forgot password")
+        page.goto(server.url + "#/accept?token=not-a-real-token")
+        page.reload()
+        page.wait_for_selector("form.login")
+        found += _both_sizes(page, cdp, "account link")
     page.set_viewport_size(DESKTOP)
     sign_in(page, server.url, email)
-    for route in _routes(role, lesson, student):
+    for route in _routes(page, role, lesson, student):
         go(page, route)
         page.wait_for_timeout(200)  # live cards (journal, devices, notifications) settle
         found += _both_sizes(page, cdp, f"{role} #{route}")

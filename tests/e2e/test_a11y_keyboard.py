@@ -63,7 +63,16 @@ def test_focus_stays_on_the_lesson_controls_through_actions_and_syncs(
     assert _focused(page)["text"] == "Finish lesson"
 
     _press(page, "#main button:text-is('Record route')")
-    page.wait_for_selector("#main button:text-is('Stop recording')")
+    try:  # a loaded machine can take a while to start the recorder (IndexedDB, geolocation)
+        page.wait_for_selector("#main button:text-is('Stop recording')", timeout=20_000)
+    except Exception as exc:
+        recorder = page.evaluate(
+            "() => import('/app/js/ui/trip.js').then((m) =>"
+            " JSON.stringify({state: m.recorder.state, error: m.recorder.error}))"
+        )
+        raise AssertionError(
+            f"no Stop recording; focus on {page.evaluate(WHERE)}, recorder {recorder}"
+        ) from exc
     page.wait_for_timeout(300)
     assert _focused(page)["text"] == "Stop recording"
     page.evaluate("() => __drivesync.syncNow()")  # a sync while recording re-renders

@@ -146,7 +146,8 @@ async def test_bad_mutations_rejected_alone_naming_the_field(client: Any) -> Non
             "student_id",
         ),
         (inst.mutation("lesson", lid, "patch", {"rev": 5}), "read_only_field", "rev"),
-        (inst.mutation("student", uid(), "put", {"name": "x"}), "forbidden", "entity"),
+        (inst.mutation("student_progress", uid(), "put", {}), "forbidden", "entity"),
+        (inst.mutation("student", uid(), "put", {"name": "x"}), "forbidden", None),
         (inst.mutation("lesson", lid, "frobnicate", {}), "invalid", "op"),
     ]
     good = inst.mutation("lesson", lid, "patch", {"attended": True})

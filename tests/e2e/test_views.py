@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import DESKTOP, PHONE, LiveServer
-from tests.e2e.pages import eventually, go, page_of, shot, sign_in
+from tests.e2e.pages import go, page_of, shot, sign_in
 
 
 def _ids(server: LiveServer) -> dict[str, str]:
@@ -186,21 +186,33 @@ def test_push_opt_in(server: LiveServer, launch: Any, shots: Path) -> None:
         page.wait_for_timeout(100)
     assert registrations, "no service worker registration reported"
     payload = {"title": "Lesson confirmed", "body": "Tue 10:00 with Priya", "tag": "t1", "url": "/"}
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": server.url.rstrip("/"),
-            "registrationId": registrations[0],
-            "data": json.dumps(payload),
-        },
-    )
+    # The worker must be active before a push reaches it: on a busy machine the first
+    # delivery could land while it was still activating and be dropped (seen in CI runs
+    # at load 6-9). A message is delivered again until it shows; its tag makes a repeat
+    # replace the first notification, so exactly one is ever shown.
+    assert page.evaluate("() => navigator.serviceWorker.ready.then(r => !!r.active)")
     titles = (
         "() => navigator.serviceWorker.ready"
         ".then(r => r.getNotifications()).then(n => n.map(x => x.title))"
     )
-    eventually(
-        lambda: page.evaluate(titles) == ["Lesson confirmed"], message="no notification shown"
-    )
+    shown: list[str] = []
+    for _attempt in range(3):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": server.url.rstrip("/"),
+                "registrationId": registrations[-1],
+                "data": json.dumps(payload),
+            },
+        )
+        for _ in range(50):
+            shown = page.evaluate(titles)
+            if shown:
+                break
+            page.wait_for_timeout(100)
+        if shown:
+            break
+    assert shown == ["Lesson confirmed"], f"no notification shown: {shown}"
     rows = server.sql("SELECT endpoint FROM push_subscriptions")
     assert [r[0] for r in rows] == ["https://push.example.test/push/e2e-device"], json.dumps(rows)
 

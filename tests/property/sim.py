@@ -97,6 +97,7 @@ ENTITIES = frozenset(
         "availability",
         "student",
         "instructor",
+        "student_instructor",
         "skill",
         "service",
         "theory_question",
@@ -105,6 +106,7 @@ ENTITIES = frozenset(
 )
 BY_STUDENT = frozenset(
     {
+        "student_instructor",  # a student's assignments: read like their records
         "lesson",
         "lesson_note",
         "skill_assessment",

@@ -117,9 +117,6 @@ BY_STUDENT = frozenset(
         "theory_attempt",
         "mock_test",
         "payment",
-        # An assignment: read by its student and by the instructors who see that student
-        # (a student's other instructors included), as the student's other records are.
-        "student_instructor",
     }
 )
 STUDENT_ONLY_READ = frozenset({"theory_attempt", "mock_test", "payment"})

@@ -5,21 +5,15 @@ People view on a 390 px phone and a desktop."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import DESKTOP, LiveServer
 from tests.e2e.pages import go, offline, online, page_of, shot, sign_in, wait_pending, wait_synced
 
+# The screenshots go to test-artifacts/screenshots/; the ones clients/pwa/README.md shows
+# were copied from there to docs/screenshots/ (a test run leaves tracked files alone).
 PHONE_390 = {"width": 390, "height": 844}
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def _keep(shots: Path, name: str) -> None:
-    """Copy a screenshot next to the docs that show it (clients/pwa/README.md)."""
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shots / f"{name}.png", DOCS_SHOTS / f"{name}.png")
 
 
 def test_admin_adds_and_assigns_a_student_offline(
@@ -53,7 +47,6 @@ def test_admin_adds_and_assigns_a_student_offline(
     assert iname in row.inner_text()
     assert server.sql("SELECT count(*) FROM students WHERE name = 'Nora Quinn'") == [(0,)]
     shot(page, shots, "people-offline-desktop")
-    _keep(shots, "people-offline-desktop")
 
     online(ctx, server)
     wait_synced(page, timeout=15_000)
@@ -84,7 +77,6 @@ def test_admin_adds_and_assigns_a_student_offline(
     go(page, f"person/student/{sid}")
     page.wait_for_selector("[data-testid=assignments]")
     shot(page, shots, "people-student-desktop")
-    _keep(shots, "people-student-desktop")
     assert errors == []
 
 
@@ -97,9 +89,7 @@ def test_people_view_on_a_phone(server: LiveServer, launch: Any, shots: Path) ->
     # The page itself never scrolls sideways: wide tables scroll inside their own box.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, shots, "people-390")
-    _keep(shots, "people-390")
     page.click("[data-testid=add-instructor]")
     page.wait_for_selector("[data-testid=person-form]")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, shots, "people-new-instructor-390")
-    _keep(shots, "people-new-instructor-390")

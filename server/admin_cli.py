@@ -75,7 +75,7 @@ async def create_user(
                 id=user_id,
                 email=email,
                 name=name,
-                password_hash=hash_password(password) if password is not None else "",
+                password_hash=hash_password(password) if password is not None else "!",
             )
         )
         await s.flush()

@@ -23,9 +23,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored: str | None, password: str) -> bool:
-    """True when `password` matches `stored`; burns the same time when `stored` is None."""
+    """True when `password` matches `stored`; burns the same time when there is no stored
+    hash (None, or the empty text of an account invited but not yet accepted), and is
+    then False whatever the password — the dummy's own password included."""
     try:
-        return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+        return _HASHER.verify(stored or _DUMMY, password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
 

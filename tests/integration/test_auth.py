@@ -156,3 +156,25 @@ async def test_a_hash_with_old_parameters_is_replaced_at_sign_in(client: Any, db
     assert stored != old and not needs_rehash(stored)
     assert verify_password(stored, "drive-demo-1")
     await login(client, "student1@demo.test")  # and it keeps working
+
+
+async def test_an_account_without_a_password_cannot_sign_in(client: Any, db: Db) -> None:
+    """An invited account has no password until its link is used: no password signs in to
+    it — not the one the server checks unknown accounts against to spend the same time."""
+    from schemas import User
+    from server.auth import passwords
+
+    dummy = "no-such-user-dummy-password"
+    assert passwords._HASHER.verify(passwords._DUMMY, dummy)  # the dummy is what it says
+    for stored in ("", "!"):
+        async with db.sessions() as s, s.begin():
+            bind_tenant(s, ALL_TENANTS)
+            await s.execute(
+                update(User).where(User.email == "student1@demo.test").values(password_hash=stored)
+            )
+        for password in (dummy, "demo-password-1"):
+            resp = await client.post(
+                "/v1/auth/login",
+                json={"tenant": "demo", "email": "student1@demo.test", "password": password},
+            )
+            assert resp.status == 401, (stored, password, await resp.text())

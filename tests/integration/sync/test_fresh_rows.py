@@ -11,11 +11,7 @@ from sqlalchemy import text
 from tests.conftest import Db
 from tests.helpers import Device, uid
 from tests.integration.sync.test_bookings import _actors, _slot
-
-
-async def _a_lesson(dev: Device) -> dict[str, Any]:
-    await dev.pull(entities="lesson")
-    return next(iter(dev.of("lesson").values()))
+from tests.integration.sync.test_push_exactly_once import _a_lesson
 
 
 async def test_created_patched_and_deleted_in_one_push(client: Any) -> None:

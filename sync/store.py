@@ -529,7 +529,9 @@ class Store:
         async with self.locks.hold(tenant_id), self.sessions() as session:
             bind_tenant(session, tenant_id)
             async with session.begin():
-                current = await session.scalar(_lock(tenant_id))
+                current = await session.scalar(
+                    select(TenantRev.rev).where(TenantRev.tenant_id == tenant_id).with_for_update()
+                )
                 if current is None:
                     session.add(TenantRev(tenant_id=tenant_id, rev=0, horizon_rev=0))
                     await session.flush()
@@ -561,10 +563,6 @@ class Store:
             async with session.begin():
                 await session.connection(execution_options=read_options(self.dialect))
                 yield session
-
-
-def _lock(tenant_id: str) -> Any:
-    return select(TenantRev.rev).where(TenantRev.tenant_id == tenant_id).with_for_update()
 
 
 # Execution option of a read that adds the fresh rows it needs itself (sync.rules.append):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from schemas.accounts import ForgotPasswordResponse
 from schemas.wire import (
+    AvailabilityExceptionRecord,
     AvailabilityRecord,
     BookingRecord,
     InstructorRecord,
@@ -164,6 +165,10 @@ class AvailabilityChange(_Change[AvailabilityRecord]):
     entity: Literal["availability"]
 
 
+class AvailabilityExceptionChange(_Change[AvailabilityExceptionRecord]):
+    entity: Literal["availability_exception"]
+
+
 class StudentChange(_Change[StudentRecord]):
     entity: Literal["student"]
 
@@ -201,6 +206,7 @@ Change = Annotated[
     | MockTestChange
     | BookingChange
     | AvailabilityChange
+    | AvailabilityExceptionChange
     | StudentChange
     | InstructorChange
     | StudentInstructorChange

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -187,23 +188,27 @@ class Availability(SyncedMixin, Base):
     )
 
 
-class AvailabilityException(Base):
-    """A dated block when an instructor is not available (holiday, sick day)."""
+class AvailabilityException(SyncedMixin, Base):
+    """A dated block when an instructor is not available (holiday, sick day, blocked hours),
+    synced as the entity `availability_exception`. The columns are named `start` and `end`
+    like the wire fields (and like bookings'), because every layer of the engine maps a
+    record field to the column of the same name. An `all_day` block is stored widened to
+    whole local days of the school's timezone (sync.rules.timeoff), so readers compare plain
+    instants. `reason` is staff-only: records sent to students and guardians leave it out."""
 
     __tablename__ = "availability_exceptions"
 
-    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
-    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
     instructor_id: Mapped[str] = mapped_column(id_type())
-    starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    ends_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    end: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     reason: Mapped[str | None] = mapped_column(String(200))
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     details: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "instructor_id"], ["instructors.tenant_id", "instructors.id"]
         ),
-        CheckConstraint("starts_at < ends_at", name="ordered"),
+        CheckConstraint('start < "end"', name="ordered"),
+        Index("ix_availability_exceptions_instructor_start", "instructor_id", "start", "tenant_id"),
     )

@@ -445,6 +445,29 @@ class AvailabilityRecord(_Record):
     timezone: str
 
 
+class AvailabilityExceptionWrite(_Write):
+    """Time off: a holiday, a sick day, blocked hours. `all_day` widens [start, end) to the
+    whole local days (school timezone) it touches."""
+
+    instructor_id: Uuid | None = None
+    start: Utc | None = None
+    end: Utc | None = None
+    reason: ShortText | None = None
+    all_day: bool | None = None
+
+
+class AvailabilityExceptionRecord(_Record):
+    instructor_id: str
+    start: dt.datetime
+    end: dt.datetime
+    reason: str | None = Field(
+        default=None,
+        description="Staff only (EntitySpec.staff_only): absent from records sent to "
+        "students and guardians.",
+    )
+    all_day: bool
+
+
 # --- people (written by admins) ------------------------------------------------------------
 class StudentWrite(_Write):
     """What an admin writes of a student. `active: false` is the student leaving the
@@ -544,6 +567,7 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "mock_test": MockTestWrite,
     "booking": BookingWrite,
     "availability": AvailabilityWrite,
+    "availability_exception": AvailabilityExceptionWrite,
     "student": StudentWrite,
     "instructor": InstructorWrite,
     "student_instructor": StudentInstructorWrite,
@@ -561,6 +585,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "mock_test": MockTestRecord,
     "booking": BookingRecord,
     "availability": AvailabilityRecord,
+    "availability_exception": AvailabilityExceptionRecord,
     "student": StudentRecord,
     "instructor": InstructorRecord,
     "student_instructor": StudentInstructorRecord,

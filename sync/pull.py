@@ -367,9 +367,11 @@ class PullService:
             student_rows.extend(student_ids_of(entity, rows))
         # The context costs a query; a page of deletes only (or nothing new) needs none.
         ctx = (
-            await RecordContext.load(session, who.tenant_id, student_rows, cursor.schema_version)
+            await RecordContext.load(
+                session, who.tenant_id, student_rows, cursor.schema_version, staff=who.is_staff
+            )
             if fetched
-            else RecordContext("UTC", {}, cursor.schema_version)
+            else RecordContext("UTC", {}, cursor.schema_version, staff=who.is_staff)
         )
         for entity, rows in fetched.items():
             for row in rows:

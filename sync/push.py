@@ -47,6 +47,7 @@ from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
+from sync.rules.timeoff import apply_timeoff
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
@@ -66,6 +67,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.ONCE: apply_append,
     Policy.BOOKING: apply_booking,
     Policy.PEOPLE: apply_people,
+    Policy.TIMEOFF: apply_timeoff,
 }
 
 
@@ -357,12 +359,13 @@ class PushService:
             return None
         if not for_admin and not ctx.scope.sees(entity, *spec.keys.of(row)):
             return None
+        staff = for_admin or ctx.who.is_staff  # staff-only fields stay with staff
         if needs_assignments(entity):  # student records carry their instructors
             rctx = await RecordContext.load(
-                ctx.session, ctx.txn.tenant_id, [row.id], ctx.schema_version
+                ctx.session, ctx.txn.tenant_id, [row.id], ctx.schema_version, staff=staff
             )
         else:
-            rctx = RecordContext(ctx.tenant.timezone, {}, ctx.schema_version)
+            rctx = RecordContext(ctx.tenant.timezone, {}, ctx.schema_version, staff=staff)
         return to_record(entity, row, rctx)
 
     async def _result(

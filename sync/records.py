@@ -37,15 +37,23 @@ def wire_value(value: Any) -> Any:
 
 class RecordContext:
     """What a record needs beyond its own row: the school's timezone (availability),
-    students' instructor ids (student) and the reader's schema version (the form of trip
-    points). Loaded once per page, for the rows on it."""
+    students' instructor ids (student), the reader's schema version (the form of trip
+    points) and whether the reader is staff (`staff_only` fields). Loaded once per page, for
+    the rows on it. `staff` defaults to False so that a caller who forgets to say who reads
+    hands out less, never more."""
 
     def __init__(
-        self, timezone: str, instructor_ids: dict[str, list[str]], schema_version: int = 1
+        self,
+        timezone: str,
+        instructor_ids: dict[str, list[str]],
+        schema_version: int = 1,
+        *,
+        staff: bool = False,
     ) -> None:
         self.timezone = timezone
         self.instructor_ids = instructor_ids
         self.schema_version = schema_version
+        self.staff = staff
 
     @classmethod
     async def load(
@@ -54,6 +62,8 @@ class RecordContext:
         tenant_id: str,
         student_ids: Iterable[str] = (),
         schema_version: int = 1,
+        *,
+        staff: bool = False,
     ) -> RecordContext:
         tz = await session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
         wanted = sorted(set(student_ids))
@@ -66,7 +76,7 @@ class RecordContext:
             )
             for student_id, instructor_id in rows:
                 assigned[student_id].append(instructor_id)
-        return cls(tz or "UTC", assigned, schema_version)
+        return cls(tz or "UTC", assigned, schema_version, staff=staff)
 
 
 @cache
@@ -88,15 +98,19 @@ def _joined(source: str, row: Any, ctx: RecordContext) -> Any:
 
 
 def to_record(entity: str, row: Any, ctx: RecordContext) -> dict[str, Any]:
-    """The wire form of one row: id, rev, updated_at and the entity's record fields."""
+    """The wire form of one row: id, rev, updated_at and the entity's record fields (less
+    its staff-only ones when the reader is not staff)."""
     spec = ENTITIES[entity]
     joined = spec.joined
+    hidden = frozenset() if ctx.staff else spec.staff_only
     out: dict[str, Any] = {
         "id": row.id,
         "rev": row.rev,
         "updated_at": wire_value(row.updated_at),
     }
     for name in spec.record_fields:
+        if name in hidden:
+            continue
         source = joined.get(name)
         out[name] = wire_value(getattr(row, name)) if source is None else _joined(source, row, ctx)
         forms = VERSIONED.get((entity, name))

@@ -31,6 +31,7 @@ class Policy(StrEnum):
     ONCE = "once"  # put once (mock tests), scored by the server
     BOOKING = "booking"  # server-authoritative rules
     PEOPLE = "people"  # admins' writes of people and assignments: LWW plus scopes and accounts
+    TIMEOFF = "timeoff"  # LWW, all-day blocks widened to local days, clashes told (timeoff.py)
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -121,6 +122,9 @@ class EntitySpec:
     # A person with a sign-in (PEOPLE policy): the role of the account made for a new one
     # with an email, linked through its `user_id` (sync.rules.people).
     account_role: str | None = None
+    # Record fields only staff (owners, admins, instructors) read: left out of every record
+    # built for a student or guardian (sync.records), in pulls and push answers alike.
+    staff_only: frozenset[str] = frozenset()
 
     @cached_property  # asked per record and per mutation; the models never change
     def record_fields(self) -> tuple[str, ...]:
@@ -306,6 +310,21 @@ ENTITIES: dict[str, EntitySpec] = {
             after=(("start_time", "end_time"),),
             server_fills=frozenset({"instructor_id"}),  # an instructor's own slot
             joined={"timezone": "school_timezone"},
+        ),
+        _spec(
+            "availability_exception",
+            "availability_exceptions",
+            Policy.TIMEOFF,
+            Visibility.INSTRUCTOR,
+            STAFF,
+            ScopeKeys(instructor="instructor_id"),
+            ("start", "end"),
+            refs=(Ref("instructor_id", "instructor"),),
+            instructor_owned=True,
+            defaults={"all_day": False},
+            after=(("start", "end"),),
+            server_fills=frozenset({"instructor_id"}),  # an instructor's own time off
+            staff_only=frozenset({"reason"}),  # students see that, not why, they are away
         ),
         _spec(
             "student",

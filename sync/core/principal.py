@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ADMIN_ROLES = frozenset({"owner", "admin"})
+STAFF_ROLES = frozenset({"owner", "admin", "instructor"})
 
 
 @dataclass(frozen=True)
@@ -22,3 +23,8 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role in ADMIN_ROLES
+
+    @property
+    def is_staff(self) -> bool:
+        """Reads staff-only fields (sync.core.entities.EntitySpec.staff_only)."""
+        return self.role in STAFF_ROLES

@@ -187,11 +187,14 @@ async def check_slot(
     if not fits:
         raise Reject("unavailable", "the instructor is not available at this time", "start")
     blocked = await ctx.session.scalar(
-        select(AvailabilityException.id).where(
+        select(AvailabilityException.id)
+        .where(
             AvailabilityException.instructor_id == instructor_id,
-            AvailabilityException.starts_at < end,
-            AvailabilityException.ends_at > start,
+            AvailabilityException.deleted.is_(False),  # a removed block frees the time
+            AvailabilityException.start < end,
+            AvailabilityException.end > start,
         )
+        .limit(1)
     )
     if blocked:
         raise Reject("unavailable", "the instructor is away at this time", "start")

@@ -43,6 +43,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "mock_test",
         "booking",
         "availability",
+        "availability_exception",
         "student",
         "instructor",
         "student_instructor",
@@ -149,6 +150,7 @@ def test_writers_follow_the_protocol() -> None:
         "trip": staff,
         "trip_segment": staff,
         "availability": staff,
+        "availability_exception": staff,  # issue 11: time off, instructor-owned
         "theory_attempt": {"student"},  # pushed only by their own student
         "mock_test": {"student"},
         "booking": staff | {"student"},
@@ -191,6 +193,7 @@ PROTOCOL_FIELDS = {
     "practical_test_date goals active instructor_ids",
     "instructor": "user_id name email phone adi_number specialties active",
     "student_instructor": "student_id instructor_id is_primary",
+    "availability_exception": "instructor_id start end reason all_day",
     "skill": "code name stage position",
     "service": "name duration_min price_cents currency",
     "payment": "booking_id amount_cents currency status",
@@ -205,6 +208,17 @@ def test_protocol_fields_are_record_fields(name: str) -> None:
     if spec.writers:  # every other listed field of a client-written entity is writable
         ro = PROTOCOL_READ_ONLY.get(name, set()) | {"booking_id"}  # lesson's: set by the server
         assert set(PROTOCOL_FIELDS[name].split()) - ro <= spec.writable
+
+
+def test_staff_only_fields_are_record_fields_hidden_from_students() -> None:
+    """Only time off's reason is staff-only so far; whatever is declared must be a record
+    field (a typo would hide nothing) and never a scope key."""
+    declared = {s.name: s.staff_only for s in SPECS if s.staff_only}
+    assert declared == {"availability_exception": frozenset({"reason"})}
+    for name, fields in declared.items():
+        spec = ENTITIES[name]
+        assert fields <= set(spec.record_fields)
+        assert not fields & {spec.keys.student, spec.keys.instructor, spec.keys.private}
 
 
 def test_scope_keys_of_reads_a_row() -> None:

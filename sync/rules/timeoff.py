@@ -32,9 +32,12 @@ async def apply_timeoff(ctx: Context, m: Command) -> Outcome:
     """Apply a pushed exception, then tell who its new times affect."""
     row = await load_row(ctx, ENTITY, m.id)
     before = None if row is None or row.deleted else (row.start, row.end)
+    sent = m
     if m.op != "delete":
         m = _completed(ctx, m, row)
     outcome = await apply_lww(ctx, m)
+    if m.data != sent.data:  # the device must learn the times it did not send
+        outcome.include_record = True
     after = outcome.row
     if after is not None and not after.deleted and (after.start, after.end) != before:
         await _tell_clashes(ctx, after)

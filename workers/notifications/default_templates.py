@@ -141,6 +141,43 @@ DEFAULTS: dict[str, Defaults] = {
         "it in the admin journal (conflict <code>{{ conflict.id }}</code>).</p>",
         short="A {{ conflict.entity }} conflict needs review in the admin journal.",
     ),
+    # Time off over confirmed lessons (workers/notifications/time_off.py). The student's
+    # wording never shows the reason (staff-only); nothing has been cancelled yet.
+    "time_off_clash": Defaults(
+        subject="{{ time_off.instructor }} is away: your lesson on {{ bookings[0].start }}",
+        text="Hello {{ recipient.name }},\n\n{{ time_off.instructor }} is not available from "
+        "{{ time_off.start }} to {{ time_off.end }}, which covers "
+        "{{ 'your lesson' if bookings | length == 1 else 'these lessons' }}:\n"
+        "{% for b in bookings %}\n- {{ b.start }} - {{ b.end_time }}, {{ b.service }}{% endfor %}"
+        "\n\nNothing has been cancelled yet: the school will contact you to move or cancel "
+        "{{ 'it' if bookings | length == 1 else 'them' }}.",
+        html="<p>Hello {{ recipient.name }},</p><p>{{ time_off.instructor }} is not available "
+        "from {{ time_off.start }} to {{ time_off.end }}, which covers "
+        "{{ 'your lesson' if bookings | length == 1 else 'these lessons' }}:</p><ul>"
+        "{% for b in bookings %}<li>{{ b.start }} - {{ b.end_time }}, {{ b.service }}</li>"
+        "{% endfor %}</ul><p>Nothing has been cancelled yet: the school will contact you to "
+        "move or cancel {{ 'it' if bookings | length == 1 else 'them' }}.</p>",
+        short="{{ school.name }}: {{ time_off.instructor }} is away on {{ bookings[0].start }}. "
+        "The school will contact you about your lesson.",
+    ),
+    "time_off_clash_admin": Defaults(
+        subject="Time off over {{ bookings | length }} confirmed "
+        "lesson{{ 's' if bookings | length != 1 else '' }} ({{ time_off.instructor }})",
+        text="Hello {{ recipient.name }},\n\n{{ time_off.instructor }} is away from "
+        "{{ time_off.start }} to {{ time_off.end }}"
+        "{% if time_off.reason %} ({{ time_off.reason }}){% endif %}. These confirmed lessons "
+        "fall in that time:\n{% for b in bookings %}\n- {{ b.start }} - {{ b.end_time }}, "
+        "{{ b.student }}{% endfor %}\n\nThe students were told; move or cancel the lessons "
+        "from the dashboard.",
+        html="<p>Hello {{ recipient.name }},</p><p>{{ time_off.instructor }} is away from "
+        "{{ time_off.start }} to {{ time_off.end }}"
+        "{% if time_off.reason %} ({{ time_off.reason }}){% endif %}. These confirmed lessons "
+        "fall in that time:</p><ul>{% for b in bookings %}<li>{{ b.start }} - "
+        "{{ b.end_time }}, {{ b.student }}</li>{% endfor %}</ul><p>The students were told; "
+        "move or cancel the lessons from the dashboard.</p>",
+        short="{{ time_off.instructor }} is away over {{ bookings | length }} confirmed "
+        "lesson{{ 's' if bookings | length != 1 else '' }}: see the dashboard.",
+    ),
     # Account mail (workers/notifications/accounts.py): email only, the link is one-time.
     "invitation_requested": Defaults(
         subject="Your {{ school.name }} account: set your password",

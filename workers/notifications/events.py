@@ -10,6 +10,7 @@ from typing import Any
 from schemas import MockTest, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
+from workers.notifications import time_off
 from workers.notifications.recipients import Expansion, Facts, Recipient
 
 Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
@@ -140,6 +141,7 @@ EXPANDERS: dict[str, Expander] = {
     "payment_failed": _payment,
     "payment_refunded": _payment,
     **account_mail.EXPANDERS,
+    **time_off.EXPANDERS,
 }
 
 

@@ -51,6 +51,8 @@ EVENT_TYPES: dict[str, str] = {
     "payment_succeeded": "Payment receipt",
     "payment_failed": "A card payment did not go through",
     "payment_refunded": "A payment was refunded",
+    "time_off_clash": "Your instructor is away at the time of a confirmed lesson",
+    "time_off_clash_admin": "Time off lies over confirmed lessons (admins)",
 }
 ALL_EVENTS = "*"
 # Account mail (workers/notifications/accounts.py) carries a one-time link to set a

@@ -15,6 +15,8 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | mock_test_passed | the student and their instructors |
 | conflict_stored | the school's owners and admins |
 | payment_succeeded, payment_failed, payment_refunded | the student |
+| time_off_clash | the student whose confirmed lessons the time off covers (one each) |
+| time_off_clash_admin | the school's owners and admins (workers/notifications/time_off.py) |
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ export const WRITABLE = {
   mock_test: ['started_at', 'finished_at', 'answers'],
   booking: ['instructor_id', 'service_id', 'start', 'end', 'status', 'pickup_location'],
   availability: ['instructor_id', 'weekday', 'start_time', 'end_time', 'valid_from', 'valid_until'],
+  availability_exception: ['instructor_id', 'start', 'end', 'reason', 'all_day'],
   student: ['name', 'email', 'phone', 'licence_number', 'date_of_birth', 'theory_test_date',
     'practical_test_date', 'goals', 'active'],
   instructor: ['name', 'email', 'phone', 'adi_number', 'specialties', 'active'],
@@ -38,7 +39,7 @@ export const WRITABLE = {
 };
 
 /** Entities whose patches may be folded together while unsent. */
-const FOLDABLE = new Set(['lesson_note', 'lesson', 'trip', 'availability']);
+const FOLDABLE = new Set(['lesson_note', 'lesson', 'trip', 'availability', 'availability_exception']);
 
 /** Whether `next` may be folded into the pending `last`: never across a lesson's status
  * move (scheduled → in_progress → completed must reach the server step by step). */

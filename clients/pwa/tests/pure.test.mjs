@@ -7,6 +7,7 @@ import { uuid7, writableData } from '../js/outbox.js';
 import { parseRetryAfter, reachability, retryDelay } from '../js/retry.js';
 import { passMark } from '../js/ui/theory.js';
 import { slots, zonedToUtc } from '../js/ui/student.js';
+import { clashes, localDate, timeOffRange } from '../js/ui/availability.js';
 import { distanceOf, haversine } from '../js/ui/trip.js';
 
 test('hlc stamps are fixed width and compare as strings', () => {
@@ -65,6 +66,35 @@ test('bookable slots fit the availability and skip live bookings', () => {
   const taken = [{ status: 'confirmed', start: '2099-01-05T09:30:00Z', end: '2099-01-05T10:30:00Z' }];
   assert.deepEqual(slots(avail, taken, 'i', day, 60).map((d) => d.toISOString().slice(11, 16)), []);
   assert.deepEqual(slots(avail, [], 'i', '2099-01-06', 60), []); // Tuesday: no slot
+});
+
+test('the slot picker offers no time inside the instructor\'s time off', () => {
+  const avail = [{ instructor_id: 'i', weekday: 0, start_time: '09:00', end_time: '12:00', timezone: 'UTC' }];
+  const day = '2099-01-05'; // a Monday
+  const away = [{ instructor_id: 'i', start: '2099-01-05T10:00:00Z', end: '2099-01-05T11:00:00Z' }];
+  const other = [{ instructor_id: 'j', start: '2099-01-05T00:00:00Z', end: '2099-01-06T00:00:00Z' }];
+  const at = (list) => slots(avail, [], 'i', day, 60, list).map((d) => d.toISOString().slice(11, 16));
+  assert.deepEqual(at(away), ['09:00', '11:00']); // 09:30 and 10:xx would overlap; 11:00 starts as it ends
+  assert.deepEqual(at(other), ['09:00', '09:30', '10:00', '10:30', '11:00']); // another instructor's
+  const holiday = timeOffRange({ allDay: true, from: '2099-01-05', to: '2099-01-09' }, 'UTC');
+  assert.deepEqual(at([{ instructor_id: 'i', ...holiday }]), []);
+});
+
+test('whole days of time off are the school\'s local midnights', () => {
+  // July in London is BST (UTC+1): a local day starts at 23:00 UTC the day before.
+  assert.deepEqual(timeOffRange({ allDay: true, from: '2099-07-06', to: '2099-07-10' }, 'Europe/London'),
+    { start: '2099-07-05T23:00:00.000Z', end: '2099-07-10T23:00:00.000Z' });
+  assert.deepEqual(timeOffRange({ allDay: false, from: '2099-07-06', to: '2099-07-06', fromTime: '09:00', toTime: '12:30' }, 'Europe/London'),
+    { start: '2099-07-06T08:00:00.000Z', end: '2099-07-06T11:30:00.000Z' });
+  assert.equal(localDate('2099-07-05T23:30:00Z', 'Europe/London'), '2099-07-06');
+});
+
+test('confirmed lessons under time off are flagged, others are not', () => {
+  const x = { id: 'x', instructor_id: 'i', start: '2099-07-06T00:00:00Z', end: '2099-07-07T00:00:00Z' };
+  const b = (id, status, start, instructor = 'i') => ({ id, status, instructor_id: instructor, start, end: start.replace('T09', 'T10') });
+  const found = clashes([b('late', 'confirmed', '2099-07-06T09:00:00Z'), b('asked', 'requested', '2099-07-06T09:00:00Z'),
+    b('other', 'confirmed', '2099-07-06T09:00:00Z', 'j'), b('after', 'confirmed', '2099-07-07T09:00:00Z')], [x]);
+  assert.deepEqual(found.map((c) => [c.booking.id, c.exception.id]), [['late', 'x']]);
 });
 
 test('route distance by haversine', () => {

@@ -8,6 +8,7 @@
 import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay, addDays, field, plural } from './dom.js';
 import { statusBadge, lessonItem, tripPoints } from './instructor.js';
 import { routeSvg } from './trip.js';
+import { timeOffClashes } from './availability.js';
 
 /** A table that may scroll sideways on a phone: its container takes focus (tabindex 0, a
  * named region) so that keyboard users can scroll it too. */
@@ -66,11 +67,13 @@ export async function dashboard(app) {
     testsBy.get(t.student_id).push(t);
   }
   const studentName = (id) => (students.get(id) || {}).name || 'Student';
+  const underTimeOff = await timeOffClashes(app);
   return h('div', { class: 'dashboard' },
     h('h1', {}, 'Dashboard', h('span', { class: 'sub' }, fmt.day(new Date().toISOString()))),
     h('div', { class: 'tiles' },
       [['Lessons today', todays.length], ['In progress', count('in_progress')], ['Completed', count('completed')], ['No-shows', count('no_show')]]
         .map(([label, n]) => h('div', { class: 'tile' }, h('span', { class: 'n' }, String(n)), h('span', {}, label))), conflictsTile(app)),
+    underTimeOff,
     h('div', { class: 'grid' },
       section('Lessons today', todays.length ? h('ul', { class: 'plain list', 'data-testid': 'dash-lessons' }, todays.map((l) => lessonItem(l, students, instructors)))
         : empty('No lessons today.')),

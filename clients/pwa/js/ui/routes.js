@@ -7,11 +7,12 @@ import * as theory from './theory.js';
 import * as admin from './admin.js';
 import * as account from './account.js';
 import * as people from './people.js';
+import * as availability from './availability.js';
 
 export const NAV = {
-  instructor: [['today', 'Today'], ['week', 'Week'], ['students', 'Students'], ['account', 'Account']],
+  instructor: [['today', 'Today'], ['week', 'Week'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['lessons', 'Lessons'], ['journal', 'Journal'],
+  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['availability', 'Availability'], ['lessons', 'Lessons'], ['journal', 'Journal'],
     ['notifications', 'Notifications'], ['devices', 'Devices'], ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
@@ -21,6 +22,7 @@ export const ROUTES = {
   instructor: {
     today: instructor.today, week: instructor.week, students: instructor.students,
     student: instructor.studentDetail, lesson: lesson.lessonView, account: account.accountView,
+    availability: availability.availability,
   },
   student: {
     home: student.home, theory: theory.topics, practice: theory.practice, mock: theory.mock,
@@ -30,7 +32,7 @@ export const ROUTES = {
     dashboard: admin.dashboard, lessons: instructor.week, lesson: lesson.lessonView,
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
     devices: admin.devices, school: admin.school, account: account.accountView,
-    people: people.people, person: people.person,
+    people: people.people, person: people.person, availability: availability.availability,
   },
 };
 ROUTES.guardian = ROUTES.student;

@@ -62,10 +62,13 @@ function weekdayOf(day) {
 const toMin = (t) => { const [a, b] = t.split(':').map(Number); return a * 60 + b; };
 const toHhmm = (n) => `${String(Math.floor(n / 60)).padStart(2, '0')}:${String(n % 60).padStart(2, '0')}`;
 
-/** Start times (as Dates) a booking of `minutes` could take on `day` with `instructorId`. */
-export function slots(availability, bookings, instructorId, day, minutes) {
+/** Start times (as Dates) a booking of `minutes` could take on `day` with `instructorId`:
+ * inside a weekly slot, clear of live bookings and of the instructor's time off
+ * (`exceptions`: the server refuses a booking inside one as `unavailable`). */
+export function slots(availability, bookings, instructorId, day, minutes, exceptions = []) {
   const weekday = weekdayOf(day);
   const live = bookings.filter((b) => ['requested', 'confirmed'].includes(b.status));
+  const away = exceptions.filter((x) => x.instructor_id === instructorId);
   const out = [];
   for (const a of availability) {
     if (a.instructor_id !== instructorId || a.weekday !== weekday) continue;
@@ -76,6 +79,7 @@ export function slots(availability, bookings, instructorId, day, minutes) {
       const end = new Date(start.getTime() + minutes * 60000);
       if (start.getTime() < Date.now() + 3600e3) continue;
       if (live.some((b) => new Date(b.start) < end && new Date(b.end) > start)) continue;
+      if (away.some((x) => new Date(x.start) < end && new Date(x.end) > start)) continue;
       out.push(start);
     }
   }
@@ -86,11 +90,21 @@ function localDay(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
+/** Whether time off of the instructor touches `day` (the school's local day). */
+function awayOn(exceptions, instructorId, day, availability) {
+  const tz = (availability.find((a) => a.timezone) || {}).timezone || 'UTC';
+  const from = zonedToUtc(day, '00:00', tz);
+  const [y, m, d] = day.split('-').map(Number);
+  const next = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+  const to = zonedToUtc(next, '00:00', tz);
+  return exceptions.some((x) => x.instructor_id === instructorId && new Date(x.start) < to && new Date(x.end) > from);
+}
+
 export async function bookings(app) {
   const sid = app.user.student_id;
-  const [list, services, instructors, availability, payments, me] = await Promise.all([
+  const [list, services, instructors, availability, payments, me, exceptions] = await Promise.all([
     app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
-    app.get('student', sid)]);
+    app.get('student', sid), app.all('availability_exception')]);
   const svc = byKey(services);
   const inst = byKey(instructors);
   const pay = new Map(payments.map((p) => [p.booking_id, p]));
@@ -112,9 +126,10 @@ export async function bookings(app) {
   const pickup = h('input', { id: 'book-pickup', maxlength: 500, autocomplete: 'street-address' });
   const fillTimes = () => {
     const s = svc.get(svcSel.value);
-    const options = s && instSel.value ? slots(availability, list, instSel.value, dayIn.value, s.duration_min) : [];
+    const options = s && instSel.value ? slots(availability, list, instSel.value, dayIn.value, s.duration_min, exceptions) : [];
+    const away = !options.length && instSel.value && dayIn.value && awayOn(exceptions, instSel.value, dayIn.value, availability);
     timeSel.replaceChildren(...(options.length ? options.map((d) => h('option', { value: d.toISOString() }, fmt.time(d.toISOString())))
-      : [h('option', { value: '' }, 'No free times that day')]));
+      : [h('option', { value: '' }, away ? 'Your instructor is away that day' : 'No free times that day')]));
   };
   instSel.onchange = fillTimes; svcSel.onchange = fillTimes; dayIn.onchange = fillTimes;
   fillTimes();

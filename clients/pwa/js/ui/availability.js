@@ -106,7 +106,8 @@ function weeklySection(app, iid, slots) {
       valid_from: validFrom.value || null, valid_until: validUntil.value || null,
     };
     if (editing.id) await app.mutate('availability', 'patch', editing.id, data);
-    else await app.mutate('availability', 'put', app.newId(), app.isAdmin ? { ...data, instructor_id: iid } : data);
+    // instructor_id even for an instructor's own: the device's copy must say whose it is.
+    else await app.mutate('availability', 'put', app.newId(), { ...data, instructor_id: iid });
     app.announce(editing.id ? 'Hours saved' : 'Hours added');
     app.refresh();
   }
@@ -152,9 +153,8 @@ function timeOffSection(app, iid, exceptions, bookings, students, tz) {
     if (to.value < from.value) { status.textContent = 'The last day must not be before the first.'; to.focus(); return; }
     const range = timeOffRange({ allDay: allDay.checked, from: from.value, to: to.value, fromTime: fromTime.value, toTime: toTime.value }, tz);
     if (range.end <= range.start) { status.textContent = 'The end must be after the start.'; toTime.focus(); return; }
-    const data = { ...range, all_day: allDay.checked };
+    const data = { ...range, all_day: allDay.checked, instructor_id: iid };
     if (reason.value.trim()) data.reason = reason.value.trim();
-    if (app.isAdmin) data.instructor_id = iid;
     await app.mutate('availability_exception', 'put', app.newId(), data);
     app.announce('Time off added: students can no longer book it');
     app.refresh();

@@ -65,6 +65,36 @@ def _journal_entry(server: LiveServer, lesson: str) -> None:
     )
 
 
+def _time_off(server: LiveServer) -> None:
+    """instructor1 takes the next six days off, over their seeded confirmed lessons: the
+    Availability screens list it (with its clashes) and the admin dashboard shows the
+    lessons under it."""
+    token = server.token("instructor1@demo.test")
+    client = str(uuid.uuid4())
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    start = f"{today}T00:00:00Z"
+    end = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(time.time() + 7 * 86400))
+    body = server.api(
+        "POST",
+        "/v1/sync/push",
+        {
+            "client_id": client,
+            "mutations": [
+                {
+                    "seq": 1,
+                    "entity": "availability_exception",
+                    "id": str(uuid.uuid4()),
+                    "op": "put",
+                    "hlc": f"{int(time.time() * 1000):013d}-0000-{client}",
+                    "data": {"start": start, "end": end, "all_day": True, "reason": "Holiday"},
+                }
+            ],
+        },
+        token=token,
+    )
+    assert body["results"][0]["status"] == "applied", body
+
+
 def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
     """Every tab the app shows this role (read from its own navigation, so a new screen is
     walked without touching this test), then the screens reached from them."""
@@ -102,6 +132,7 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
     server: LiveServer, launch: Any, role: str, email: str
 ) -> None:
     lesson, student = _ids(server)
+    _time_off(server)
     if role == "admin":
         _journal_entry(server, lesson)
     ctx = launch(f"axe-{role}", viewport=DESKTOP)

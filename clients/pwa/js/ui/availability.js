@@ -174,11 +174,11 @@ function timeOffSection(app, iid, exceptions, bookings, students, tz) {
         x._pending ? [' ', badge('not synced', 'pending')] : null),
       hit.length ? h('p', { class: 'hint', 'data-testid': 'timeoff-clash' }, badge(`${plural(hit.length, 'confirmed lesson')} in this time`, 'warn'), ' ',
         hit.map((c) => `${(students.get(c.booking.student_id) || {}).name || 'Student'} ${fmt.day(c.booking.start)} ${fmt.time(c.booking.start)}`).join(', '),
-        '. The school has been told; the lessons are not cancelled automatically.') : null,
+        '. The students and the school are told once this syncs; nothing is cancelled automatically.') : null,
       h('button', { type: 'button', class: 'small danger', onclick: remove(x), 'aria-label': `Remove time off ${when(x, tz)}` }, 'Remove'));
   })) : empty('No time off planned.');
   const form = h('form', { class: 'timeoff-form', 'data-testid': 'timeoff-form', onsubmit: save },
-    h('div', { class: 'field' }, h('label', { class: 'inline', for: 'off-all-day' }, allDay, 'Whole days')),
+    h('div', { class: 'field' }, h('label', { class: 'check', for: 'off-all-day' }, allDay, 'Whole days')),
     field('First day', from), field('Last day', to), times,
     field('Reason (optional)', reason, 'Only staff see the reason; students only see that you are away.'),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', 'data-testid': 'timeoff-save' }, 'Add time off')), status);
@@ -201,16 +201,18 @@ export async function availability(app, instructorId) {
     h('h1', {}, 'Availability', app.isAdmin && who ? h('span', { class: 'sub' }, who.name) : null),
     picker,
     h('p', { class: 'hint' }, `Times are in the school's timezone (${tz}). Changes are saved on this device and sync when there is a connection.`),
+    // Time off first: on a phone it is what an instructor comes here for most.
     h('div', { class: 'grid' },
-      weeklySection(app, iid, slotsAll.filter((a) => a.instructor_id === iid)),
-      timeOffSection(app, iid, exceptionsAll.filter((x) => x.instructor_id === iid), bookings.filter((b) => b.instructor_id === iid), byKey(students), tz)));
+      timeOffSection(app, iid, exceptionsAll.filter((x) => x.instructor_id === iid), bookings.filter((b) => b.instructor_id === iid), byKey(students), tz),
+      weeklySection(app, iid, slotsAll.filter((a) => a.instructor_id === iid))));
 }
 
 /** The admin dashboard's card: confirmed lessons under time off, for the office to move or
  * cancel (null when there are none). */
 export async function timeOffClashes(app) {
-  const [bookings, exceptions, students, instructors] = await Promise.all([
-    app.all('booking'), app.all('availability_exception'), app.all('student'), app.all('instructor')]);
+  const [bookings, exceptions, students, instructors, lessons] = await Promise.all([
+    app.all('booking'), app.all('availability_exception'), app.all('student'), app.all('instructor'), app.all('lesson')]);
+  const lessonOf = byKey(lessons, 'booking_id');
   const now = new Date();
   const found = clashes(bookings.filter((b) => new Date(b.end) > now), exceptions);
   if (!found.length) return null;
@@ -221,6 +223,7 @@ export async function timeOffClashes(app) {
     h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (st.get(b.student_id) || {}).name || 'Student',
     ' with ', (inst.get(b.instructor_id) || {}).name || 'instructor', ' ', badge('instructor away', 'warn'),
     h('div', { class: 'hint' }, `Time off ${when(x, tz)}${x.reason ? ` · ${x.reason}` : ''} · `,
-      h('a', { href: `#/availability/${b.instructor_id}` }, 'See time off'))))),
+      h('a', { href: `#/availability/${b.instructor_id}` }, 'See time off'),
+      lessonOf.get(b.id) ? [' · ', h('a', { href: `#/lesson/${lessonOf.get(b.id).id}` }, 'Open lesson')] : null)))),
   h('p', { class: 'hint' }, 'Confirmed before the time off was set. The students were told; move or cancel these lessons.'));
 }

@@ -122,6 +122,11 @@ def test_instructor_adds_a_week_of_holiday_offline_and_students_cannot_book_it(
         assert _pick_day(student, day) == [], day
         assert "Your instructor is away that day" in student.inner_text("#book-time")
     assert _pick_day(student, next_monday), "the Monday after the holiday offers times"
+    _pick_day(student, monday)
+    shot(student, shots, "bookings-away-desktop")
+    student.set_viewport_size(PHONE_390)
+    assert student.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(student, shots, "bookings-away-390")
     # The student's device holds the holiday, but not why.
     held = student.evaluate("() => __drivesync.all('availability_exception')")
     assert len(held) == 1 and "reason" not in held[0] and held[0]["all_day"] is True

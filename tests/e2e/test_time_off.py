@@ -127,6 +127,8 @@ def test_instructor_adds_a_week_of_holiday_offline_and_students_cannot_book_it(
     student.set_viewport_size(PHONE_390)
     assert student.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(student, shots, "bookings-away-390")
+    away = student.inner_text("[data-testid=instructor-away]")
+    assert "Priya Shah is not available" in away and "Cornwall" not in away
     # The student's device holds the holiday, but not why.
     held = student.evaluate("() => __drivesync.all('availability_exception')")
     assert len(held) == 1 and "reason" not in held[0] and held[0]["all_day"] is True

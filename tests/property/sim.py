@@ -95,6 +95,7 @@ ENTITIES = frozenset(
         "mock_test",
         "booking",
         "availability",
+        "availability_exception",
         "student",
         "instructor",
         "student_instructor",
@@ -599,7 +600,7 @@ class Run:
         """PROTOCOL.md's scope rules, applied to one record of the user's tenant."""
         if who.role in ("owner", "admin") or entity in CATALOGUE:
             return True
-        if entity in ("instructor", "availability"):
+        if entity in ("instructor", "availability", "availability_exception"):
             iid = record["id"] if entity == "instructor" else record["instructor_id"]
             if who.role == "instructor":
                 return bool(iid == who.instructor_id)

@@ -459,6 +459,14 @@ def valid_write(school: School, entity: str, pick: Pick) -> tuple[str, str, str,
             "pickup_location": "Station",
         }
         return "student", "put", uid(), data
+    if entity == "availability_exception":
+        data = {
+            "start": iso(later),
+            "end": iso(later + dt.timedelta(hours=pick.int(1, 200))),
+            "reason": "Course",
+            "all_day": bool(pick.int(0, 1)),
+        }
+        return "instructor", "put", uid(), data
     assert entity == "availability"
     data = {
         "weekday": pick.int(0, 6),
@@ -480,6 +488,7 @@ WRITABLE = [
     "mock_test",
     "booking",
     "availability",
+    "availability_exception",
 ]
 
 
@@ -776,6 +785,8 @@ NAMED_FIELDS: list[tuple[str, str, Any]] = [
     ("availability", "start_time", "24:00"),
     ("availability", "end_time", "24:01"),
     ("availability", "valid_from", "0000-01-01"),
+    ("availability_exception", "start", "2999-12-31T23:59:59-12:00"),
+    ("availability_exception", "reason", "\x00"),
     ("lesson_note", "body", "before\x00after"),
     ("lesson_note", "body", "lone \ud800 surrogate"),
     ("lesson_note", "tags", ["\udfff"]),

@@ -100,6 +100,22 @@ function awayOn(exceptions, instructorId, day, availability) {
   return exceptions.some((x) => x.instructor_id === instructorId && new Date(x.start) < to && new Date(x.end) > from);
 }
 
+/** Upcoming time off of the student's instructors (when, never why: the server keeps the
+ * reason from students), or nothing when there is none. */
+function awaySection(exceptions, instructors) {
+  const names = new Map(instructors.map((i) => [i.id, i.name]));
+  const now = new Date();
+  const upcoming = sortBy(exceptions.filter((x) => names.has(x.instructor_id) && new Date(x.end) > now), (x) => x.start);
+  if (!upcoming.length) return null;
+  const span = (x) => {
+    const last = new Date(new Date(x.end).getTime() - 1).toISOString();
+    if (x.all_day) return fmt.day(x.start) === fmt.day(last) ? fmt.day(x.start) : `${fmt.day(x.start)} – ${fmt.day(last)}`;
+    return `${fmt.day(x.start)} ${fmt.time(x.start)} – ${fmt.day(x.end) === fmt.day(x.start) ? '' : `${fmt.day(x.end)} `}${fmt.time(x.end)}`;
+  };
+  return section('Instructor away', h('ul', { class: 'plain list', 'data-testid': 'instructor-away' }, upcoming.map((x) => h('li', {},
+    h('strong', {}, span(x)), ' · ', names.get(x.instructor_id), ' is not available'))));
+}
+
 export async function bookings(app) {
   const sid = app.user.student_id;
   const [list, services, instructors, availability, payments, me, exceptions] = await Promise.all([
@@ -164,6 +180,7 @@ export async function bookings(app) {
         ['requested', 'confirmed'].includes(b.status) && future(b)
           ? h('button', { type: 'button', onclick: cancel(b) }, 'Cancel') : null);
     })) : empty('No bookings yet.')),
+    awaySection(exceptions, myInstructors),
     section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),
     section('Payments', payments.length ? h('ul', { class: 'plain list' }, payments.map((p) => h('li', {},
       `${fmt.money(p.amount_cents, p.currency)} · ${p.status}`))) : empty('No payments recorded yet.')));

@@ -348,6 +348,19 @@ class DeviceList(Outgoing):
 
 
 # Published as schemas/json/<name>.json (serialization mode: what the server sends).
+# --- calendar feed ------------------------------------------------------------------------
+
+
+class CalendarFeedStatus(Outgoing):
+    """`/v1/calendar/feed` answer: whether the user's iCalendar feed is on. `url` is only in
+    the answer that made it (POST): the server keeps no copy of the secret in it."""
+
+    enabled: bool
+    created_at: dt.datetime | None
+    fetched_at: dt.datetime | None
+    url: str | None = None
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "error": ErrorResponse,
     "token_response": TokenResponse,
@@ -364,4 +377,5 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "resolve_response": ResolveResult,
     "replay_response": ReplayResult,
     "devices_response": DeviceList,
+    "calendar_feed": CalendarFeedStatus,
 }

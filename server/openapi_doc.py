@@ -419,6 +419,26 @@ def _effect_paths() -> dict[str, dict[str, Any]]:
                 ],
             )
         },
+        # The calendar feed (server/routes/calendar.py): the .ics is read with no token, the
+        # secret in its address is the credential (404 feed_not_found: unknown or revoked).
+        "/v1/calendar/feed": {
+            "get": _op("Whether my calendar feed is on", _ok("CalendarFeedStatus")),
+            "post": _op(
+                "Turn my calendar feed on at a new secret address (the old one stops)",
+                _ok("CalendarFeedStatus", "on; `url` is shown this once", 201),
+            ),
+            "delete": _op("Turn my calendar feed off", _ok("CalendarFeedStatus")),
+        },
+        "/v1/calendar/feeds/{secret}.ics": {
+            "get": _op(
+                "My lessons and time off as iCalendar (RFC 5545), by the feed's secret",
+                {
+                    "200": {"description": "the feed", "content": {"text/calendar": {}}},
+                    "304": {"description": "unchanged since the ETag sent"},
+                },
+                404,
+            )
+        },
         "/v1/admin/notifications/{outbox_id}/retry": {
             "post": _op("Send a dead letter again", _ok(None), 403, 404, 409)
         },

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from schemas.base import Base, UtcDateTime, utcnow
     from schemas.lessons import (
         Booking,
+        BookingSeries,
         Lesson,
         LessonNote,
         MockTest,
@@ -104,6 +105,7 @@ __all__ = [
     "AvailabilityException",
     "Base",
     "Booking",
+    "BookingSeries",
     "Branch",
     "CalendarFeed",
     "Device",

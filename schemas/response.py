@@ -18,6 +18,7 @@ from schemas.accounts import ForgotPasswordResponse
 from schemas.wire import (
     AvailabilityRecord,
     BookingRecord,
+    BookingSeriesRecord,
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
@@ -160,6 +161,10 @@ class BookingChange(_Change[BookingRecord]):
     entity: Literal["booking"]
 
 
+class BookingSeriesChange(_Change[BookingSeriesRecord]):
+    entity: Literal["booking_series"]
+
+
 class AvailabilityChange(_Change[AvailabilityRecord]):
     entity: Literal["availability"]
 
@@ -200,6 +205,7 @@ Change = Annotated[
     | TheoryAttemptChange
     | MockTestChange
     | BookingChange
+    | BookingSeriesChange
     | AvailabilityChange
     | StudentChange
     | InstructorChange

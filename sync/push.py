@@ -47,6 +47,7 @@ from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
+from sync.rules.series import apply_series
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
 
@@ -66,6 +67,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.ONCE: apply_append,
     Policy.BOOKING: apply_booking,
     Policy.PEOPLE: apply_people,
+    Policy.SERIES: apply_series,
 }
 
 

@@ -12,6 +12,7 @@ router; the error middleware keeps the header), so it is not repeated on every p
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -124,7 +125,8 @@ def with_routes(doc: dict[str, Any], routes: list[Route]) -> dict[str, Any]:
     for method, path, summary, public in routes:
         ops = paths.setdefault(path, {})
         op = ops.setdefault(method.lower(), _op(summary or path, _ok(None)))
-        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        # Every {name} of the path, whole segments or not (the feed's `{secret}.ics`).
+        names = re.findall(r"\{(\w+)\}", path)
         if names and not any(p.get("in") == "path" for p in op.get("parameters", [])):
             path_params = [
                 {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}

@@ -319,6 +319,31 @@ class JournalPage(Outgoing):
     open: dict[JournalKind, int] = Field(description="Open entries per kind (all of them).")
 
 
+class AuditEntryBody(Outgoing):
+    """One line of the audit log: who (user and, while they are a member, their name, email
+    and role), when, what (`action`: `sync.put|patch|delete` or `admin.*`; the entity and
+    record), and `details` (a push's client_id, seq, status, hlc and the fields sent)."""
+
+    id: str
+    at: dt.datetime
+    user_id: str | None
+    user_name: str | None
+    user_email: str | None
+    role: str | None
+    action: str
+    entity: str | None
+    record_id: str | None
+    rev: int | None
+    details: dict[str, Any]
+
+
+class AuditPage(Outgoing):
+    """`GET /v1/admin/audit` answer, newest first; `next` asks for the following page."""
+
+    entries: list[AuditEntryBody]
+    next: str | None
+
+
 class ResolveResult(Outgoing):
     id: str
     status: Literal["resolved"]
@@ -383,5 +408,6 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "resolve_response": ResolveResult,
     "replay_response": ReplayResult,
     "devices_response": DeviceList,
+    "audit_response": AuditPage,
     "calendar_feed": CalendarFeedStatus,
 }

@@ -347,6 +347,22 @@ def _admin_paths() -> dict[str, dict[str, Any]]:
             "post": op("Run a rejected mutation again as its author", "ReplayResult", 404, 409)
         },
         "/v1/admin/devices": {"get": op("Devices' sync health", "DeviceList")},
+        "/v1/admin/audit": {
+            "get": op(
+                "The audit log, newest first: who changed what and when",
+                "AuditPage",
+                422,
+                params=[
+                    _query("user_id", {"type": "string", "format": "uuid"}),
+                    _query("entity", {"type": "string", "maxLength": 32}),
+                    _query("record_id", {"type": "string", "maxLength": 100}),
+                    _query("since", {"type": "string", "format": "date"}),
+                    _query("until", {"type": "string", "format": "date"}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                    _query("before", {"type": "string", "description": "`next` of a page"}),
+                ],
+            )
+        },
     }
 
 

@@ -8,12 +8,13 @@ import * as admin from './admin.js';
 import * as account from './account.js';
 import * as people from './people.js';
 import * as cal from './calendar.js';
+import * as audit from './audit.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['account', 'Account']],
   admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['journal', 'Journal'],
-    ['notifications', 'Notifications'], ['devices', 'Devices'], ['school', 'School'], ['account', 'Account']],
+    ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'], ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
 NAV.guardian = NAV.student;
@@ -31,7 +32,7 @@ export const ROUTES = {
     dashboard: admin.dashboard, lessons: instructor.week, calendar: cal.calendar, lesson: lesson.lessonView,
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
     devices: admin.devices, school: admin.school, account: account.accountView,
-    people: people.people, person: people.person,
+    people: people.people, person: people.person, audit: audit.auditView,
   },
 };
 ROUTES.guardian = ROUTES.student;

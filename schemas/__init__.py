@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from schemas.base import Base, UtcDateTime, utcnow
     from schemas.lessons import (
         Booking,
+        BookingSeries,
         Lesson,
         LessonNote,
         MockTest,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
         ROLES,
         AccountToken,
         Branch,
+        CalendarFeed,
         LoginAttempt,
         Membership,
         RefreshToken,
@@ -103,7 +105,9 @@ __all__ = [
     "AvailabilityException",
     "Base",
     "Booking",
+    "BookingSeries",
     "Branch",
+    "CalendarFeed",
     "Device",
     "Guardian",
     "Instructor",

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKeyConstraint,
     Index,
@@ -45,10 +46,9 @@ class Booking(SyncedMixin, Base):
     price_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     payment_status: Mapped[str] = mapped_column(String(16), default="unpaid")
-    # A weekly series shares a recurrence_id; each occurrence is its own booking so that
-    # one can be moved or cancelled alone.
-    recurrence_id: Mapped[str | None] = mapped_column(id_type())
-    recurrence_rule: Mapped[str | None] = mapped_column(String(200))
+    # The `booking_series` this booking is an occurrence of: each occurrence is its own
+    # booking so that one can be moved or cancelled alone.
+    series_id: Mapped[str | None] = mapped_column(id_type())
 
     __table_args__ = (
         _fk("student_id", "students"),
@@ -66,6 +66,45 @@ class Booking(SyncedMixin, Base):
         CheckConstraint("price_cents >= 0", name="price"),
         Index("ix_bookings_instructor_start", "instructor_id", "tenant_id", "start"),
         Index("ix_bookings_student_start", "student_id", "tenant_id", "start"),
+        Index("ix_bookings_series", "series_id", "tenant_id"),
+    )
+
+
+SERIES_EVERY = ("week", "2weeks")
+SERIES_STATUSES = ("requested", "confirmed", "declined", "cancelled")
+
+
+class BookingSeries(SyncedMixin, Base):
+    """Recurring lessons as asked for: the server expands a new series into single bookings
+    (`Booking.series_id`), each checked on its own; `occurrences` records what became of
+    each date (its booking, or why it was refused). Confirming, declining or cancelling the
+    series applies to its occurrences at once; shortening `until` cancels the ones after
+    it ("this and following")."""
+
+    __tablename__ = "booking_series"
+
+    student_id: Mapped[str] = mapped_column(id_type())
+    instructor_id: Mapped[str] = mapped_column(id_type())
+    service_id: Mapped[str] = mapped_column(id_type())
+    first_start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    every: Mapped[str] = mapped_column(String(8))
+    count: Mapped[int | None] = mapped_column(Integer)
+    until: Mapped[dt.date | None] = mapped_column(Date)
+    pickup_location: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    occurrences: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+
+    __table_args__ = (
+        _fk("student_id", "students"),
+        _fk("instructor_id", "instructors"),
+        _fk("service_id", "services"),
+        CheckConstraint("every IN ('week', '2weeks')", name="every"),
+        CheckConstraint(
+            "status IN ('requested', 'confirmed', 'declined', 'cancelled')", name="status"
+        ),
+        CheckConstraint("count IS NULL OR (count >= 1 AND count <= 52)", name="count"),
+        Index("ix_booking_series_student", "student_id", "tenant_id"),
+        Index("ix_booking_series_instructor", "instructor_id", "tenant_id"),
     )
 
 

@@ -19,6 +19,7 @@ from schemas.wire import (
     AvailabilityExceptionRecord,
     AvailabilityRecord,
     BookingRecord,
+    BookingSeriesRecord,
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
@@ -161,6 +162,10 @@ class BookingChange(_Change[BookingRecord]):
     entity: Literal["booking"]
 
 
+class BookingSeriesChange(_Change[BookingSeriesRecord]):
+    entity: Literal["booking_series"]
+
+
 class AvailabilityChange(_Change[AvailabilityRecord]):
     entity: Literal["availability"]
 
@@ -205,6 +210,7 @@ Change = Annotated[
     | TheoryAttemptChange
     | MockTestChange
     | BookingChange
+    | BookingSeriesChange
     | AvailabilityChange
     | AvailabilityExceptionChange
     | StudentChange
@@ -319,6 +325,31 @@ class JournalPage(Outgoing):
     open: dict[JournalKind, int] = Field(description="Open entries per kind (all of them).")
 
 
+class AuditEntryBody(Outgoing):
+    """One line of the audit log: who (user and, while they are a member, their name, email
+    and role), when, what (`action`: `sync.put|patch|delete` or `admin.*`; the entity and
+    record), and `details` (a push's client_id, seq, status, hlc and the fields sent)."""
+
+    id: str
+    at: dt.datetime
+    user_id: str | None
+    user_name: str | None
+    user_email: str | None
+    role: str | None
+    action: str
+    entity: str | None
+    record_id: str | None
+    rev: int | None
+    details: dict[str, Any]
+
+
+class AuditPage(Outgoing):
+    """`GET /v1/admin/audit` answer, newest first; `next` asks for the following page."""
+
+    entries: list[AuditEntryBody]
+    next: str | None
+
+
 class ResolveResult(Outgoing):
     id: str
     status: Literal["resolved"]
@@ -354,6 +385,19 @@ class DeviceList(Outgoing):
 
 
 # Published as schemas/json/<name>.json (serialization mode: what the server sends).
+# --- calendar feed ------------------------------------------------------------------------
+
+
+class CalendarFeedStatus(Outgoing):
+    """`/v1/calendar/feed` answer: whether the user's iCalendar feed is on. `url` is only in
+    the answer that made it (POST): the server keeps no copy of the secret in it."""
+
+    enabled: bool
+    created_at: dt.datetime | None
+    fetched_at: dt.datetime | None
+    url: str | None = None
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "error": ErrorResponse,
     "token_response": TokenResponse,
@@ -370,4 +414,6 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "resolve_response": ResolveResult,
     "replay_response": ReplayResult,
     "devices_response": DeviceList,
+    "audit_response": AuditPage,
+    "calendar_feed": CalendarFeedStatus,
 }

@@ -160,3 +160,26 @@ class AccountToken(Base):
         CheckConstraint("purpose IN ('invite', 'reset')", name="purpose"),
         Index("ix_account_tokens_user", "user_id", "tenant_id"),
     )
+
+
+class CalendarFeed(Base):
+    """A user's private iCalendar feed: a secret URL their phone's calendar subscribes to
+    (calendar apps cannot send a bearer token). Only the SHA-256 of the secret is stored;
+    turning the feed on again replaces the secret (`revoked_at` on the old row), turning it
+    off revokes it. A user has at most one live feed."""
+
+    __tablename__ = "calendar_feeds"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(id_type())
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # When a calendar app last fetched it (shown to the user: "last read by your calendar").
+    fetched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
+        Index("ix_calendar_feeds_user", "user_id", "tenant_id"),
+    )

@@ -424,6 +424,42 @@ class BookingRecord(_Record):
     price_cents: int
     currency: str
     payment_status: str
+    series_id: str | None
+
+
+SeriesEvery = Literal["week", "2weeks"]
+SeriesStatus = Literal["requested", "confirmed", "declined", "cancelled"]
+
+
+class BookingSeriesWrite(_Write):
+    """Recurring lessons: `first_start`, then every week or two weeks, `count` times or
+    until a date (one of the two). Later patches may change `status` (the series at once),
+    shorten `until` ("this and following" cancelled) or the pick-up place."""
+
+    student_id: Uuid | None = None
+    instructor_id: Uuid | None = None
+    service_id: Uuid | None = None
+    first_start: Utc | None = None
+    every: SeriesEvery | None = None
+    count: Annotated[int, Field(strict=True, ge=1, le=52)] | None = None
+    until: Day | None = None
+    pickup_location: Place | None = None
+    status: SeriesStatus | None = None
+
+
+class BookingSeriesRecord(_Record):
+    student_id: str
+    instructor_id: str
+    service_id: str
+    first_start: dt.datetime
+    every: SeriesEvery
+    count: int | None
+    until: dt.date | None
+    pickup_location: str | None
+    status: SeriesStatus
+    # One per date of the series: {start, end, booking_id, refused, reason}; `booking_id` is
+    # null and `refused` the code (`overlap`, `unavailable`, `in_past`) where none was made.
+    occurrences: list[dict[str, Any]]
 
 
 class AvailabilityWrite(_Write):
@@ -566,6 +602,7 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "theory_attempt": TheoryAttemptWrite,
     "mock_test": MockTestWrite,
     "booking": BookingWrite,
+    "booking_series": BookingSeriesWrite,
     "availability": AvailabilityWrite,
     "availability_exception": AvailabilityExceptionWrite,
     "student": StudentWrite,
@@ -584,6 +621,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "theory_attempt": TheoryAttemptRecord,
     "mock_test": MockTestRecord,
     "booking": BookingRecord,
+    "booking_series": BookingSeriesRecord,
     "availability": AvailabilityRecord,
     "availability_exception": AvailabilityExceptionRecord,
     "student": StudentRecord,

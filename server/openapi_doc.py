@@ -12,6 +12,7 @@ router; the error middleware keeps the header), so it is not repeated on every p
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -124,7 +125,8 @@ def with_routes(doc: dict[str, Any], routes: list[Route]) -> dict[str, Any]:
     for method, path, summary, public in routes:
         ops = paths.setdefault(path, {})
         op = ops.setdefault(method.lower(), _op(summary or path, _ok(None)))
-        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        # Every {name} of the path, whole segments or not (the feed's `{secret}.ics`).
+        names = re.findall(r"\{(\w+)\}", path)
         if names and not any(p.get("in") == "path" for p in op.get("parameters", [])):
             path_params = [
                 {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -345,6 +347,22 @@ def _admin_paths() -> dict[str, dict[str, Any]]:
             "post": op("Run a rejected mutation again as its author", "ReplayResult", 404, 409)
         },
         "/v1/admin/devices": {"get": op("Devices' sync health", "DeviceList")},
+        "/v1/admin/audit": {
+            "get": op(
+                "The audit log, newest first: who changed what and when",
+                "AuditPage",
+                422,
+                params=[
+                    _query("user_id", {"type": "string", "format": "uuid"}),
+                    _query("entity", {"type": "string", "maxLength": 32}),
+                    _query("record_id", {"type": "string", "maxLength": 100}),
+                    _query("since", {"type": "string", "format": "date"}),
+                    _query("until", {"type": "string", "format": "date"}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                    _query("before", {"type": "string", "description": "`next` of a page"}),
+                ],
+            )
+        },
     }
 
 
@@ -417,6 +435,26 @@ def _effect_paths() -> dict[str, dict[str, Any]]:
                     _query("outbox_id", {"type": "string", "format": "uuid"}),
                     limit,
                 ],
+            )
+        },
+        # The calendar feed (server/routes/calendar.py): the .ics is read with no token, the
+        # secret in its address is the credential (404 feed_not_found: unknown or revoked).
+        "/v1/calendar/feed": {
+            "get": _op("Whether my calendar feed is on", _ok("CalendarFeedStatus")),
+            "post": _op(
+                "Turn my calendar feed on at a new secret address (the old one stops)",
+                _ok("CalendarFeedStatus", "on; `url` is shown this once", 201),
+            ),
+            "delete": _op("Turn my calendar feed off", _ok("CalendarFeedStatus")),
+        },
+        "/v1/calendar/feeds/{secret}.ics": {
+            "get": _op(
+                "My lessons and time off as iCalendar (RFC 5545), by the feed's secret",
+                {
+                    "200": {"description": "the feed", "content": {"text/calendar": {}}},
+                    "304": {"description": "unchanged since the ETag sent"},
+                },
+                404,
             )
         },
         "/v1/admin/notifications/{outbox_id}/retry": {

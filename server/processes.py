@@ -177,6 +177,7 @@ def serve(settings: Settings, host: str, port: int, processes: int) -> int:
     from aiohttp import web
 
     from server.app import create_app
+    from server.shell import ShellQuietAccessLogger
 
     check_port_free(host, port)
     # Each worker gets an app of its own, made here so that the code it needs is imported
@@ -184,7 +185,15 @@ def serve(settings: Settings, host: str, port: int, processes: int) -> int:
     apps = [create_app(settings) for _ in range(processes)]
     return Supervisor(
         [
-            functools.partial(web.run_app, app, host=host, port=port, reuse_port=True, print=None)
+            functools.partial(
+                web.run_app,
+                app,
+                host=host,
+                port=port,
+                reuse_port=True,
+                print=None,
+                access_log_class=ShellQuietAccessLogger,
+            )
             for app in apps
         ]
     ).run()

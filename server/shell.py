@@ -150,13 +150,28 @@ def is_shell_path(path: str) -> bool:
     return path in ("/", "/sw.js") or path.startswith("/app/")
 
 
+FEED_PREFIX = "/v1/calendar/feeds/"
+
+
 class ShellQuietAccessLogger(AccessLogger):
     """aiohttp's access log without a line per shell file: a first visit fetches some thirty
     of them, which buried the API's lines. With DRIVESYNC_LOG_LEVEL=DEBUG they are logged
-    too; every other request is logged as aiohttp always does (at INFO)."""
+    too; a calendar feed's line leaves out the secret in its address; every other request
+    is logged as aiohttp always does (at INFO)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         if is_shell_path(request.path) and not self.logger.isEnabledFor(logging.DEBUG):
+            return
+        if request.path.startswith(FEED_PREFIX):
+            # A calendar feed's address is its credential: never written to a log.
+            self.logger.info(
+                '%s "%s %s<secret>.ics" %s %.3fs',
+                request.remote,
+                request.method,
+                FEED_PREFIX,
+                response.status,
+                time,
+            )
             return
         super().log(request, response, time)
 

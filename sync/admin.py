@@ -14,6 +14,7 @@ from schemas.wire import SchoolInfo
 from sync import assignments
 from sync.access import load_scope, principal_for
 from sync.assignments import server_hlc
+from sync.audit_log import AuditQuery, read_page
 from sync.core.command import Reject
 from sync.core.principal import Principal
 from sync.errors import Invalid, NotFound
@@ -206,6 +207,12 @@ class AdminService:
                 ).all()
             )
         return {"entries": [_entry(r) for r in rows], "open": counts}
+
+    async def audit(self, who: Principal, query: AuditQuery) -> dict[str, Any]:
+        """A page of the audit log (sync.audit_log), newest first."""
+        async with self.store.read(who.tenant_id) as s:
+            timezone = await s.scalar(select(Tenant.timezone).where(Tenant.id == who.tenant_id))
+            return await read_page(s, query, timezone or "UTC")
 
     async def entry(self, who: Principal, entry_id: str) -> dict[str, Any]:
         async with self.store.read(who.tenant_id) as s:

@@ -47,6 +47,7 @@ from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
+from sync.rules.series import apply_series
 from sync.rules.timeoff import apply_timeoff
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
@@ -68,6 +69,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.BOOKING: apply_booking,
     Policy.PEOPLE: apply_people,
     Policy.TIMEOFF: apply_timeoff,
+    Policy.SERIES: apply_series,
 }
 
 

@@ -361,6 +361,8 @@ class Dispatcher:
 _SCREENS = {
     ("booking_requested", "instructor"): "week",
     ("booking_cancelled", "instructor"): "week",
+    ("series_requested", "instructor"): "today",
+    ("series_cancelled", "instructor"): "calendar",
     ("instructor_digest", "instructor"): "week",
     ("lesson_completed", "student"): "home",
     ("mock_test_passed", "student"): "mock",

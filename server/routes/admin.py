@@ -3,6 +3,7 @@ lost fields) with resolve and replay, and devices' sync health. Owners and admin
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.response import (
     AssignResult,
+    AuditPage,
     DeviceList,
     JournalEntryBody,
     JournalPage,
@@ -21,8 +23,10 @@ from schemas.response import (
 from schemas.wire import Storable, Uuid
 from server.http import parse, read_json, reply, require_admin
 from server.keys import SYNC
-from server.params import int_param, path_id, text_param
+from server.params import int_param, path_id, text_param, uuid_param
 from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
+from sync.audit_log import MAX_PAGE, AuditQuery
+from sync.errors import Invalid
 
 routes = web.RouteTableDef()
 
@@ -163,3 +167,30 @@ async def replay(request: web.Request) -> web.Response:
 async def devices(request: web.Request) -> web.Response:
     who = require_admin(request)
     return reply(request, DeviceList, await request.app[SYNC].admin.devices(who))
+
+
+def _day(request: web.Request, name: str) -> dt.date | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be a date, YYYY-MM-DD", {"field": name}) from None
+
+
+@routes.get("/v1/admin/audit")
+async def audit(request: web.Request) -> web.Response:
+    who = require_admin(request)
+    query = AuditQuery(
+        user_id=uuid_param(request.query, "user_id"),
+        entity=text_param(request.query, "entity", max_length=32),
+        record_id=text_param(request.query, "record_id", max_length=100),
+        since=_day(request, "since"),
+        until=_day(request, "until"),
+        limit=int_param(request.query, "limit", 50, 1, MAX_PAGE),
+        before=text_param(request.query, "before", max_length=400),
+    )
+    return reply(request, AuditPage, await request.app[SYNC].admin.audit(who, query))

@@ -30,6 +30,7 @@ class Policy(StrEnum):
     APPEND = "append"  # put once, immutable
     ONCE = "once"  # put once (mock tests), scored by the server
     BOOKING = "booking"  # server-authoritative rules
+    SERIES = "series"  # recurring bookings: expanded by the server, each date checked alone
     PEOPLE = "people"  # admins' writes of people and assignments: LWW plus scopes and accounts
     TIMEOFF = "timeoff"  # LWW, all-day blocks widened to local days, clashes told (timeoff.py)
     READ_ONLY = "read_only"  # no client writes
@@ -293,6 +294,18 @@ ENTITIES: dict[str, EntitySpec] = {
             frozenset({"owner", "admin", "instructor", "student"}),
             ScopeKeys(student="student_id", instructor="instructor_id"),
             ("instructor_id", "service_id", "start"),
+            refs=(Ref("service_id", "service"),),
+            instructor_owned=True,
+            server_fills=frozenset({"student_id"}),  # a student books for themselves
+        ),
+        _spec(
+            "booking_series",
+            "booking_series",
+            Policy.SERIES,
+            Visibility.STUDENT,
+            frozenset({"owner", "admin", "instructor", "student"}),
+            ScopeKeys(student="student_id", instructor="instructor_id"),
+            ("instructor_id", "service_id", "first_start", "every"),
             refs=(Ref("service_id", "service"),),
             instructor_owned=True,
             server_fills=frozenset({"student_id"}),  # a student books for themselves

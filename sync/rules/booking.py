@@ -240,8 +240,11 @@ async def _price(
     return service.price_cents, service.currency
 
 
-async def _follow_status(ctx: Context, row: Booking, previous: str | None) -> None:
-    """Side effects of a booking's status: its lesson and notifications."""
+async def _follow_status(
+    ctx: Context, row: Booking, previous: str | None, notify: bool = True
+) -> None:
+    """Side effects of a booking's status: its lesson and notifications (not when `notify`
+    is false: a series sends one notification for all its occurrences, sync.rules.series)."""
     if row.status == previous:
         return
     lesson_id = lesson_id_for(row.id)
@@ -285,5 +288,5 @@ async def _follow_status(ctx: Context, row: Booking, previous: str | None) -> No
         "cancelled": "booking_cancelled",
         "declined": "booking_declined",
     }.get(row.status)
-    if event:
+    if event and notify:
         ctx.emit(event, payload, f"{event}:{row.id}:{row.rev}")

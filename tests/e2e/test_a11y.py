@@ -108,6 +108,9 @@ def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
         "admin": [f"lesson/{lesson}", f"student/{student}"]
         + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else []),
     }[role]
+    # The calendar's other views (its tab opens the week).
+    if "calendar" in tabs:
+        details += ["calendar/month/2026-12-01", "calendar/day/2026-12-02"]
     return [*tabs, *details]
 
 

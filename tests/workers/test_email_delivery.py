@@ -3,15 +3,17 @@ server on 127.0.0.1 (aiosmtpd)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from server.app import create_app
 from tests.conftest import Db, bearer, login, make_settings
-from tests.helpers import uid
+from tests.helpers import Device, uid
 from tests.workers.conftest import book_and_confirm
 from tests.workers.peers import SmtpPeer
 
@@ -170,3 +172,51 @@ async def _demo_student(db: Db) -> tuple[str, str]:
         student_id = await s.scalar(select(Student.id).where(Student.email == "student1@demo.test"))
     assert tenant_id and student_id
     return tenant_id, student_id
+
+
+async def test_a_series_is_one_email_each_way_listing_its_dates_and_refusals(
+    mail_client: Any, smtp: SmtpPeer
+) -> None:
+    london = ZoneInfo("Europe/London")
+    st = await Device(mail_client, "student1@demo.test").login()
+    inst = await Device(mail_client, "instructor1@demo.test").login()
+    await st.pull()
+    service = next(s for s in st.of("service").values() if s["duration_min"] == 60)["id"]
+    day = dt.datetime.now(london).date() + dt.timedelta(days=30)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    first = dt.datetime.combine(day, dt.time(10), london).astimezone(dt.UTC)
+    iid = inst.user["instructor_id"]
+    taken = (first + dt.timedelta(weeks=1)).isoformat()
+    clash = await st.one(
+        "booking", uid(), "put", {"instructor_id": iid, "service_id": service, "start": taken}
+    )
+    assert clash["status"] == "applied"
+    await smtp.wait_for("instructor1@demo.test")  # the single booking's request
+    sid = uid()
+    made = await st.one(
+        "booking_series",
+        sid,
+        "put",
+        {
+            "instructor_id": iid,
+            "service_id": service,
+            "first_start": first.isoformat(),
+            "every": "week",
+            "count": 3,
+        },
+    )
+    assert made["status"] == "applied", made
+    mails = await smtp.wait_for("instructor1@demo.test", count=2)
+    request = mails[-1]
+    assert request["X-DriveSync-Event"] == "series_requested"
+    assert request["Subject"] == "Amelia Clarke asks for 2 lessons every week"
+    text = _parts(request)["text/plain"]
+    assert text.count("(requested)") == 2 and "Not booked:" in text
+    assert (await inst.one("booking_series", sid, "patch", {"status": "confirmed"}))[
+        "status"
+    ] == "applied"
+    confirmed = (await smtp.wait_for("student1@demo.test", within=5))[0]
+    assert confirmed["X-DriveSync-Event"] == "series_confirmed"
+    assert _parts(confirmed)["text/plain"].count("(confirmed)") == 2
+    assert len(smtp.to("student1@demo.test")) == 1  # one for the series, none per booking

@@ -66,6 +66,31 @@ def _booking(headline: str, short: str) -> Defaults:
     )
 
 
+_SERIES_TEXT = """Service: {{ series.service }}, {{ series.every }}
+Instructor: {{ series.instructor }}
+Student: {{ series.student }}
+{% if series.pickup_location %}Pick-up: {{ series.pickup_location }}
+{% endif %}Dates:{% for d in series.dates %}
+- {{ d.start }} ({{ d.status }}){% endfor %}{% if series.refused %}
+Not booked:{% for d in series.refused %}
+- {{ d.start }}: {{ d.reason }}{% endfor %}{% endif %}"""
+
+_SERIES_HTML = """<p>{{ series.service }}, {{ series.every }}; {{ series.student }} with
+{{ series.instructor }}{% if series.pickup_location %}; pick-up: {{ series.pickup_location }}
+{% endif %}</p><ul>{% for d in series.dates %}<li>{{ d.start }} ({{ d.status }})</li>
+{% endfor %}</ul>{% if series.refused %}<p>Not booked:</p><ul>{% for d in series.refused %}
+<li>{{ d.start }}: {{ d.reason }}</li>{% endfor %}</ul>{% endif %}"""
+
+
+def _series(headline: str, short: str) -> Defaults:
+    return Defaults(
+        subject=headline,
+        text="Hello {{ recipient.name }},\n\n" + headline + ".\n\n" + _SERIES_TEXT,
+        html="<p>Hello {{ recipient.name }},</p><p>" + headline + ".</p>" + _SERIES_HTML,
+        short=short,
+    )
+
+
 DEFAULTS: dict[str, Defaults] = {
     "booking_requested": _booking(
         "New lesson request from {{ booking.student }}",
@@ -91,6 +116,26 @@ DEFAULTS: dict[str, Defaults] = {
         "{{ school.name }}: reminder, your lesson with {{ booking.instructor }} starts "
         "{{ booking.start }}.{% if booking.pickup_location %} Pick-up: "
         "{{ booking.pickup_location }}.{% endif %}",
+    ),
+    "series_requested": _series(
+        "{{ series.student }} asks for {{ lessons }} lessons {{ series.every }}",
+        "{{ series.student }} asks for {{ lessons }} lessons {{ series.every }} from "
+        "{{ series.first }}.",
+    ),
+    "series_confirmed": _series(
+        "Your {{ lessons }} lessons are confirmed",
+        "{{ school.name }}: {{ series.instructor }} confirmed {{ lessons }} lessons "
+        "{{ series.every }} from {{ series.first }}.",
+    ),
+    "series_declined": _series(
+        "Your request for recurring lessons was declined",
+        "{{ school.name }}: {{ series.instructor }} cannot take the lessons {{ series.every }} "
+        "from {{ series.first }}. Please pick other times.",
+    ),
+    "series_cancelled": _series(
+        "{{ lessons }} lesson{{ 's' if lessons != 1 else '' }} of a series cancelled",
+        "{{ school.name }}: {{ lessons }} lesson{{ 's' if lessons != 1 else '' }} "
+        "{{ series.every }} ({{ series.student }} with {{ series.instructor }}) cancelled.",
     ),
     "instructor_digest": Defaults(
         subject="Your lessons on {{ date }} ({{ lessons | length }})",

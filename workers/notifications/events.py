@@ -49,6 +49,25 @@ async def _booking_event(f: Facts, p: dict[str, Any]) -> Expansion:
     return Expansion(people, {"booking": booking, "by": p.get("by")})
 
 
+async def _series_event(f: Facts, p: dict[str, Any]) -> Expansion:
+    row, series = await f.series(p.get("series_id"))
+    if row is None:
+        return Expansion(stale="series not found")
+    status = p.get("status")
+    if status == "requested" and row.status != "requested":
+        return Expansion(stale=f"series is now {row.status}")
+    student = await f.student(row.student_id)
+    instructor = await f.instructor(row.instructor_id)
+    if status == "requested":
+        people = _only(instructor)
+    elif status == "cancelled":
+        people = _only(student, instructor if p.get("by") != "instructor" else None)
+    else:
+        people = _only(student)
+    context = {"series": series, "lessons": p.get("lessons"), "by": p.get("by")}
+    return Expansion(people, context)
+
+
 async def _reminder(f: Facts, p: dict[str, Any]) -> Expansion:
     row, booking = await f.booking(p.get("booking_id"))
     if row is None or row.deleted or row.status != "confirmed":
@@ -133,6 +152,10 @@ EXPANDERS: dict[str, Expander] = {
     "booking_cancelled": _booking_event,
     "booking_declined": _booking_event,
     "booking_reminder": _reminder,
+    "series_requested": _series_event,
+    "series_confirmed": _series_event,
+    "series_declined": _series_event,
+    "series_cancelled": _series_event,
     "instructor_digest": _digest,
     "lesson_completed": _lesson_completed,
     "mock_test_passed": _mock_test_passed,

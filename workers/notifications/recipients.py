@@ -10,6 +10,9 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | booking_confirmed, booking_declined | the student |
 | booking_cancelled | the student, and the instructor unless they cancelled it |
 | booking_reminder | the student |
+| series_requested | the instructor (one for the whole series) |
+| series_confirmed, series_declined | the student |
+| series_cancelled | the student, and the instructor unless they cancelled it |
 | instructor_digest | the instructor |
 | lesson_completed | the student (public notes only) |
 | mock_test_passed | the student and their instructors |
@@ -31,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas import (
     Booking,
+    BookingSeries,
     Instructor,
     Lesson,
     LessonNote,
@@ -151,6 +155,41 @@ class Facts:
             "pickup_location": row.pickup_location,
             "price": format_money(row.price_cents, row.currency),
             "payment_status": row.payment_status,
+        }
+
+    async def series(self, series_id: str | None) -> tuple[BookingSeries | None, dict[str, Any]]:
+        """A recurring booking and the dates its occurrences hold now (live ones)."""
+        row: BookingSeries | None = await self._get(BookingSeries, series_id)
+        if row is None:
+            return None, {}
+        service: Service | None = await self._get(Service, row.service_id)
+        student: Student | None = await self._get(Student, row.student_id)
+        instructor: Instructor | None = await self._get(Instructor, row.instructor_id)
+        bookings = await self.s.scalars(
+            select(Booking)
+            .where(Booking.series_id == row.id, Booking.deleted.is_(False))
+            .order_by(Booking.start)
+        )
+        return row, {
+            "id": row.id,
+            "status": row.status,
+            "every": "every week" if row.every == "week" else "every two weeks",
+            "first": local_text(row.first_start, self.tz),
+            "service": service.name if service else "Lesson",
+            "student": student.name if student else "",
+            "instructor": instructor.name if instructor else "",
+            "pickup_location": row.pickup_location,
+            "dates": [
+                {"start": local_text(b.start, self.tz), "status": b.status} for b in bookings
+            ],
+            "refused": [
+                {
+                    "start": local_text(dt.datetime.fromisoformat(o["start"]), self.tz),
+                    "reason": o.get("reason") or "",
+                }
+                for o in row.occurrences
+                if o.get("refused")
+            ],
         }
 
     async def lesson(self, lesson_id: str | None) -> tuple[Lesson | None, dict[str, Any]]:

@@ -30,6 +30,8 @@ export const WRITABLE = {
   theory_attempt: ['question_id', 'chosen_option', 'mode', 'mock_test_id', 'answered_at'],
   mock_test: ['started_at', 'finished_at', 'answers'],
   booking: ['instructor_id', 'service_id', 'start', 'end', 'status', 'pickup_location'],
+  booking_series: ['instructor_id', 'service_id', 'first_start', 'every', 'count', 'until',
+    'pickup_location', 'status'],
   availability: ['instructor_id', 'weekday', 'start_time', 'end_time', 'valid_from', 'valid_until'],
   availability_exception: ['instructor_id', 'start', 'end', 'reason', 'all_day'],
   student: ['name', 'email', 'phone', 'licence_number', 'date_of_birth', 'theory_test_date',

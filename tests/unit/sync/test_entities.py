@@ -42,6 +42,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "theory_attempt",
         "mock_test",
         "booking",
+        "booking_series",  # issue 11: recurring lessons
         "availability",
         "availability_exception",
         "student",
@@ -154,6 +155,7 @@ def test_writers_follow_the_protocol() -> None:
         "theory_attempt": {"student"},  # pushed only by their own student
         "mock_test": {"student"},
         "booking": staff | {"student"},
+        "booking_series": staff | {"student"},  # issue 11: recurring lessons
         # issue 11: people and assignments are written by the office only
         "student": {"owner", "admin"},
         "instructor": {"owner", "admin"},

@@ -8,6 +8,7 @@
 
 import { h, section, field, fmt, plural } from './dom.js';
 import { accountError, newPasswordFields, offlineNote } from './accept.js';
+import { feedCard } from './calendar.js';
 
 function b64ToBytes(b64) {
   const pad = '='.repeat((4 - (b64.length % 4)) % 4);
@@ -157,6 +158,7 @@ export async function accountView(app) {
       h('button', { type: 'button', onclick: verify }, 'Verify data')),
     out),
     pushCard(app),
+    feedCard(app),
     passwordCard(app),
     section('Sign out', h('p', {}, 'Signing out removes your data from this device.'),
       h('button', { type: 'button', class: 'danger', onclick: () => document.getElementById('signout').click() }, 'Sign out')));

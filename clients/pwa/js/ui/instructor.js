@@ -7,6 +7,7 @@
 import { h, section, empty, badge, fmt, startOfDay, startOfWeek, addDays, byKey, sortBy, nowIso, plural } from './dom.js';
 import { progressSection } from './progress.js';
 import { joinSegments, routeView } from './trip.js';
+import { seriesRequests } from './series.js';
 
 export const STATUS_LABEL = {
   scheduled: 'Scheduled', in_progress: 'In progress', completed: 'Completed', no_show: 'No-show',
@@ -68,7 +69,7 @@ function requestsSection(app, bookings, students, services) {
 
 export async function today(app) {
   const { lessons, students } = await lessonData(app);
-  const [bookings, services] = await Promise.all([app.all('booking'), app.all('service')]);
+  const [bookings, services, series] = await Promise.all([app.all('booking'), app.all('service'), app.all('booking_series')]);
   const from = startOfDay();
   const to = addDays(from, 1);
   const todays = sortBy(lessons.filter((l) => new Date(l.scheduled_start) >= from && new Date(l.scheduled_start) < to), (l) => l.scheduled_start);
@@ -80,7 +81,9 @@ export async function today(app) {
     active.length ? section('In progress', h('ul', { class: 'plain list' }, active.map((l) => lessonItem(l, students, null, byBooking)))) : null,
     section('Lessons today', todays.length ? h('ul', { class: 'plain list', 'data-testid': 'today-lessons' }, todays.map((l) => lessonItem(l, students, null, byBooking)))
       : empty(app.initialSync ? 'Downloading your lessons…' : 'No lessons today.')),
-    requestsSection(app, bookings, students, byKey(services)),
+    seriesRequests(app, series, students, byKey(services)),
+    // A series' dates are answered together, above; the single requests here.
+    requestsSection(app, bookings.filter((b) => !b.series_id), students, byKey(services)),
     section('Coming up', upcoming.length ? h('ul', { class: 'plain list', 'data-testid': 'upcoming' },
       upcoming.map((l) => lessonItem(l, students, null, { ...byBooking, day: true }))) : empty('Nothing scheduled this week.')));
 }

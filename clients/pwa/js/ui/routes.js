@@ -8,31 +8,34 @@ import * as admin from './admin.js';
 import * as account from './account.js';
 import * as people from './people.js';
 import * as availability from './availability.js';
+import * as cal from './calendar.js';
+import * as audit from './audit.js';
 
 export const NAV = {
-  instructor: [['today', 'Today'], ['week', 'Week'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
-  student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['availability', 'Availability'], ['lessons', 'Lessons'], ['journal', 'Journal'],
-    ['notifications', 'Notifications'], ['devices', 'Devices'], ['school', 'School'], ['account', 'Account']],
+  instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
+  student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['account', 'Account']],
+  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['availability', 'Availability'], ['journal', 'Journal'],
+    ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'], ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
 NAV.guardian = NAV.student;
 
 export const ROUTES = {
   instructor: {
-    today: instructor.today, week: instructor.week, students: instructor.students,
+    today: instructor.today, week: instructor.week, calendar: cal.calendar, students: instructor.students,
     student: instructor.studentDetail, lesson: lesson.lessonView, account: account.accountView,
     availability: availability.availability,
   },
   student: {
     home: student.home, theory: theory.topics, practice: theory.practice, mock: theory.mock,
-    result: theory.result, bookings: student.bookings, account: account.accountView,
+    result: theory.result, bookings: student.bookings, calendar: cal.calendar, account: account.accountView,
   },
   admin: {
-    dashboard: admin.dashboard, lessons: instructor.week, lesson: lesson.lessonView,
+    dashboard: admin.dashboard, lessons: instructor.week, calendar: cal.calendar, lesson: lesson.lessonView,
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
     devices: admin.devices, school: admin.school, account: account.accountView,
     people: people.people, person: people.person, availability: availability.availability,
+    audit: audit.auditView,
   },
 };
 ROUTES.guardian = ROUTES.student;

@@ -9,6 +9,7 @@ import { h, section, empty, badge, fmt, field, byKey, sortBy, startOfDay, plural
 import { progressSection } from './progress.js';
 import { statusBadge } from './instructor.js';
 import { pushCard } from './account.js';
+import { repeatFields, seriesSection, followingButton } from './series.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
@@ -121,6 +122,7 @@ export async function bookings(app) {
   const [list, services, instructors, availability, payments, me, exceptions] = await Promise.all([
     app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
     app.get('student', sid), app.all('availability_exception')]);
+  const series = (await app.all('booking_series')).filter((x) => x.student_id === sid || x._pending);
   const svc = byKey(services);
   const inst = byKey(instructors);
   const pay = new Map(payments.map((p) => [p.booking_id, p]));
@@ -140,6 +142,7 @@ export async function bookings(app) {
   const dayIn = h('input', { id: 'book-day', type: 'date', required: true, min: localDay(tomorrow), value: localDay(tomorrow) });
   const timeSel = h('select', { id: 'book-time', required: true });
   const pickup = h('input', { id: 'book-pickup', maxlength: 500, autocomplete: 'street-address' });
+  const repeat = repeatFields();
   const fillTimes = () => {
     const s = svc.get(svcSel.value);
     const options = s && instSel.value ? slots(availability, list, instSel.value, dayIn.value, s.duration_min, exceptions) : [];
@@ -156,17 +159,25 @@ export async function bookings(app) {
       if (!timeSel.value) { app.announce('Choose a day with free times'); return; }
       const data = { instructor_id: instSel.value, service_id: svcSel.value, start: timeSel.value };
       if (pickup.value.trim()) data.pickup_location = pickup.value.trim();
-      await app.mutate('booking', 'put', app.newId(), data);
-      app.announce('Lesson requested: your instructor will confirm it');
+      const rep = repeat.value();
+      if (rep) {
+        const { start, ...rest } = data;
+        await app.mutate('booking_series', 'put', app.newId(), { ...rest, first_start: start, ...rep });
+        app.announce(`${rep.count} lessons requested: the school checks each date, your instructor confirms them`);
+      } else {
+        await app.mutate('booking', 'put', app.newId(), data);
+        app.announce('Lesson requested: your instructor will confirm it');
+      }
       app.refresh();
     },
   },
   field('Instructor', instSel), field('Lesson', svcSel), field('Day', dayIn), field('Start time', timeSel, 'Times follow the school\'s timezone and your instructor\'s availability.'),
-  field('Pickup address (optional)', pickup),
+  field('Pickup address (optional)', pickup), ...repeat.nodes,
   h('button', { type: 'submit', class: 'primary' }, 'Request lesson'));
   const future = (b) => new Date(b.start) > new Date();
   return h('div', {},
     h('h1', {}, 'Bookings'),
+    seriesSection(app, series, services, instructors),
     section('Your lessons', mine.length ? h('ul', { class: 'plain list', 'data-testid': 'bookings' }, mine.map((b) => {
       const p = pay.get(b.id);
       const payment = p ? p.status : b.payment_status;
@@ -178,7 +189,7 @@ export async function bookings(app) {
           payment ? badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '') : null,
           b._pending ? badge('not synced', 'pending') : null),
         ['requested', 'confirmed'].includes(b.status) && future(b)
-          ? h('button', { type: 'button', onclick: cancel(b) }, 'Cancel') : null);
+          ? h('div', { class: 'actions' }, h('button', { type: 'button', onclick: cancel(b) }, 'Cancel'), followingButton(app, b)) : null);
     })) : empty('No bookings yet.')),
     awaySection(exceptions, myInstructors),
     section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),

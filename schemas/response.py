@@ -26,6 +26,7 @@ from schemas.wire import (
     Outgoing,
     PaymentRecord,
     SchoolInfo,
+    RateCardRecord,
     ServiceRecord,
     SkillAssessmentRecord,
     SkillRecord,
@@ -184,6 +185,10 @@ class ServiceChange(_Change[ServiceRecord]):
     entity: Literal["service"]
 
 
+class RateCardChange(_Change[RateCardRecord]):
+    entity: Literal["rate_card"]
+
+
 class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
@@ -206,6 +211,7 @@ Change = Annotated[
     | StudentInstructorChange
     | SkillChange
     | ServiceChange
+    | RateCardChange
     | PaymentChange,
     Field(discriminator="entity"),
 ]

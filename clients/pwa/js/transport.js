@@ -27,8 +27,8 @@ export const REFRESH_MARGIN_S = 60;
  */
 export const PULLED_ENTITIES = [
   'availability', 'booking', 'instructor', 'lesson', 'lesson_note', 'mock_test', 'payment',
-  'service', 'skill', 'skill_assessment', 'student', 'student_instructor', 'student_progress',
-  'theory_attempt', 'theory_question', 'trip',
+  'rate_card', 'service', 'skill', 'skill_assessment', 'student', 'student_instructor',
+  'student_progress', 'theory_attempt', 'theory_question', 'trip',
 ];
 
 const encoder = new TextEncoder();

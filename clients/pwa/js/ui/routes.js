@@ -7,11 +7,12 @@ import * as theory from './theory.js';
 import * as admin from './admin.js';
 import * as account from './account.js';
 import * as people from './people.js';
+import * as catalogue from './catalogue.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['week', 'Week'], ['students', 'Students'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['lessons', 'Lessons'], ['journal', 'Journal'],
+  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['catalogue', 'Catalogue'], ['lessons', 'Lessons'], ['journal', 'Journal'],
     ['notifications', 'Notifications'], ['devices', 'Devices'], ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
@@ -30,7 +31,7 @@ export const ROUTES = {
     dashboard: admin.dashboard, lessons: instructor.week, lesson: lesson.lessonView,
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
     devices: admin.devices, school: admin.school, account: account.accountView,
-    people: people.people, person: people.person,
+    people: people.people, person: people.person, catalogue: catalogue.catalogue,
   },
 };
 ROUTES.guardian = ROUTES.student;

@@ -125,7 +125,7 @@ def test_catalogue_on_a_phone(server: LiveServer, launch: Any, shots: Path) -> N
     page = page_of(ctx)
     sign_in(page, server.url, "admin@demo.test")
     go(page, "catalogue")
-    page.wait_for_selector("[data-testid=catalogue-questions] tbody tr")
+    page.wait_for_selector("[data-testid=catalogue-questions] tbody tr", state="attached")
     # The page itself never scrolls sideways: wide tables scroll inside their own box.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, shots, "catalogue-390")
@@ -139,9 +139,13 @@ def test_catalogue_on_a_phone(server: LiveServer, launch: Any, shots: Path) -> N
     qid = first.get_attribute("data-id")
     go(page, f"catalogue/theory_question/{qid}")
     page.click("[data-testid=catalogue-retire]")
-    page.wait_for_selector(
-        f"[data-testid=catalogue-questions] tr[data-id='{qid}']:has-text('retired')"
-    )
+    # Still listed (retired questions stay readable), marked, and counted on its topic.
+    row = page.locator(f"[data-testid=catalogue-questions] tr[data-id='{qid}']")
+    topic = page.locator("details", has=row)
+    topic.locator("summary").click()
+    assert "retired" in row.inner_text()
+    assert "1 retired" in topic.locator("summary").inner_text()
+    shot(page, shots, "catalogue-retired-question-390")
     go(page, "catalogue/rate_card/new")
     page.wait_for_selector("[data-testid=card-instructor]")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

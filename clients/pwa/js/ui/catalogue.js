@@ -28,6 +28,21 @@ function period(card) {
   return `${fmt.day(card.valid_from)} – ${fmt.day(card.valid_until)}`;
 }
 
+/** Questions by topic (a bank has hundreds: each topic folds), retired last in each. */
+function byTopic(questions) {
+  const topics = new Map();
+  for (const q of sortBy(questions, (x) => `${x.active === false ? 1 : 0}${x.question}`)) {
+    if (!topics.has(q.topic)) topics.set(q.topic, []);
+    topics.get(q.topic).push(q);
+  }
+  return sortBy([...topics], ([t]) => t);
+}
+
+function retiredCount(list) {
+  const n = list.filter((q) => q.active === false).length;
+  return n ? `, ${n} retired` : '';
+}
+
 function table(label, testid, columns, rows) {
   return h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': label },
     h('table', { 'data-testid': testid },
@@ -79,10 +94,12 @@ export async function catalogue(app, entity, id) {
           h('td', {}, String(s.stage)), h('td', {}, s.code))))
       : empty('No skills yet.')),
     section(`Theory questions (${questions.length})`, questions.length
-      ? table('Theory questions', 'catalogue-questions', ['Question', 'Topic', 'Options'],
-        sortBy(questions, (q) => `${q.active === false ? 1 : 0}${q.topic}${q.question}`).map((q) => h('tr', { 'data-id': q.id },
-          h('th', { scope: 'row' }, link('theory_question', q.id, q.question), ' ', state(q)),
-          h('td', {}, q.topic), h('td', {}, String((q.options || []).length)))))
+      ? byTopic(questions).map(([topic, list]) => h('details', { class: 'stage', 'data-topic': topic },
+        h('summary', {}, `${topic} (${list.length}${retiredCount(list)})`),
+        table(`Questions on ${topic}`, 'catalogue-questions', ['Question', 'Options'],
+          list.map((q) => h('tr', { 'data-id': q.id },
+            h('th', { scope: 'row' }, link('theory_question', q.id, q.question), ' ', state(q)),
+            h('td', {}, String((q.options || []).length)))))))
       : empty('The question bank is empty.')));
 }
 

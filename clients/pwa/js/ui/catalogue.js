@@ -11,9 +11,9 @@
  */
 
 import { h, section, empty, badge, fmt, sortBy, field, byKey } from './dom.js';
+import { STAGES } from './progress.js';
 
 const KINDS = { lesson: 'Lesson', mock_test: 'Mock driving test' };
-const STAGES = ['', '1 · Controls', '2 · Road procedure', '3 · Traffic', '4 · Complex roads', '5 · Test ready'];
 const TITLES = { service: 'service', rate_card: 'rate card', skill: 'skill', theory_question: 'question' };
 
 function state(record) {
@@ -189,6 +189,14 @@ async function form(app, entity, id) {
     return h('div', {}, h('h1', {}, 'New rate card'), empty('Add a service first.'));
   }
   const controls = controlsFor(entity, current, lists);
+  if (entity === 'rate_card' && creating) {
+    // A new card is priced in its service's currency unless the admin says otherwise.
+    const [serviceSel] = controls.service_id;
+    const [currencyIn] = controls.currency;
+    const follow = () => { const chosen = lists.services.find((x) => x.id === serviceSel.value); if (chosen) currencyIn.value = chosen.currency; };
+    serviceSel.addEventListener('change', follow);
+    follow();
+  }
   const status = h('p', { role: 'status', class: 'hint', 'data-testid': 'catalogue-status' });
 
   async function save(event) {

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -180,6 +181,8 @@ class Skill(SyncedMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     stage: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
+    # Retired skills are no longer offered for assessment; old assessments keep them.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
         UniqueConstraint("code", "tenant_id"),
@@ -272,6 +275,9 @@ class TheoryQuestion(SyncedMixin, Base):
     options: Mapped[list[str]] = mapped_column(JsonDoc)
     correct_option: Mapped[int] = mapped_column(Integer)
     explanation: Mapped[str] = mapped_column(Text, default="")
+    # Retired questions are no longer offered in practice or mock tests; attempts and mock
+    # tests that name one still show it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
         UniqueConstraint("key", "tenant_id"),

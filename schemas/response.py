@@ -27,6 +27,7 @@ from schemas.wire import (
     Omitted,
     Outgoing,
     PaymentRecord,
+    RateCardRecord,
     SchoolInfo,
     ServiceRecord,
     SkillAssessmentRecord,
@@ -194,6 +195,10 @@ class ServiceChange(_Change[ServiceRecord]):
     entity: Literal["service"]
 
 
+class RateCardChange(_Change[RateCardRecord]):
+    entity: Literal["rate_card"]
+
+
 class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
@@ -218,6 +223,7 @@ Change = Annotated[
     | StudentInstructorChange
     | SkillChange
     | ServiceChange
+    | RateCardChange
     | PaymentChange,
     Field(discriminator="entity"),
 ]

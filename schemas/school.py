@@ -145,14 +145,14 @@ class Service(SyncedMixin, Base):
     )
 
 
-class RateCard(Base):
-    """A price override for a service: per instructor and/or for a dated period. A booking
-    snapshots the price in force when it is made."""
+class RateCard(SyncedMixin, Base):
+    """A price for a service: for one instructor, or the school's default (`instructor_id`
+    null), valid between two dates in the school's timezone (inclusive; null is
+    open-ended). A booking snapshots the most specific card valid on its day
+    (sync.core.pricing); cards of one service and instructor never overlap."""
 
     __tablename__ = "rate_cards"
 
-    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
-    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
     service_id: Mapped[str] = mapped_column(id_type())
     instructor_id: Mapped[str | None] = mapped_column(id_type())
     price_cents: Mapped[int] = mapped_column(Integer)
@@ -162,7 +162,12 @@ class RateCard(Base):
 
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "service_id"], ["services.tenant_id", "services.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "instructor_id"], ["instructors.tenant_id", "instructors.id"]
+        ),
         CheckConstraint("price_cents >= 0", name="price"),
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+        Index("ix_rate_cards_service", "service_id", "tenant_id"),
     )
 
 

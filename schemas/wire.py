@@ -361,6 +361,7 @@ class TheoryQuestionRecord(_Record):
     options: list[str]
     correct_option: int
     explanation: str
+    active: bool
 
 
 class TheoryAttemptWrite(_Write):
@@ -571,21 +572,90 @@ class StudentInstructorRecord(_Record):
     is_primary: bool
 
 
-# --- read-only replicas -------------------------------------------------------------------
+# --- catalogue (written by admins) -------------------------------------------------------
+# An ISO 4217 code as the school writes it: three capital letters.
+Currency = Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
+Cents = Annotated[int, Field(strict=True, ge=0, le=100_000_000)]
+Position = Annotated[int, Field(strict=True, ge=0, le=100_000)]
+
+
+class ServiceWrite(_Write):
+    """What an admin writes of a service. Services are retired (`active: false`), never
+    deleted: bookings name them; a retired one can no longer be booked."""
+
+    name: Name | None = None
+    kind: Literal["lesson", "mock_test"] | None = None
+    duration_min: Annotated[int, Field(strict=True, ge=1, le=1440)] | None = None
+    price_cents: Cents | None = None
+    currency: Currency | None = None
+    active: bool | None = None
+
+
+class ServiceRecord(_Record):
+    name: str
+    kind: str
+    duration_min: int
+    price_cents: int
+    currency: str
+    active: bool
+
+
+class RateCardWrite(_Write):
+    """A price for a service, for one instructor (or the school's default with
+    `instructor_id` null), valid from/until a date in the school's timezone (inclusive;
+    null is open-ended). Two cards of the same service and instructor may not overlap."""
+
+    service_id: Uuid | None = None
+    instructor_id: Uuid | None = None
+    price_cents: Cents | None = None
+    currency: Currency | None = None
+    valid_from: Day | None = None
+    valid_until: Day | None = None
+
+
+class RateCardRecord(_Record):
+    service_id: str
+    instructor_id: str | None
+    price_cents: int
+    currency: str
+    valid_from: dt.date | None
+    valid_until: dt.date | None
+
+
+class SkillWrite(_Write):
+    """A skill of the catalogue. Retired (`active: false`), never deleted: assessments
+    name it."""
+
+    code: Annotated[str, Field(strict=True, min_length=1, max_length=64), Storable] | None = None
+    name: Name | None = None
+    stage: Annotated[int, Field(strict=True, ge=1, le=5)] | None = None
+    position: Position | None = None
+    active: bool | None = None
+
+
 class SkillRecord(_Record):
     code: str
     name: str
     stage: int
     position: int
+    active: bool
 
 
-class ServiceRecord(_Record):
-    name: str
-    duration_min: int
-    price_cents: int
-    currency: str
+class TheoryQuestionWrite(_Write):
+    """A question of the school's theory bank. Retired (`active: false`), never deleted:
+    attempts and mock tests name it, and keep showing it."""
+
+    topic: Annotated[str, Field(strict=True, min_length=1, max_length=64), Storable] | None = None
+    question: Annotated[str, Field(strict=True, min_length=1, max_length=2000), Storable] | None = (
+        None
+    )
+    options: Annotated[list[ShortText], Field(min_length=2, max_length=10)] | None = None
+    correct_option: Option | None = None
+    explanation: Comment | None = None
+    active: bool | None = None
 
 
+# --- read-only replicas -------------------------------------------------------------------
 class PaymentRecord(_Record):
     booking_id: str
     amount_cents: int
@@ -608,6 +678,10 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "student": StudentWrite,
     "instructor": InstructorWrite,
     "student_instructor": StudentInstructorWrite,
+    "service": ServiceWrite,
+    "rate_card": RateCardWrite,
+    "skill": SkillWrite,
+    "theory_question": TheoryQuestionWrite,
 }
 
 RECORD_MODELS: dict[str, type[_Record]] = {
@@ -629,6 +703,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "student_instructor": StudentInstructorRecord,
     "skill": SkillRecord,
     "service": ServiceRecord,
+    "rate_card": RateCardRecord,
     "payment": PaymentRecord,
 }
 

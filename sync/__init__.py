@@ -1,11 +1,12 @@
 """DriveSync's sync engine: no HTTP in it. The layout says which part is which.
 
     core/      the pure rules, no I/O (see sync/core/__init__.py): entity registry, typed
-               commands, hlc, cursor, scope, policy, textmerge, geo, derive
+               commands, hlc, cursor, scope, policy, textmerge, geo, derive, pricing
     rules/     applying commands inside a push's transaction: the batch context and its
                cached reads, last-writer-wins (+ note merge, lesson states), append-only
                (+ derived progress, trip totals, scores), bookings, people (admins'
-               writes of students, instructors and assignments)
+               writes of students, instructors and assignments), catalogue (admins'
+               writes of services, rate cards, skills and theory questions)
 
 Store and services (transactions and I/O), read in this order:
     database   engines for SQLite and PostgreSQL (WAL, BEGIN IMMEDIATE, isolation, upsert)

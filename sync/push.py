@@ -45,6 +45,7 @@ from sync.records import RecordContext, needs_assignments, to_record, wire_value
 from sync.rules.append import apply_append, finish_batch
 from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
+from sync.rules.catalogue import apply_catalogue
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
 from sync.rules.series import apply_series
@@ -70,6 +71,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.PEOPLE: apply_people,
     Policy.TIMEOFF: apply_timeoff,
     Policy.SERIES: apply_series,
+    Policy.CATALOGUE: apply_catalogue,
 }
 
 

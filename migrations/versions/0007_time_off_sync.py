@@ -10,7 +10,7 @@ constraints only by copying anyway). Existing rows get the next revs of their sc
 row in the change index, so replicas pull them like blocks made after the upgrade.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02 02:40:00
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 import schemas.base
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,4 +13,5 @@
     textmerge  three-way token merge of lesson-note text
     geo        GPS maths: haversine, point validation
     derive     server-derived fields: progress, trip totals, mock-test score and pass
+    pricing    which rate card prices a booking, and when two cards' periods overlap
 """

@@ -33,6 +33,7 @@ class Policy(StrEnum):
     SERIES = "series"  # recurring bookings: expanded by the server, each date checked alone
     PEOPLE = "people"  # admins' writes of people and assignments: LWW plus scopes and accounts
     TIMEOFF = "timeoff"  # LWW, all-day blocks widened to local days, clashes told (timeoff.py)
+    CATALOGUE = "catalogue"  # admins' writes of the catalogue: LWW plus checks; retired, kept
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -373,15 +374,49 @@ ENTITIES: dict[str, EntitySpec] = {
             refs=(Ref("student_id", "student"), Ref("instructor_id", "instructor")),
             defaults={"is_primary": False},
         ),
-        _spec("skill", "skills", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY, ScopeKeys()),
-        _spec("service", "services", Policy.READ_ONLY, Visibility.CATALOGUE, NOBODY, ScopeKeys()),
+        _spec(
+            "skill",
+            "skills",
+            Policy.CATALOGUE,
+            Visibility.CATALOGUE,
+            ADMINS,
+            ScopeKeys(),
+            ("code", "name", "stage"),
+            defaults={"position": 0, "active": True},
+        ),
+        _spec(
+            "service",
+            "services",
+            Policy.CATALOGUE,
+            Visibility.CATALOGUE,
+            ADMINS,
+            ScopeKeys(),
+            ("name", "duration_min", "price_cents"),
+            defaults={"kind": "lesson", "active": True},
+            server_fills=frozenset({"currency"}),  # the school's currency when left out
+        ),
+        _spec(
+            "rate_card",
+            "rate_cards",
+            Policy.CATALOGUE,
+            Visibility.CATALOGUE,
+            ADMINS,
+            ScopeKeys(),
+            ("service_id", "price_cents"),
+            # instructor_id is optional (null: the school's default), so not a Ref: a Ref
+            # is required on create (sync.rules.lww); sync.rules.catalogue checks it.
+            refs=(Ref("service_id", "service"),),
+            server_fills=frozenset({"currency"}),  # the service's currency when left out
+        ),
         _spec(
             "theory_question",
             "theory_questions",
-            Policy.READ_ONLY,
+            Policy.CATALOGUE,
             Visibility.CATALOGUE,
-            NOBODY,
+            ADMINS,
             ScopeKeys(),
+            ("topic", "question", "options", "correct_option"),
+            defaults={"explanation": "", "active": True},
         ),
         _spec(
             "payment",

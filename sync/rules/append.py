@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from schemas import SkillAssessment, StudentProgress, TheoryQuestion, Trip, TripSegment
+from schemas import Skill, SkillAssessment, StudentProgress, TheoryQuestion, Trip, TripSegment
 from sync.core.command import Command, Outcome, Reject
 from sync.core.derive import Assessed, extend_totals, progress, score_mock, trip_totals
 from sync.core.entities import ENTITIES
@@ -121,7 +121,11 @@ async def finish_batch(ctx: Context) -> None:
             assessed[new.student_id].append(
                 Assessed(new.skill_id, new.level, new.assessed_at, new.rev)
             )
-    skills = list(await ctx.session.scalars(select(table_of("skill").id).where(_live("skill"))))
+    # Readiness is over the skills taught now: a retired skill counts only for students
+    # assessed in it (sync.core.derive.progress keeps every assessed skill).
+    skills = list(
+        await ctx.session.scalars(select(Skill.id).where(_live("skill"), Skill.active.is_(True)))
+    )
     current = {
         row.student_id: row
         for row in await ctx.session.scalars(

@@ -24,6 +24,7 @@ from schemas import (
 from sync.core.command import Command, Outcome, Reject
 from sync.core.entities import ENTITIES
 from sync.core.policy import LIVE_BOOKING, booking_move_ok
+from sync.core.pricing import price_for
 from sync.rules.batch import Context, load_row
 from sync.rules.lww import check_nulls, check_visible
 
@@ -222,22 +223,14 @@ async def check_slot(
 async def _price(
     ctx: Context, service: Service, instructor_id: str, start: dt.datetime
 ) -> tuple[int, str]:
-    """The price in force: an instructor's rate card, else a general one, else the service's."""
-    day = start.date()
-    cards = list(
-        await ctx.session.scalars(select(RateCard).where(RateCard.service_id == service.id))
+    """The price in force on the start's day in the school's timezone (not its UTC date: a
+    lesson at 00:30 local time is priced by that local day's cards), chosen by
+    sync.core.pricing: the instructor's card, else the school default, else the service."""
+    day = start.astimezone(ZoneInfo(ctx.tenant.timezone)).date()
+    cards = await ctx.session.scalars(
+        select(RateCard).where(RateCard.service_id == service.id, RateCard.deleted.is_(False))
     )
-
-    def valid(card: RateCard) -> bool:
-        return (card.valid_from is None or card.valid_from <= day) and (
-            card.valid_until is None or day <= card.valid_until
-        )
-
-    for wanted in (instructor_id, None):
-        for card in cards:
-            if card.instructor_id == wanted and valid(card):
-                return card.price_cents, card.currency
-    return service.price_cents, service.currency
+    return price_for(cards, instructor_id, day, (service.price_cents, service.currency))
 
 
 async def _follow_status(

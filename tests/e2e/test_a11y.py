@@ -95,6 +95,10 @@ def _time_off(server: LiveServer) -> None:
     assert body["results"][0]["status"] == "applied", body
 
 
+# The Catalogue's forms (issue 11); its lists are a tab, walked with the others.
+CATALOGUE_FORMS = ("service", "rate_card", "skill", "theory_question")
+
+
 def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
     """Every tab the app shows this role (read from its own navigation, so a new screen is
     walked without touching this test), then the screens reached from them."""
@@ -106,7 +110,10 @@ def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
         "instructor": [f"student/{student}", f"lesson/{lesson}"],
         "student": ["practice/hazard-awareness"],
         "admin": [f"lesson/{lesson}", f"student/{student}"]
-        + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else []),
+        + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else [])
+        + (
+            [f"catalogue/{entity}/new" for entity in CATALOGUE_FORMS] if "catalogue" in tabs else []
+        ),
     }[role]
     # The calendar's other views (its tab opens the week).
     if "calendar" in tabs:
@@ -161,7 +168,14 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
         go(page, route)
         page.wait_for_timeout(200)  # live cards (journal, devices, notifications) settle
         found += _both_sizes(page, cdp, f"{role} #{route}")
-    if role == "admin":
+    if role == "admin":  # an edit form of the Catalogue, with its retire button
+        ((skill,),) = server.sql(
+            "SELECT s.id FROM skills s JOIN tenants t ON t.id = s.tenant_id"
+            " WHERE t.slug = 'demo' LIMIT 1"
+        )
+        go(page, f"catalogue/skill/{skill}")
+        page.wait_for_selector("[data-testid=catalogue-retire]")
+        found += _both_sizes(page, cdp, "admin #catalogue skill edit")
         go(page, "journal")
         page.wait_for_selector("[data-testid=journal-entry]")
         found += _both_sizes(page, cdp, "admin #journal with an entry")

@@ -82,7 +82,7 @@ VOCAB = (
 LESSON_STATUSES = ("in_progress", "completed", "no_show", "cancelled", "scheduled")
 
 # Protocol scope rules, written down independently of the server (PROTOCOL.md, "scope").
-CATALOGUE = frozenset({"skill", "service", "theory_question"})
+CATALOGUE = frozenset({"skill", "service", "rate_card", "theory_question"})
 ENTITIES = frozenset(
     {
         "lesson",
@@ -102,6 +102,7 @@ ENTITIES = frozenset(
         "student_instructor",
         "skill",
         "service",
+        "rate_card",
         "theory_question",
         "payment",
     }

@@ -38,6 +38,11 @@ export const WRITABLE = {
     'practical_test_date', 'goals', 'active'],
   instructor: ['name', 'email', 'phone', 'adi_number', 'specialties', 'active'],
   student_instructor: ['student_id', 'instructor_id', 'is_primary'],
+  service: ['name', 'kind', 'duration_min', 'price_cents', 'currency', 'active'],
+  rate_card: ['service_id', 'instructor_id', 'price_cents', 'currency', 'valid_from',
+    'valid_until'],
+  skill: ['code', 'name', 'stage', 'position', 'active'],
+  theory_question: ['topic', 'question', 'options', 'correct_option', 'explanation', 'active'],
 };
 
 /** Entities whose patches may be folded together while unsent. */

@@ -50,6 +50,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "student_instructor",
         "skill",
         "service",
+        "rate_card",
         "theory_question",
         "payment",
     }
@@ -121,7 +122,8 @@ def test_read_only_fields_are_never_writable(spec: EntitySpec) -> None:
 def test_catalogue_entities() -> None:
     by_visibility = {s.name for s in SPECS if s.visibility is Visibility.CATALOGUE}
     assert by_visibility == CATALOGUE_ENTITIES
-    assert CATALOGUE_ENTITIES == {"skill", "service", "theory_question"}  # PROTOCOL.md
+    # PROTOCOL.md, and issue 11's rate cards
+    assert CATALOGUE_ENTITIES == {"skill", "service", "rate_card", "theory_question"}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
@@ -160,6 +162,11 @@ def test_writers_follow_the_protocol() -> None:
         "student": {"owner", "admin"},
         "instructor": {"owner", "admin"},
         "student_instructor": {"owner", "admin"},
+        # issue 11: the catalogue is written by the office only
+        "service": {"owner", "admin"},
+        "rate_card": {"owner", "admin"},
+        "skill": {"owner", "admin"},
+        "theory_question": {"owner", "admin"},
     }
     assert {s.name: set(s.writers) for s in WRITTEN} == expected
 
@@ -185,7 +192,7 @@ PROTOCOL_FIELDS = {
     "student_progress": "student_id levels readiness_pct",
     "trip": "lesson_id started_at ended_at distance_m duration_s",
     "trip_segment": "trip_id index points",
-    "theory_question": "topic question options correct_option explanation",
+    "theory_question": "topic question options correct_option explanation active",
     "theory_attempt": "question_id chosen_option mode mock_test_id answered_at correct",
     "mock_test": "started_at finished_at answers total score passed",
     "booking": "student_id instructor_id service_id start end status pickup_location "
@@ -196,8 +203,9 @@ PROTOCOL_FIELDS = {
     "instructor": "user_id name email phone adi_number specialties active",
     "student_instructor": "student_id instructor_id is_primary",
     "availability_exception": "instructor_id start end reason all_day",
-    "skill": "code name stage position",
-    "service": "name duration_min price_cents currency",
+    "skill": "code name stage position active",
+    "service": "name kind duration_min price_cents currency active",
+    "rate_card": "service_id instructor_id price_cents currency valid_from valid_until",
     "payment": "booking_id amount_cents currency status",
 }
 

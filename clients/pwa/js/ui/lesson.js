@@ -62,7 +62,8 @@ function assessSection(app, lesson, skills, assessments) {
   const skillById = byKey(skills);
   const selects = [];
   const byStage = new Map();
-  for (const s of sortBy(skills, (x) => x.stage * 1000 + x.position)) {
+  // Retired skills are not offered; assessments already made still name them.
+  for (const s of sortBy(skills.filter((x) => x.active !== false), (x) => x.stage * 1000 + x.position)) {
     if (!byStage.has(s.stage)) byStage.set(s.stage, []);
     byStage.get(s.stage).push(s);
   }

@@ -10,12 +10,13 @@ import * as people from './people.js';
 import * as availability from './availability.js';
 import * as cal from './calendar.js';
 import * as audit from './audit.js';
+import * as catalogue from './catalogue.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['availability', 'Availability'], ['journal', 'Journal'],
-    ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'], ['school', 'School'], ['account', 'Account']],
+  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['availability', 'Availability'], ['catalogue', 'Catalogue'],
+    ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'], ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
 NAV.guardian = NAV.student;
@@ -35,7 +36,7 @@ export const ROUTES = {
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
     devices: admin.devices, school: admin.school, account: account.accountView,
     people: people.people, person: people.person, availability: availability.availability,
-    audit: audit.auditView,
+    audit: audit.auditView, catalogue: catalogue.catalogue,
   },
 };
 ROUTES.guardian = ROUTES.student;

@@ -10,6 +10,7 @@ import { progressSection } from './progress.js';
 import { statusBadge } from './instructor.js';
 import { pushCard } from './account.js';
 import { repeatFields, seriesSection, followingButton } from './series.js';
+import { priceFor } from './pricing.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
@@ -119,9 +120,9 @@ function awaySection(exceptions, instructors) {
 
 export async function bookings(app) {
   const sid = app.user.student_id;
-  const [list, services, instructors, availability, payments, me, exceptions] = await Promise.all([
+  const [list, services, instructors, availability, payments, me, exceptions, cards] = await Promise.all([
     app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
-    app.get('student', sid), app.all('availability_exception')]);
+    app.get('student', sid), app.all('availability_exception'), app.all('rate_card')]);
   const series = (await app.all('booking_series')).filter((x) => x.student_id === sid || x._pending);
   const svc = byKey(services);
   const inst = byKey(instructors);
@@ -136,14 +137,31 @@ export async function bookings(app) {
   // The request form.
   const myInstructors = ((me && me.instructor_ids) || []).map((id) => inst.get(id)).filter(Boolean);
   const instSel = h('select', { id: 'book-instructor', required: true }, myInstructors.map((i) => h('option', { value: i.id }, i.name)));
-  const lessonServices = sortBy(services.filter((s) => s.duration_min), (s) => s.duration_min * 1e6 + s.price_cents);
-  const svcSel = h('select', { id: 'book-service', required: true }, lessonServices.map((s) => h('option', { value: s.id }, `${s.name} · ${fmt.money(s.price_cents, s.currency)}`)));
+  // Retired services (active false) are no longer offered; the price is the booking's own.
+  const lessonServices = sortBy(services.filter((s) => s.duration_min && s.active !== false), (s) => s.duration_min * 1e6 + s.price_cents);
+  const svcSel = h('select', { id: 'book-service', required: true }, lessonServices.map((s) => h('option', { value: s.id }, s.name)));
   const tomorrow = new Date(Date.now() + 86400e3);
   const dayIn = h('input', { id: 'book-day', type: 'date', required: true, min: localDay(tomorrow), value: localDay(tomorrow) });
   const timeSel = h('select', { id: 'book-time', required: true });
   const pickup = h('input', { id: 'book-pickup', maxlength: 500, autocomplete: 'street-address' });
   const repeat = repeatFields();
+  // The price the server will snapshot: the day picked is the school's day of the lesson.
+  const priceOut = h('output', { id: 'book-price', 'data-testid': 'book-price', for: 'book-instructor book-service book-day' });
+  const showPrice = () => {
+    // Each lesson's label carries its price for the chosen instructor and day.
+    for (const option of svcSel.options) {
+      const o = svc.get(option.value);
+      const p = priceFor(cards, o, instSel.value || null, dayIn.value);
+      option.textContent = `${o.name} · ${fmt.money(p.price_cents, p.currency)}`;
+    }
+    const s = svc.get(svcSel.value);
+    if (!s || !instSel.value || !dayIn.value) { priceOut.textContent = '—'; return; }
+    const p = priceFor(cards, s, instSel.value, dayIn.value);
+    const why = { instructor: 'your instructor\'s rate', school: 'the school\'s rate', service: 'the lesson\'s price' }[p.source];
+    priceOut.textContent = `${fmt.money(p.price_cents, p.currency)} (${why})`;
+  };
   const fillTimes = () => {
+    showPrice();
     const s = svc.get(svcSel.value);
     const options = s && instSel.value ? slots(availability, list, instSel.value, dayIn.value, s.duration_min, exceptions) : [];
     const away = !options.length && instSel.value && dayIn.value && awayOn(exceptions, instSel.value, dayIn.value, availability);
@@ -173,6 +191,7 @@ export async function bookings(app) {
   },
   field('Instructor', instSel), field('Lesson', svcSel), field('Day', dayIn), field('Start time', timeSel, 'Times follow the school\'s timezone and your instructor\'s availability.'),
   field('Pickup address (optional)', pickup), ...repeat.nodes,
+  h('p', { class: 'price-line' }, h('span', {}, 'Price: '), priceOut),
   h('button', { type: 'submit', class: 'primary' }, 'Request lesson'));
   const future = (b) => new Date(b.start) > new Date();
   return h('div', {},

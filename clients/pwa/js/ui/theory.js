@@ -37,6 +37,12 @@ function shuffle(list) {
   return a;
 }
 
+/** Retired questions (active false) are no longer offered, but old attempts and mock tests
+ * still show them (the bank keeps them). */
+function offered(q) {
+  return q.active !== false;
+}
+
 function correctOf(attempt, bank) {
   if (typeof attempt.correct === 'boolean') return attempt.correct; // the server's verdict
   const q = bank.get(attempt.question_id);
@@ -47,7 +53,7 @@ export async function topics(app) {
   const [questions, attempts] = await Promise.all([app.all('theory_question'), app.all('theory_attempt')]);
   const bank = byKey(questions);
   const byTopic = new Map();
-  for (const q of questions) {
+  for (const q of questions.filter(offered)) {
     if (!byTopic.has(q.topic)) byTopic.set(q.topic, { total: 0, answered: 0, right: 0 });
     byTopic.get(q.topic).total += 1;
   }
@@ -55,6 +61,7 @@ export async function topics(app) {
     const q = bank.get(a.question_id);
     if (!q) continue;
     const t = byTopic.get(q.topic);
+    if (!t) continue; // a topic whose questions are all retired
     t.answered += 1;
     if (correctOf(a, bank)) t.right += 1;
   }
@@ -72,7 +79,7 @@ const practiceState = { topic: null, questionId: null, chosen: null, checked: fa
 
 export async function practice(app, topic) {
   const [questions, attempts] = await Promise.all([app.all('theory_question'), app.all('theory_attempt')]);
-  const pool = questions.filter((q) => q.topic === topic);
+  const pool = questions.filter((q) => q.topic === topic && offered(q));
   if (!pool.length) return h('div', {}, h('h1', {}, 'Practice'), empty('No questions for this topic on this device.'));
   const st = practiceState;
   if (st.topic !== topic || !pool.some((q) => q.id === st.questionId)) {
@@ -200,13 +207,13 @@ export async function mock(app) {
   const bank = byKey(questions);
   if (draft) return testView(app, draft, bank);
   const start = async () => {
-    const ids = shuffle(questions).slice(0, MOCK_QUESTIONS).map((q) => q.id);
+    const ids = shuffle(questions.filter(offered)).slice(0, MOCK_QUESTIONS).map((q) => q.id);
     const fresh = { id: app.newId(), started_at: nowIso(), deadline: Date.now() + MOCK_MINUTES * 60000,
       question_ids: ids, answers: {}, answered_at: {}, index: 0 };
     await app.draftSet('mock', fresh);
     app.refresh();
   };
-  const n = Math.min(MOCK_QUESTIONS, questions.length);
+  const n = Math.min(MOCK_QUESTIONS, questions.filter(offered).length);
   return h('div', {},
     h('h1', {}, 'Mock test'),
     section('A new test',

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from schemas.base import Base, UtcDateTime, utcnow
+    from schemas.bookings import BookingHistory, BookingMove
     from schemas.lessons import (
         Booking,
         Lesson,
@@ -73,6 +74,7 @@ TABLE_MODULES = (
     "schemas.tenancy",
     "schemas.school",
     "schemas.lessons",
+    "schemas.bookings",
     "schemas.messaging",
     "schemas.money",
     "schemas.syncmeta",
@@ -103,6 +105,8 @@ __all__ = [
     "AvailabilityException",
     "Base",
     "Booking",
+    "BookingHistory",
+    "BookingMove",
     "Branch",
     "Device",
     "Guardian",

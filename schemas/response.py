@@ -160,6 +160,14 @@ class BookingChange(_Change[BookingRecord]):
     entity: Literal["booking"]
 
 
+class BookingMoveChange(_Change[BookingMoveRecord]):
+    entity: Literal["booking_move"]
+
+
+class BookingHistoryChange(_Change[BookingHistoryRecord]):
+    entity: Literal["booking_history"]
+
+
 class AvailabilityChange(_Change[AvailabilityRecord]):
     entity: Literal["availability"]
 
@@ -200,6 +208,8 @@ Change = Annotated[
     | TheoryAttemptChange
     | MockTestChange
     | BookingChange
+    | BookingMoveChange
+    | BookingHistoryChange
     | AvailabilityChange
     | StudentChange
     | InstructorChange

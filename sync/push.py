@@ -45,6 +45,7 @@ from sync.records import RecordContext, needs_assignments, to_record, wire_value
 from sync.rules.append import apply_append, finish_batch
 from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
+from sync.rules.booking_move import apply_move
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
 from sync.store import Store, WriteTxn
@@ -66,6 +67,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.ONCE: apply_append,
     Policy.BOOKING: apply_booking,
     Policy.PEOPLE: apply_people,
+    Policy.MOVE: apply_move,
 }
 
 

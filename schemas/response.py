@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from schemas.accounts import ForgotPasswordResponse
 from schemas.wire import (
     AvailabilityRecord,
+    BookingHistoryRecord,
+    BookingMoveRecord,
     BookingRecord,
     InstructorRecord,
     LessonNoteRecord,

@@ -67,7 +67,9 @@ def log_changes(ctx: Context, booking: Booking, before: Snapshot | None) -> list
     if before is None:
         rows = [_row(ctx, booking, "created", "status", None, booking.status)]
         if booking.late_fee_cents is not None:
-            rows.append(_row(ctx, booking, "late_fee", "late_fee_cents", None, booking.late_fee_cents))
+            rows.append(
+                _row(ctx, booking, "late_fee", "late_fee_cents", None, booking.late_fee_cents)
+            )
     else:
         rows = [
             _row(ctx, booking, change, name, before[name], getattr(booking, name))

@@ -76,7 +76,9 @@ async def _ask(ctx: Context, m: Command) -> Outcome:
     )
     if open_one:
         raise Reject(
-            "move_pending", "this booking already has an open move request", "booking_id",
+            "move_pending",
+            "this booking already has an open move request",
+            "booking_id",
             move_id=open_one,
         )
     start: dt.datetime = d["start"]

@@ -7,10 +7,10 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from schemas import MockTest, utcnow
+from schemas import BookingMove, MockTest, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
-from workers.notifications.recipients import Expansion, Facts, Recipient
+from workers.notifications.recipients import Expansion, Facts, Recipient, local_text
 
 Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
 
@@ -46,6 +46,24 @@ async def _booking_event(f: Facts, p: dict[str, Any]) -> Expansion:
     else:
         people = _only(student)
     return Expansion(people, {"booking": booking, "by": p.get("by")})
+
+
+async def _move_event(f: Facts, p: dict[str, Any]) -> Expansion:
+    move: BookingMove | None = await f._get(BookingMove, p.get("move_id"))
+    row, booking = await f.booking(p.get("booking_id"))
+    if move is None or row is None:
+        return Expansion(stale="move request not found")
+    if p.get("status") == "requested" and move.status != "requested":
+        return Expansion(stale=f"move request is now {move.status}")
+    asked = {
+        "start": local_text(move.start, f.tz),
+        "end_time": move.end.astimezone(f.tz).strftime("%H:%M"),
+        "note": move.note or "",
+    }
+    to = await (
+        f.instructor(row.instructor_id) if move.status == "requested" else f.student(row.student_id)
+    )
+    return Expansion(_only(to), {"booking": booking, "move": asked})
 
 
 async def _reminder(f: Facts, p: dict[str, Any]) -> Expansion:
@@ -131,6 +149,9 @@ EXPANDERS: dict[str, Expander] = {
     "booking_confirmed": _booking_event,
     "booking_cancelled": _booking_event,
     "booking_declined": _booking_event,
+    "booking_move_requested": _move_event,
+    "booking_move_accepted": _move_event,
+    "booking_move_declined": _move_event,
     "booking_reminder": _reminder,
     "instructor_digest": _digest,
     "lesson_completed": _lesson_completed,

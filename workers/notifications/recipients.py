@@ -9,6 +9,8 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | booking_requested | the instructor |
 | booking_confirmed, booking_declined | the student |
 | booking_cancelled | the student, and the instructor unless they cancelled it |
+| booking_move_requested | the instructor |
+| booking_move_accepted, booking_move_declined | the student |
 | booking_reminder | the student |
 | instructor_digest | the instructor |
 | lesson_completed | the student (public notes only) |
@@ -149,6 +151,11 @@ class Facts:
             "pickup_location": row.pickup_location,
             "price": format_money(row.price_cents, row.currency),
             "payment_status": row.payment_status,
+            # A late cancellation's fee (sync.core.cancellation), formatted; "" when none.
+            "late_fee": format_money(row.late_fee_cents, row.currency)
+            if row.late_fee_cents
+            else "",
+            "cancelled_by": row.cancelled_by,
         }
 
     async def lesson(self, lesson_id: str | None) -> tuple[Lesson | None, dict[str, Any]]:

@@ -246,7 +246,7 @@ async def test_late_fee_is_in_the_cancellation_notification(client: Any, db: Db)
 
 
 async def test_move_request_accept_decline_and_clash(client: Any, db: Db) -> None:
-    st, inst, bid, start = await _booked(client, days=9)
+    st, inst, bid, _start = await _booked(client, days=9)
     iid = inst.user["instructor_id"]
     # Staff move the booking itself; a student asks.
     assert (await st.one("booking", bid, "patch", {"start": slot(9, 14)}))["error"][

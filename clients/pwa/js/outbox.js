@@ -30,6 +30,7 @@ export const WRITABLE = {
   theory_attempt: ['question_id', 'chosen_option', 'mode', 'mock_test_id', 'answered_at'],
   mock_test: ['started_at', 'finished_at', 'answers'],
   booking: ['instructor_id', 'service_id', 'start', 'end', 'status', 'pickup_location'],
+  booking_move: ['booking_id', 'start', 'end', 'status', 'note'],
   availability: ['instructor_id', 'weekday', 'start_time', 'end_time', 'valid_from', 'valid_until'],
   student: ['name', 'email', 'phone', 'licence_number', 'date_of_birth', 'theory_test_date',
     'practical_test_date', 'goals', 'active'],

@@ -26,7 +26,7 @@ export const REFRESH_MARGIN_S = 60;
  * Sorted, as the server keeps a filter in its cursor.
  */
 export const PULLED_ENTITIES = [
-  'availability', 'booking', 'instructor', 'lesson', 'lesson_note', 'mock_test', 'payment',
+  'availability', 'booking', 'booking_history', 'booking_move', 'instructor', 'lesson', 'lesson_note', 'mock_test', 'payment',
   'service', 'skill', 'skill_assessment', 'student', 'student_instructor', 'student_progress',
   'theory_attempt', 'theory_question', 'trip',
 ];

@@ -42,6 +42,8 @@ def test_registry_holds_the_protocol_entities() -> None:
         "theory_attempt",
         "mock_test",
         "booking",
+        "booking_move",  # issue 11: move requests
+        "booking_history",  # issue 11: every change of a booking (admins only)
         "availability",
         "student",
         "instructor",
@@ -152,6 +154,7 @@ def test_writers_follow_the_protocol() -> None:
         "theory_attempt": {"student"},  # pushed only by their own student
         "mock_test": {"student"},
         "booking": staff | {"student"},
+        "booking_move": staff | {"student"},  # students ask, staff answer
         # issue 11: people and assignments are written by the office only
         "student": {"owner", "admin"},
         "instructor": {"owner", "admin"},

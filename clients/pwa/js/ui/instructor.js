@@ -5,6 +5,7 @@
  */
 
 import { h, section, empty, badge, fmt, startOfDay, startOfWeek, addDays, byKey, sortBy, nowIso, plural } from './dom.js';
+import { moveRequestsSection } from './moves.js';
 import { progressSection } from './progress.js';
 import { joinSegments, routeView } from './trip.js';
 
@@ -68,7 +69,7 @@ function requestsSection(app, bookings, students, services) {
 
 export async function today(app) {
   const { lessons, students } = await lessonData(app);
-  const [bookings, services] = await Promise.all([app.all('booking'), app.all('service')]);
+  const [bookings, services, moves] = await Promise.all([app.all('booking'), app.all('service'), app.all('booking_move')]);
   const from = startOfDay();
   const to = addDays(from, 1);
   const todays = sortBy(lessons.filter((l) => new Date(l.scheduled_start) >= from && new Date(l.scheduled_start) < to), (l) => l.scheduled_start);
@@ -81,6 +82,7 @@ export async function today(app) {
     section('Lessons today', todays.length ? h('ul', { class: 'plain list', 'data-testid': 'today-lessons' }, todays.map((l) => lessonItem(l, students, null, byBooking)))
       : empty(app.initialSync ? 'Downloading your lessons…' : 'No lessons today.')),
     requestsSection(app, bookings, students, byKey(services)),
+    moveRequestsSection(app, moves, byKey(bookings), students),
     section('Coming up', upcoming.length ? h('ul', { class: 'plain list', 'data-testid': 'upcoming' },
       upcoming.map((l) => lessonItem(l, students, null, { ...byBooking, day: true }))) : empty('Nothing scheduled this week.')));
 }

@@ -7,11 +7,12 @@ import * as theory from './theory.js';
 import * as admin from './admin.js';
 import * as account from './account.js';
 import * as people from './people.js';
+import * as bookings from './bookings.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['week', 'Week'], ['students', 'Students'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['lessons', 'Lessons'], ['journal', 'Journal'],
+  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['bookings', 'Bookings'], ['lessons', 'Lessons'], ['journal', 'Journal'],
     ['notifications', 'Notifications'], ['devices', 'Devices'], ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
@@ -31,6 +32,7 @@ export const ROUTES = {
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
     devices: admin.devices, school: admin.school, account: account.accountView,
     people: people.people, person: people.person,
+    bookings: bookings.bookings, booking: bookings.booking,
   },
 };
 ROUTES.guardian = ROUTES.student;

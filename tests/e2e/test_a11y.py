@@ -65,7 +65,7 @@ def _journal_entry(server: LiveServer, lesson: str) -> None:
     )
 
 
-def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
+def _routes(page: Any, role: str, lesson: str, student: str, booking: str = "") -> list[str]:
     """Every tab the app shows this role (read from its own navigation, so a new screen is
     walked without touching this test), then the screens reached from them."""
     tabs = page.evaluate(
@@ -76,7 +76,8 @@ def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
         "instructor": [f"student/{student}", f"lesson/{lesson}"],
         "student": ["practice/hazard-awareness"],
         "admin": [f"lesson/{lesson}", f"student/{student}"]
-        + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else []),
+        + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else [])
+        + ([f"booking/{booking}"] if "bookings" in tabs and booking else []),
     }[role]
     return [*tabs, *details]
 
@@ -123,7 +124,8 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
         found += _both_sizes(page, cdp, "account link")
     page.set_viewport_size(DESKTOP)
     sign_in(page, server.url, email)
-    for route in _routes(page, role, lesson, student):
+    ((booking,),) = server.sql("SELECT booking_id FROM lessons WHERE id = ?", lesson)
+    for route in _routes(page, role, lesson, student, booking or ""):
         go(page, route)
         page.wait_for_timeout(200)  # live cards (journal, devices, notifications) settle
         found += _both_sizes(page, cdp, f"{role} #{route}")

@@ -149,7 +149,7 @@ export async function bookings(app) {
     section('Your lessons', mine.length ? h('ul', { class: 'plain list', 'data-testid': 'bookings' }, mine.map((b) => {
       const p = pay.get(b.id);
       const payment = p ? p.status : b.payment_status;
-      return h('li', { class: 'booking' },
+      return h('li', { class: 'booking', 'data-booking-id': b.id },
         h('div', {}, h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',
           ' · ', (inst.get(b.instructor_id) || {}).name || ''),
         h('div', {}, statusBadge(b.status), ' ',

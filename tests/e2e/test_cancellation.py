@@ -1,0 +1,107 @@
+"""A late cancellation in the PWA (issue 11): the school asks 30 days' notice and a £25
+fee; a student, offline, cancels a confirmed lesson inside it (warned of the fee first);
+back online the booking shows the fee; the admin's Bookings view filters to it and its
+page shows the history row of the fee. Screenshots of the new screens at 390 px and at
+desktop size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import DESKTOP, LiveServer
+from tests.e2e.pages import (
+    eventually,
+    go,
+    offline,
+    online,
+    page_of,
+    shot,
+    sign_in,
+    wait_pending,
+    wait_synced,
+)
+
+PHONE_390 = {"width": 390, "height": 844}
+
+
+def test_offline_late_cancellation_records_the_fee_and_the_admin_sees_its_history(
+    server: LiveServer, launch: Any, shots: Path
+) -> None:
+    admin_token = server.token("admin@demo.test")
+    server.api(
+        "PATCH",
+        "/v1/admin/school",
+        {"cancel_cutoff_hours": 720, "late_fee_cents": 2500},
+        token=admin_token,
+    )
+    ctx = launch("student-cancel", viewport=PHONE_390)
+    page = page_of(ctx)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, server.url, "student1@demo.test")
+    ((bid,),) = server.sql(
+        "SELECT b.id FROM bookings b JOIN students s ON s.id = b.student_id "
+        "WHERE s.email = 'student1@demo.test' AND b.status = 'confirmed' "
+        "AND b.start > datetime('now', '+1 day') ORDER BY b.start LIMIT 1"
+    )
+    go(page, "bookings")
+    row = page.locator(f"li.booking[data-booking-id='{bid}']")
+    row.wait_for()
+
+    offline(ctx, server)
+    page.wait_for_selector("[data-testid=net]:has-text('Offline')")
+    asked: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    row.locator("button", has_text="Cancel").click()
+    wait_pending(page, 1)
+    assert "late cancellation fee of £25.00" in asked[0], asked
+    assert server.sql("SELECT status FROM bookings WHERE id = ?", bid) == [("confirmed",)]
+
+    online(ctx, server)
+    wait_synced(page, timeout=15_000)
+    assert eventually(
+        lambda: server.sql("SELECT status, late_fee_cents, cancelled_by FROM bookings WHERE id = ?", bid)
+        == [("cancelled", 2500, "student")]
+    )
+    fee = row.locator("[data-testid=late-fee]")
+    fee.wait_for(timeout=10_000)
+    assert "£25.00" in fee.inner_text()
+    shot(page, shots, "cancellation-student-390")
+    page.set_viewport_size(DESKTOP)
+    shot(page, shots, "cancellation-student-desktop")
+
+    # The office sees it, and the history row of the fee, from its own replica.
+    actx = launch("admin-bookings", viewport=DESKTOP)
+    admin = page_of(actx)
+    admin.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(admin, server.url, "admin@demo.test")
+    go(admin, "bookings")
+    admin.wait_for_selector("[data-testid=admin-bookings] li")
+    shot(admin, shots, "bookings-admin-desktop")
+    admin.select_option("#bf-status", "cancelled")
+    link = admin.locator(f"[data-testid=admin-bookings] li[data-booking-id='{bid}'] a")
+    link.wait_for()
+    assert "£25.00" in link.inner_text()
+    link.click()
+    admin.wait_for_selector("#main[data-view='booking']")
+    history = admin.locator("[data-testid=booking-history] li")
+    history.filter(has_text="late fee").wait_for()
+    texts = history.all_inner_texts()
+    assert any("student: late fee" in t and "£25.00" in t for t in texts), texts
+    assert any("student: status confirmed → cancelled" in t for t in texts), texts
+    shot(admin, shots, "booking-history-admin-desktop")
+    admin.set_viewport_size(PHONE_390)
+    admin.wait_for_timeout(100)
+    assert admin.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(admin, shots, "booking-history-admin-390")
+    go(admin, "bookings")
+    admin.wait_for_selector("[data-testid=admin-bookings] li")
+    assert admin.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(admin, shots, "bookings-admin-390")
+    assert errors == []

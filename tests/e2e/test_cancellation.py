@@ -66,8 +66,12 @@ def test_offline_late_cancellation_records_the_fee_and_the_admin_sees_its_histor
     online(ctx, server)
     wait_synced(page, timeout=15_000)
     assert eventually(
-        lambda: server.sql("SELECT status, late_fee_cents, cancelled_by FROM bookings WHERE id = ?", bid)
-        == [("cancelled", 2500, "student")]
+        lambda: (
+            server.sql(
+                "SELECT status, late_fee_cents, cancelled_by FROM bookings WHERE id = ?", bid
+            )
+            == [("cancelled", 2500, "student")]
+        )
     )
     fee = row.locator("[data-testid=late-fee]")
     fee.wait_for(timeout=10_000)
@@ -104,4 +108,84 @@ def test_offline_late_cancellation_records_the_fee_and_the_admin_sees_its_histor
     admin.wait_for_selector("[data-testid=admin-bookings] li")
     assert admin.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(admin, shots, "bookings-admin-390")
+    assert errors == []
+
+
+def test_student_asks_to_move_offline_and_the_instructor_accepts(
+    server: LiveServer, launch: Any, shots: Path
+) -> None:
+    ctx = launch("student-move", viewport=PHONE_390)
+    page = page_of(ctx)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, server.url, "student1@demo.test")
+    ((bid, start),) = server.sql(
+        "SELECT b.id, b.start FROM bookings b JOIN students s ON s.id = b.student_id "
+        "WHERE s.email = 'student1@demo.test' AND b.status = 'confirmed' "
+        "AND b.start > datetime('now', '+1 day') ORDER BY b.start LIMIT 1"
+    )
+    go(page, "bookings")
+    row = page.locator(f"li.booking[data-booking-id='{bid}']")
+    row.wait_for()
+
+    offline(ctx, server)
+    page.wait_for_selector("[data-testid=net]:has-text('Offline')")
+    row.locator("summary", has_text="Ask to move").click()
+    times = row.locator("[data-testid=move-time] option")
+    # The offline slot picker offers the free times of the chosen day.
+    day = page.evaluate(
+        "() => { const d = new Date(Date.now() + 14 * 86400e3);"
+        " while ([0, 6].includes(d.getDay())) d.setDate(d.getDate() + 1);"
+        " return d.toISOString().slice(0, 10); }"
+    )
+    row.locator("[data-testid=move-day]").fill(day)
+    row.locator("[data-testid=move-day]").dispatch_event("change")
+    assert times.count() > 1, times.all_inner_texts()
+    chosen = times.nth(2).get_attribute("value")
+    row.locator("[data-testid=move-time]").select_option(chosen)
+    row.locator("[data-testid=move-note]").fill("Work shift changed")
+    shot(page, shots, "move-ask-390")
+    row.locator("button", has_text="Ask to move").click()
+    wait_pending(page, 1)
+    row.locator("[data-testid=move-asked]").wait_for()
+
+    online(ctx, server)
+    wait_synced(page, timeout=15_000)
+    assert eventually(
+        lambda: (
+            server.sql("SELECT status FROM booking_moves WHERE booking_id = ?", bid)
+            == [("requested",)]
+        )
+    )
+
+    ictx = launch("instructor-move", viewport=DESKTOP)
+    inst = page_of(ictx)
+    inst.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(inst, server.url, "instructor1@demo.test")
+    go(inst, "today")
+    item = inst.locator("[data-testid=move-requests] li")
+    item.wait_for()
+    assert "Work shift changed" in item.inner_text()
+    shot(inst, shots, "move-requests-instructor-desktop")
+    inst.set_viewport_size(PHONE_390)
+    shot(inst, shots, "move-requests-instructor-390")
+    item.locator("button", has_text="Accept move").click()
+    wait_synced(inst, timeout=15_000)
+    moved = eventually(
+        lambda: [
+            r for r in server.sql("SELECT start FROM bookings WHERE id = ?", bid) if r[0] != start
+        ]
+    )
+    assert moved and server.sql("SELECT status FROM booking_moves WHERE booking_id = ?", bid) == [
+        ("accepted",)
+    ]
+    assert server.sql(
+        "SELECT l.scheduled_start = b.start FROM lessons l JOIN bookings b ON b.id = l.booking_id "
+        "WHERE b.id = ?",
+        bid,
+    ) == [(1,)]
+    # The student's device follows: the move request is answered, the lesson is at its new time.
+    page.wait_for_selector(
+        f"li.booking[data-booking-id='{bid}']:not(:has([data-testid=move-asked]))"
+    )
     assert errors == []

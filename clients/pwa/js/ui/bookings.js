@@ -7,7 +7,7 @@
  */
 
 import { h, section, empty, badge, fmt, field, byKey, sortBy, plural } from './dom.js';
-import { statusBadge } from './instructor.js';
+import { STATUS_LABEL, statusBadge } from './instructor.js';
 import { zonedToUtc } from './student.js';
 import { answer, feeBadge } from './moves.js';
 
@@ -47,7 +47,7 @@ export async function bookings(app) {
     h('form', { class: 'filters', 'aria-label': 'Filter bookings', 'data-testid': 'booking-filters', onsubmit: (e) => e.preventDefault() },
       select('bf-instructor', 'Instructor', filters.instructor, sortBy(instructors, (i) => i.name).map((i) => [i.id, i.name]), set('instructor')),
       select('bf-student', 'Student', filters.student, sortBy(students, (s) => s.name).map((s) => [s.id, s.name]), set('student')),
-      select('bf-status', 'Status', filters.status, STATUSES.map((s) => [s, s]), set('status')),
+      select('bf-status', 'Status', filters.status, STATUSES.map((s) => [s, STATUS_LABEL[s] || s]), set('status')),
       date('bf-from', 'from', 'From'), date('bf-to', 'to', 'To')),
     section(plural(shown.length, 'booking'), shown.length ? h('ul', { class: 'plain list', 'data-testid': 'admin-bookings' }, shown.map((b) =>
       h('li', { 'data-booking-id': b.id },
@@ -113,8 +113,8 @@ export async function booking(app, id) {
     live ? h('div', { class: 'actions' }, h('button', { type: 'button', onclick: cancel, 'data-testid': 'admin-cancel' }, 'Cancel booking')) : null),
     live ? section('Move', move) : null,
     asked.length ? section('Move requests', h('ul', { class: 'plain list' }, asked.map((m) => h('li', {},
-      `${fmt.day(m.start)} ${fmt.time(m.start)} · `, statusBadge(m.status === 'requested' ? 'requested' : m.status === 'accepted' ? 'confirmed' : 'declined'),
-      ` ${m.status}`, m.note ? ` · “${m.note}”` : '',
+      `To ${fmt.day(m.start)} ${fmt.time(m.start)} · `, badge(m.status, { requested: 'requested', accepted: 'confirmed' }[m.status] || 'declined'),
+      m.note ? ` · “${m.note}”` : '',
       m.status === 'requested' ? h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'primary', onclick: answer(app, m, 'accepted') }, 'Accept move'),
         h('button', { type: 'button', onclick: answer(app, m, 'declined') }, 'Decline move')) : null)))) : null,

@@ -77,7 +77,7 @@ export function askForm(app, booking, times, minDay) {
     onsubmit: async (event) => {
       event.preventDefault();
       if (!time.value) { app.announce('Choose a day with free times'); return; }
-      const data = { booking_id: booking.id, start: time.value };
+      const data = { booking_id: booking.id, start: time.value, status: 'requested' };
       if (note.value.trim()) data.note = note.value.trim();
       await app.mutate('booking_move', 'put', app.newId(), data);
       app.announce('Move requested: your instructor will answer');

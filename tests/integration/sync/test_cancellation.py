@@ -365,3 +365,57 @@ async def test_history_rows_reach_admins_only(client: Any) -> None:
     hid = next(iter(admin.of("booking_history")))
     r = await admin.one("booking_history", hid, "patch", {"to_value": "x"})
     assert r["status"] == "rejected" and r["error"]["code"] == "forbidden"
+
+
+async def _rendered(db: Db, event_type: str) -> tuple[list[str], str, str]:
+    """Recipients' roles, subject and HTML of the latest event of a type, as the
+    dispatcher would expand and render it now."""
+    from workers.notifications.events import expand
+    from workers.notifications.recipients import Facts
+    from workers.notifications.templates import Renderer
+
+    async with db.sessions() as s:
+        bind_tenant(s, ALL_TENANTS)
+        event = (
+            await s.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.event_type == event_type)
+                .order_by(OutboxEvent.created_at.desc())
+            )
+        ).first()
+        assert event is not None, event_type
+        tenant = await s.scalar(select(Tenant).where(Tenant.id == event.tenant_id))
+        assert tenant is not None
+        bind_tenant(s, tenant.id)
+        expansion = await expand(Facts(s, tenant), event_type, event.payload)
+    if expansion.stale:
+        return [], expansion.stale, ""
+    context = expansion.context | {"recipient": {"name": "X"}}
+    mail = Renderer().render(event_type, "email", context)
+    return [r.role for r in expansion.recipients], mail.subject, mail.html or ""
+
+
+async def test_move_notifications_reach_the_other_side(client: Any, db: Db) -> None:
+    st, inst, bid, _start = await _booked(client, days=9)
+    ask = uid()
+    data = {"booking_id": bid, "start": slot(9, 14), "note": "Exam <moved>"}
+    assert (await st.one("booking_move", ask, "put", data))["status"] == "applied"
+    roles, subject, html = await _rendered(db, "booking_move_requested")
+    assert roles == ["instructor"] and subject.startswith("Amelia Clarke asks to move a lesson")
+    assert "Exam &lt;moved&gt;" in html  # the student's note, escaped
+    assert (await inst.one("booking_move", ask, "patch", {"status": "accepted"}))[
+        "status"
+    ] == "applied"
+    roles, subject, _html = await _rendered(db, "booking_move_accepted")
+    assert roles == ["student"] and subject.startswith("Your lesson was moved to ")
+    # A request already answered is not sent late to the instructor.
+    roles, why, _ = await _rendered(db, "booking_move_requested")
+    assert roles == [] and "accepted" in why
+    ask2 = uid()
+    data2 = {"booking_id": bid, "start": slot(9, 16)}
+    assert (await st.one("booking_move", ask2, "put", data2))["status"] == "applied"
+    assert (await inst.one("booking_move", ask2, "patch", {"status": "declined"}))[
+        "status"
+    ] == "applied"
+    roles, subject, _html = await _rendered(db, "booking_move_declined")
+    assert roles == ["student"] and subject.startswith("Your lesson stays at ")

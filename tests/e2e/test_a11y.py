@@ -65,7 +65,9 @@ def _journal_entry(server: LiveServer, lesson: str) -> None:
     )
 
 
-def _routes(page: Any, role: str, lesson: str, student: str, booking: str = "") -> list[str]:
+def _routes(
+    page: Any, role: str, lesson: str, student: str, bookings: tuple[str, ...] = ()
+) -> list[str]:
     """Every tab the app shows this role (read from its own navigation, so a new screen is
     walked without touching this test), then the screens reached from them."""
     tabs = page.evaluate(
@@ -77,7 +79,7 @@ def _routes(page: Any, role: str, lesson: str, student: str, booking: str = "") 
         "student": ["practice/hazard-awareness"],
         "admin": [f"lesson/{lesson}", f"student/{student}"]
         + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else [])
-        + ([f"booking/{booking}"] if "bookings" in tabs and booking else []),
+        + ([f"booking/{b}" for b in bookings] if "bookings" in tabs else []),
     }[role]
     return [*tabs, *details]
 
@@ -124,8 +126,14 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
         found += _both_sizes(page, cdp, "account link")
     page.set_viewport_size(DESKTOP)
     sign_in(page, server.url, email)
-    ((booking,),) = server.sql("SELECT booking_id FROM lessons WHERE id = ?", lesson)
-    for route in _routes(page, role, lesson, student, booking or ""):
+    # A booking's page: a past one (with its lesson's trip) and a live one (move form).
+    bookings = server.sql(
+        "SELECT booking_id FROM lessons WHERE id = ? UNION ALL "
+        "SELECT * FROM (SELECT id FROM bookings WHERE status = 'confirmed' "
+        "AND start > datetime('now') ORDER BY start LIMIT 1)",
+        lesson,
+    )
+    for route in _routes(page, role, lesson, student, tuple(b for (b,) in bookings if b)):
         go(page, route)
         page.wait_for_timeout(200)  # live cards (journal, devices, notifications) settle
         found += _both_sizes(page, cdp, f"{role} #{route}")

@@ -12,6 +12,8 @@ export function openMoves(moves) {
   return new Map(moves.filter((m) => m.status === 'requested').map((m) => [m.booking_id, m]));
 }
 
+const LIVE = ['requested', 'confirmed'];
+
 /**
  * Whether cancelling `booking` now would be late under the school's policy (the settings
  * come with the sign-in), and the fee it would owe: only a student's cancellation of a
@@ -42,7 +44,9 @@ export function answer(app, move, status) {
 
 /** The instructor's (or admin's) open move requests, to accept or decline. */
 export function moveRequestsSection(app, moves, bookings, students) {
-  const open = sortBy(moves.filter((m) => m.status === 'requested'), (m) => m.start);
+  // A request whose booking is no longer live (cancelled, completed) cannot be accepted.
+  const open = sortBy(moves.filter((m) => m.status === 'requested'
+    && LIVE.includes((bookings.get(m.booking_id) || {}).status)), (m) => m.start);
   if (!open.length) return null;
   return section('Move requests', h('ul', { class: 'plain list', 'data-testid': 'move-requests' }, open.map((m) => {
     const b = bookings.get(m.booking_id) || {};

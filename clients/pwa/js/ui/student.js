@@ -157,7 +157,7 @@ export async function bookings(app) {
           payment ? badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '') : null,
           b._pending ? badge('not synced', 'pending') : null),
         feeBadge(b),
-        asked.get(b.id) ? h('div', { class: 'hint', 'data-testid': 'move-asked' },
+        asked.get(b.id) && ['requested', 'confirmed'].includes(b.status) ? h('div', { class: 'hint', 'data-testid': 'move-asked' },
           `You asked to move it to ${fmt.day(asked.get(b.id).start)} ${fmt.time(asked.get(b.id).start)}.`, ' ',
           h('button', { type: 'button', onclick: withdraw(asked.get(b.id)) }, 'Withdraw request')) : null,
         ['requested', 'confirmed'].includes(b.status) && future(b)

@@ -361,6 +361,7 @@ class Dispatcher:
 _SCREENS = {
     ("booking_requested", "instructor"): "week",
     ("booking_cancelled", "instructor"): "week",
+    ("booking_move_requested", "instructor"): "today",
     ("instructor_digest", "instructor"): "week",
     ("lesson_completed", "student"): "home",
     ("mock_test_passed", "student"): "mock",

@@ -83,9 +83,10 @@ def _stamp(dev: Device, ms: int) -> str:
 
 
 def _cutoff_passed(start: dt.datetime, hours_ago: float) -> int:
-    """A cut-off (whole hours) that passed about `hours_ago` hours ago for this start."""
-    now = dt.datetime.now(dt.UTC)
-    return math.ceil((start - now).total_seconds() / 3600 + hours_ago)
+    """A cut-off (whole hours) that passed at least `hours_ago` hours ago for this start
+    (negative: that is at least that far ahead), whatever the rounding to whole hours."""
+    left = (start - dt.datetime.now(dt.UTC)).total_seconds() / 3600
+    return math.ceil(left + hours_ago) if hours_ago >= 0 else math.floor(left + hours_ago)
 
 
 async def test_school_sets_cutoff_and_fee_and_devices_learn_them(client: Any) -> None:

@@ -189,3 +189,70 @@ def test_student_asks_to_move_offline_and_the_instructor_accepts(
         f"li.booking[data-booking-id='{bid}']:not(:has([data-testid=move-asked]))"
     )
     assert errors == []
+
+
+def test_admin_cancels_and_moves_bookings_offline(
+    server: LiveServer, launch: Any, shots: Path
+) -> None:
+    ctx = launch("admin-cancel-move", viewport=DESKTOP)
+    page = page_of(ctx)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, server.url, "admin@demo.test")
+    # The school's policy, from its settings screen.
+    go(page, "school")
+    page.fill("#school-cancel_cutoff_hours", "720")
+    page.fill("#school-late-fee", "25.00")
+    page.click("[data-testid=school-save]")
+    page.wait_for_selector("[data-testid=school-status]:has-text('Saved')")
+    assert server.sql(
+        "SELECT cancel_cutoff_hours, late_fee_cents FROM tenants WHERE slug = 'demo'"
+    ) == [(720, 2500)]
+    page.set_viewport_size(PHONE_390)
+    shot(page, shots, "school-cancellation-390")
+    page.set_viewport_size(DESKTOP)
+    # Two confirmed weekday bookings of the coming days (inside the 30-day notice).
+    (cancel_id,), (move_id,) = server.sql(
+        "SELECT id FROM bookings WHERE status = 'confirmed' AND start > datetime('now', '+1 day') "
+        "AND strftime('%w', start) BETWEEN '1' AND '5' "
+        "AND tenant_id = (SELECT id FROM tenants WHERE slug = 'demo') ORDER BY start, id LIMIT 2"
+    )
+    ((day,),) = server.sql("SELECT substr(start, 1, 10) FROM bookings WHERE id = ?", move_id)
+
+    offline(ctx, server)
+    page.wait_for_selector("[data-testid=net]:has-text('Offline')")
+    go(page, f"booking/{cancel_id}")
+    page.once("dialog", lambda d: d.accept())
+    page.click("[data-testid=admin-cancel]")
+    wait_pending(page, 1)
+    go(page, f"booking/{move_id}")
+    page.wait_for_selector("[data-testid=admin-move]")
+    page.fill("#move-day", day)
+    page.fill("#move-time", "17:00")
+    shot(page, shots, "booking-move-admin-desktop")
+    page.click("[data-testid=admin-move] button[type=submit]")
+    wait_pending(page, 2)
+
+    online(ctx, server)
+    wait_synced(page, timeout=15_000)
+    assert eventually(
+        lambda: (
+            server.sql(
+                "SELECT status, cancelled_by, late_fee_cents FROM bookings WHERE id = ?", cancel_id
+            )
+            == [("cancelled", "admin", None)]
+        )
+    )  # the office cancelling owes no fee
+    ((start,),) = server.sql("SELECT start FROM bookings WHERE id = ?", move_id)
+    assert start.startswith(f"{day} 17:00") or start.startswith(f"{day}T17:00"), start
+    assert server.sql(
+        "SELECT l.scheduled_start = b.start FROM lessons l JOIN bookings b ON b.id = l.booking_id "
+        "WHERE b.id = ?",
+        move_id,
+    ) == [(1,)]
+    history = page.locator("[data-testid=booking-history] li")
+    history.filter(has_text="admin: moved").first.wait_for(timeout=10_000)
+    page.set_viewport_size(PHONE_390)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, shots, "booking-moved-admin-390")
+    assert errors == []

@@ -25,6 +25,13 @@ from tests.e2e.pages import (
 PHONE_390 = {"width": 390, "height": 844}
 
 
+def snap(page: Any, shots: Path, name: str) -> None:
+    """A full-page shot from the top (scrolled, the sticky header is captured mid-page)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(50)
+    shot(page, shots, name)
+
+
 def test_offline_late_cancellation_records_the_fee_and_the_admin_sees_its_history(
     server: LiveServer, launch: Any, shots: Path
 ) -> None:
@@ -76,9 +83,9 @@ def test_offline_late_cancellation_records_the_fee_and_the_admin_sees_its_histor
     fee = row.locator("[data-testid=late-fee]")
     fee.wait_for(timeout=10_000)
     assert "£25.00" in fee.inner_text()
-    shot(page, shots, "cancellation-student-390")
+    snap(page, shots, "cancellation-student-390")
     page.set_viewport_size(DESKTOP)
-    shot(page, shots, "cancellation-student-desktop")
+    snap(page, shots, "cancellation-student-desktop")
 
     # The office sees it, and the history row of the fee, from its own replica.
     actx = launch("admin-bookings", viewport=DESKTOP)
@@ -87,7 +94,7 @@ def test_offline_late_cancellation_records_the_fee_and_the_admin_sees_its_histor
     sign_in(admin, server.url, "admin@demo.test")
     go(admin, "bookings")
     admin.wait_for_selector("[data-testid=admin-bookings] li")
-    shot(admin, shots, "bookings-admin-desktop")
+    snap(admin, shots, "bookings-admin-desktop")
     admin.select_option("#bf-status", "cancelled")
     link = admin.locator(f"[data-testid=admin-bookings] li[data-booking-id='{bid}'] a")
     link.wait_for()
@@ -99,15 +106,15 @@ def test_offline_late_cancellation_records_the_fee_and_the_admin_sees_its_histor
     texts = history.all_inner_texts()
     assert any("student: late fee" in t and "£25.00" in t for t in texts), texts
     assert any("student: status confirmed → cancelled" in t for t in texts), texts
-    shot(admin, shots, "booking-history-admin-desktop")
+    snap(admin, shots, "booking-history-admin-desktop")
     admin.set_viewport_size(PHONE_390)
     admin.wait_for_timeout(100)
     assert admin.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    shot(admin, shots, "booking-history-admin-390")
+    snap(admin, shots, "booking-history-admin-390")
     go(admin, "bookings")
     admin.wait_for_selector("[data-testid=admin-bookings] li")
     assert admin.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    shot(admin, shots, "bookings-admin-390")
+    snap(admin, shots, "bookings-admin-390")
     assert errors == []
 
 
@@ -144,7 +151,7 @@ def test_student_asks_to_move_offline_and_the_instructor_accepts(
     chosen = times.nth(2).get_attribute("value")
     row.locator("[data-testid=move-time]").select_option(chosen)
     row.locator("[data-testid=move-note]").fill("Work shift changed")
-    shot(page, shots, "move-ask-390")
+    snap(page, shots, "move-ask-390")
     row.locator("button", has_text="Ask to move").click()
     wait_pending(page, 1)
     row.locator("[data-testid=move-asked]").wait_for()
@@ -166,9 +173,9 @@ def test_student_asks_to_move_offline_and_the_instructor_accepts(
     item = inst.locator("[data-testid=move-requests] li")
     item.wait_for()
     assert "Work shift changed" in item.inner_text()
-    shot(inst, shots, "move-requests-instructor-desktop")
+    snap(inst, shots, "move-requests-instructor-desktop")
     inst.set_viewport_size(PHONE_390)
-    shot(inst, shots, "move-requests-instructor-390")
+    snap(inst, shots, "move-requests-instructor-390")
     item.locator("button", has_text="Accept move").click()
     wait_synced(inst, timeout=15_000)
     moved = eventually(
@@ -209,7 +216,7 @@ def test_admin_cancels_and_moves_bookings_offline(
         "SELECT cancel_cutoff_hours, late_fee_cents FROM tenants WHERE slug = 'demo'"
     ) == [(720, 2500)]
     page.set_viewport_size(PHONE_390)
-    shot(page, shots, "school-cancellation-390")
+    snap(page, shots, "school-cancellation-390")
     page.set_viewport_size(DESKTOP)
     # Two confirmed weekday bookings of the coming days (inside the 30-day notice).
     (cancel_id,), (move_id,) = server.sql(
@@ -229,7 +236,7 @@ def test_admin_cancels_and_moves_bookings_offline(
     page.wait_for_selector("[data-testid=admin-move]")
     page.fill("#move-day", day)
     page.fill("#move-time", "17:00")
-    shot(page, shots, "booking-move-admin-desktop")
+    snap(page, shots, "booking-move-admin-desktop")
     page.click("[data-testid=admin-move] button[type=submit]")
     wait_pending(page, 2)
 
@@ -254,5 +261,5 @@ def test_admin_cancels_and_moves_bookings_offline(
     history.filter(has_text="admin: moved").first.wait_for(timeout=10_000)
     page.set_viewport_size(PHONE_390)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    shot(page, shots, "booking-moved-admin-390")
+    snap(page, shots, "booking-moved-admin-390")
     assert errors == []

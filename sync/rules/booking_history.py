@@ -8,7 +8,6 @@ history rows are records like any other (rev, change index), read by admins only
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -74,14 +73,8 @@ def log_changes(ctx: Context, booking: Booking, before: Snapshot | None) -> list
         rows = [
             _row(ctx, booking, change, name, before[name], getattr(booking, name))
             for name, change in TRACKED.items()
-            if _differs(before[name], getattr(booking, name))
+            if before[name] != getattr(booking, name)
         ]
     for row in rows:
         ctx.stamp("booking_history", row)
     return rows
-
-
-def _differs(old: Any, new: Any) -> bool:
-    if isinstance(old, dt.datetime) and isinstance(new, dt.datetime):
-        return old != new
-    return bool(old != new)

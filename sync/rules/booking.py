@@ -24,7 +24,7 @@ from schemas import (
     StudentInstructor,
 )
 from sync.core.command import Command, Outcome, Reject
-from sync.core.entities import ENTITIES
+from sync.core.entities import ENTITIES, EntitySpec
 from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.rules import booking_cancel, booking_history
 from sync.rules.batch import Context, load_row
@@ -107,7 +107,16 @@ async def follow_times(ctx: Context, row: Booking) -> None:
         ctx.stamp("lesson", lesson)
 
 
+def check_required(spec: EntitySpec, data: dict[str, Any]) -> None:
+    """A new record must carry its entity's required fields (`invalid` naming the first
+    missing one, rather than failing on it later)."""
+    missing = sorted(f for f in spec.required if data.get(f) is None)
+    if missing:
+        raise Reject("invalid", f"{missing[0]} is required", missing[0])
+
+
 async def _request(ctx: Context, m: Command) -> Outcome:
+    check_required(BOOKING, m.data)
     d = dict(m.data)
     who = ctx.who
     if who.role == "student":

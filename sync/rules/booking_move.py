@@ -23,7 +23,7 @@ from sync.core.entities import ENTITIES
 from sync.core.policy import LIVE_BOOKING
 from sync.rules import booking_history
 from sync.rules.batch import Context, load_row
-from sync.rules.booking import check_slot, follow_times
+from sync.rules.booking import check_required, check_slot, follow_times
 from sync.rules.lww import check_nulls, check_visible
 
 MOVE = ENTITIES["booking_move"]
@@ -64,6 +64,7 @@ async def _ask(ctx: Context, m: Command) -> Outcome:
     d = m.data
     if ctx.who.role != "student":
         raise Reject("forbidden", "staff move the booking itself (its start and end)", "entity")
+    check_required(MOVE, d)
     if d.get("status", "requested") != "requested":
         raise Reject("invalid_transition", "a move request starts as requested", "status")
     booking = await _live_booking(ctx, d["booking_id"])

@@ -420,3 +420,17 @@ async def test_move_notifications_reach_the_other_side(client: Any, db: Db) -> N
     ] == "applied"
     roles, subject, _html = await _rendered(db, "booking_move_declined")
     assert roles == ["student"] and subject.startswith("Your lesson stays at ")
+
+
+async def test_a_new_booking_or_move_request_without_its_required_fields_is_invalid(
+    client: Any,
+) -> None:
+    st = await Device(client, "student1@demo.test").login()
+    for entity, data, field in (
+        ("booking", {"service_id": uid()}, "instructor_id"),  # was a 500 before this check
+        ("booking_move", {"note": "x"}, "booking_id"),
+        ("booking_move", {"booking_id": uid()}, "start"),
+    ):
+        r = await st.one(entity, uid(), "put", data)
+        assert r["status"] == "rejected", r
+        assert (r["error"]["code"], r["error"]["details"]["field"]) == ("invalid", field)

@@ -117,8 +117,12 @@ async def _answer(ctx: Context, m: Command, row: BookingMove) -> Outcome:
             )
     target = d.get("status", row.status)
     role = "admin" if ctx.who.role in ("owner", "admin") else ctx.who.role
+    edits_note = "note" in d and d["note"] != row.note
+    # The note is the asker's, while the request is open: an answer never overwrites it.
+    if edits_note and (role != "student" or row.status != "requested"):
+        raise Reject("forbidden", "only the student edits the note of an open request", "note")
     if target == row.status:
-        if "note" in d and role == "student":
+        if edits_note:
             row.note = d["note"]
             return Outcome("applied", ctx.stamp("booking_move", row), row)
         return Outcome("applied", row.rev, row)
@@ -139,7 +143,7 @@ async def _answer(ctx: Context, m: Command, row: BookingMove) -> Outcome:
         await follow_times(ctx, booking)
         booking_history.log_changes(ctx, booking, before)
     row.status = target
-    if "note" in d:
+    if edits_note:
         row.note = d["note"]
     if target != "withdrawn":
         row.decided_by, row.decided_at = role, ctx.txn.now

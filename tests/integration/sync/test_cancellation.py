@@ -434,3 +434,21 @@ async def test_a_new_booking_or_move_request_without_its_required_fields_is_inva
         r = await st.one(entity, uid(), "put", data)
         assert r["status"] == "rejected", r
         assert (r["error"]["code"], r["error"]["details"]["field"]) == ("invalid", field)
+
+
+async def test_a_move_requests_note_is_the_students(client: Any) -> None:
+    st, inst, bid, _start = await _booked(client, days=9)
+    ask = uid()
+    data = {"booking_id": bid, "start": slot(9, 14), "note": "Work"}
+    assert (await st.one("booking_move", ask, "put", data))["status"] == "applied"
+    edited = await st.one("booking_move", ask, "patch", {"note": "Work shift"})
+    assert edited["status"] == "applied", edited
+    staff = await inst.one("booking_move", ask, "patch", {"status": "declined", "note": "No"})
+    assert (staff["status"], staff["error"]["code"]) == ("rejected", "forbidden")
+    assert (await inst.one("booking_move", ask, "patch", {"status": "declined"}))[
+        "status"
+    ] == "applied"
+    await st.pull(entities="booking_move")
+    assert st.of("booking_move")[ask]["note"] == "Work shift"
+    late = await st.one("booking_move", ask, "patch", {"note": "Please"})
+    assert late["error"]["code"] == "forbidden"  # answered: nothing more to edit

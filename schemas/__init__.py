@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from schemas.base import Base, UtcDateTime, utcnow
+    from schemas.bookings import BookingHistory, BookingMove
     from schemas.lessons import (
         Booking,
         BookingSeries,
@@ -75,6 +76,7 @@ TABLE_MODULES = (
     "schemas.tenancy",
     "schemas.school",
     "schemas.lessons",
+    "schemas.bookings",
     "schemas.messaging",
     "schemas.money",
     "schemas.syncmeta",
@@ -105,6 +107,8 @@ __all__ = [
     "AvailabilityException",
     "Base",
     "Booking",
+    "BookingHistory",
+    "BookingMove",
     "BookingSeries",
     "Branch",
     "CalendarFeed",

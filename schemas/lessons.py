@@ -50,6 +50,12 @@ class Booking(SyncedMixin, Base):
     # The `booking_series` this booking is an occurrence of: each occurrence is its own
     # booking so that one can be moved or cancelled alone.
     series_id: Mapped[str | None] = mapped_column(id_type())
+    # Set by the server when the booking is cancelled (sync.rules.booking_cancel): when the
+    # person made the cancellation (their clamped HLC time, not its arrival), the role of who
+    # made it, and the late-cancellation fee owed (cents, the booking's currency) or None.
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
+    late_fee_cents: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         _fk("student_id", "students"),

@@ -18,6 +18,8 @@ from schemas.accounts import ForgotPasswordResponse
 from schemas.wire import (
     AvailabilityExceptionRecord,
     AvailabilityRecord,
+    BookingHistoryRecord,
+    BookingMoveRecord,
     BookingRecord,
     BookingSeriesRecord,
     InstructorRecord,
@@ -167,6 +169,14 @@ class BookingSeriesChange(_Change[BookingSeriesRecord]):
     entity: Literal["booking_series"]
 
 
+class BookingMoveChange(_Change[BookingMoveRecord]):
+    entity: Literal["booking_move"]
+
+
+class BookingHistoryChange(_Change[BookingHistoryRecord]):
+    entity: Literal["booking_history"]
+
+
 class AvailabilityChange(_Change[AvailabilityRecord]):
     entity: Literal["availability"]
 
@@ -216,6 +226,8 @@ Change = Annotated[
     | MockTestChange
     | BookingChange
     | BookingSeriesChange
+    | BookingMoveChange
+    | BookingHistoryChange
     | AvailabilityChange
     | AvailabilityExceptionChange
     | StudentChange

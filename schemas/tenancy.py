@@ -41,6 +41,12 @@ class Tenant(Base):
     pass_total: Mapped[int] = mapped_column(Integer, default=50)
     # Platform fee taken from each paid lesson, in basis points (1500 = 15 %).
     platform_fee_bps: Mapped[int] = mapped_column(Integer, default=1500)
+    # Cancellation policy: a student's cancellation of a confirmed lesson made less than
+    # `cancel_cutoff_hours` before its start owes `late_fee_cents` (school currency). Their
+    # ranges are the admin API's (no CHECK: adding one to tenants would copy the table on
+    # SQLite, migration 0008).
+    cancel_cutoff_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    late_fee_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (

@@ -426,6 +426,13 @@ class BookingRecord(_Record):
     currency: str
     payment_status: str
     series_id: str | None
+    cancelled_at: dt.datetime | None = Field(
+        description="When the cancellation was made (its clamped HLC time)."
+    )
+    cancelled_by: str | None = Field(description="Role of who cancelled.")
+    late_fee_cents: int | None = Field(
+        description="Fee owed for a late cancellation, in `currency` cents."
+    )
 
 
 SeriesEvery = Literal["week", "2weeks"]
@@ -461,6 +468,48 @@ class BookingSeriesRecord(_Record):
     # One per date of the series: {start, end, booking_id, refused, reason}; `booking_id` is
     # null and `refused` the code (`overlap`, `unavailable`, `in_past`) where none was made.
     occurrences: list[dict[str, Any]]
+
+
+MoveStatus = Literal["requested", "accepted", "declined", "withdrawn"]
+
+
+class BookingMoveWrite(_Write):
+    """A request to move a booking (`status: requested`, by its student or staff), then
+    `accepted` / `declined` by the instructor or an admin, or `withdrawn` by its asker."""
+
+    booking_id: Uuid | None = None
+    start: Utc | None = None
+    end: Utc | None = None
+    status: MoveStatus | None = None
+    note: Comment | None = None
+
+
+class BookingMoveRecord(_Record):
+    booking_id: str
+    student_id: str
+    instructor_id: str
+    start: dt.datetime
+    end: dt.datetime
+    status: MoveStatus
+    note: str | None
+    requested_by: str
+    decided_by: str | None
+    decided_at: dt.datetime | None
+
+
+class BookingHistoryRecord(_Record):
+    """One change of a booking (server-written; admins only)."""
+
+    booking_id: str
+    student_id: str
+    instructor_id: str
+    at: dt.datetime
+    user_id: str | None
+    role: str
+    change: str
+    field: str | None
+    from_value: str | None
+    to_value: str | None
 
 
 class AvailabilityWrite(_Write):
@@ -673,6 +722,7 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "mock_test": MockTestWrite,
     "booking": BookingWrite,
     "booking_series": BookingSeriesWrite,
+    "booking_move": BookingMoveWrite,
     "availability": AvailabilityWrite,
     "availability_exception": AvailabilityExceptionWrite,
     "student": StudentWrite,
@@ -696,6 +746,8 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "mock_test": MockTestRecord,
     "booking": BookingRecord,
     "booking_series": BookingSeriesRecord,
+    "booking_move": BookingMoveRecord,
+    "booking_history": BookingHistoryRecord,
     "availability": AvailabilityRecord,
     "availability_exception": AvailabilityExceptionRecord,
     "student": StudentRecord,
@@ -787,6 +839,11 @@ class SchoolInfo(Outgoing):
     logo_url: str | None
     pass_mark: int = Field(description="Correct answers needed out of pass_total (43 of 50).")
     pass_total: int
+    cancel_cutoff_hours: int = Field(
+        description="A student's cancellation of a confirmed lesson later than this many hours "
+        "before its start is late."
+    )
+    late_fee_cents: int = Field(description="Fee for a late cancellation (school currency).")
 
 
 class TokenResponse(Outgoing):

@@ -85,6 +85,8 @@ SCHOOL_EDITABLE = (
     "pass_mark",
     "pass_total",
     "platform_fee_bps",
+    "cancel_cutoff_hours",
+    "late_fee_cents",
 )
 # What admins read: what every device gets with its tokens, plus the platform fee.
 SCHOOL_FIELDS = (*SchoolInfo.model_fields, "platform_fee_bps")

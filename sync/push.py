@@ -45,6 +45,7 @@ from sync.records import RecordContext, needs_assignments, to_record, wire_value
 from sync.rules.append import apply_append, finish_batch
 from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
+from sync.rules.booking_move import apply_move
 from sync.rules.catalogue import apply_catalogue
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
@@ -72,6 +73,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.TIMEOFF: apply_timeoff,
     Policy.SERIES: apply_series,
     Policy.CATALOGUE: apply_catalogue,
+    Policy.MOVE: apply_move,
 }
 
 

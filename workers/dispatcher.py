@@ -363,6 +363,7 @@ _SCREENS = {
     ("booking_cancelled", "instructor"): "week",
     ("series_requested", "instructor"): "today",
     ("series_cancelled", "instructor"): "calendar",
+    ("booking_move_requested", "instructor"): "today",
     ("instructor_digest", "instructor"): "week",
     ("lesson_completed", "student"): "home",
     ("mock_test_passed", "student"): "mock",

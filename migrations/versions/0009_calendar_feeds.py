@@ -4,7 +4,7 @@ Only the SHA-256 of the secret is stored. `ix_calendar_feeds_user` ends with ten
 rule of 0003) and serves "this user's live feed".
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 00:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import schemas.base
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -65,8 +65,19 @@ class SchoolBody(BaseModel):
     pass_mark: Annotated[int, Field(ge=1, le=500)] | None = None
     pass_total: Annotated[int, Field(ge=1, le=500)] | None = None
     platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    # Cancellation policy: up to 30 days' notice; a fee up to 100,000.00 in school currency.
+    cancel_cutoff_hours: Annotated[int, Field(ge=0, le=720)] | None = None
+    late_fee_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
 
-    @field_validator("name", "locale", "pass_mark", "pass_total", "platform_fee_bps")
+    @field_validator(
+        "name",
+        "locale",
+        "pass_mark",
+        "pass_total",
+        "platform_fee_bps",
+        "cancel_cutoff_hours",
+        "late_fee_cents",
+    )
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Left out means unchanged; an explicit null would clear a field that must be set.

@@ -34,6 +34,7 @@ class Policy(StrEnum):
     PEOPLE = "people"  # admins' writes of people and assignments: LWW plus scopes and accounts
     TIMEOFF = "timeoff"  # LWW, all-day blocks widened to local days, clashes told (timeoff.py)
     CATALOGUE = "catalogue"  # admins' writes of the catalogue: LWW plus checks; retired, kept
+    MOVE = "move"  # a booking's move requests: asked, then accepted (slot checks) or declined
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -310,6 +311,26 @@ ENTITIES: dict[str, EntitySpec] = {
             refs=(Ref("service_id", "service"),),
             instructor_owned=True,
             server_fills=frozenset({"student_id"}),  # a student books for themselves
+        ),
+        _spec(
+            "booking_move",
+            "booking_moves",
+            Policy.MOVE,
+            Visibility.STUDENT,
+            frozenset({"owner", "admin", "instructor", "student"}),
+            ScopeKeys(student="student_id", instructor="instructor_id"),
+            ("booking_id", "start"),
+            refs=(Ref("booking_id", "booking"),),
+            instructor_owned=True,
+        ),
+        _spec(
+            "booking_history",
+            "booking_history",
+            Policy.READ_ONLY,
+            Visibility.ADMIN,
+            NOBODY,
+            ScopeKeys(student="student_id", instructor="instructor_id"),
+            readers=NOBODY,
         ),
         _spec(
             "availability",

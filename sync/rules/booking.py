@@ -1,7 +1,9 @@
 """Bookings are server-authoritative: a request must fit one availability slot of the
 instructor, overlap no live booking of the instructor or the student, lie in the future,
 and pair a student with an assigned instructor. Confirming creates the lesson in the same
-commit; cancelling cancels it."""
+commit; cancelling cancels it, records when it was made and any late fee
+(sync.rules.booking_cancel). Every change keeps history rows (sync.rules.booking_history).
+A student does not move a booking: they ask to (sync.rules.booking_move)."""
 
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ from schemas import (
     StudentInstructor,
 )
 from sync.core.command import Command, Outcome, Reject
-from sync.core.entities import ENTITIES
+from sync.core.entities import ENTITIES, EntitySpec
 from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.core.pricing import price_for
+from sync.rules import booking_cancel, booking_history
 from sync.rules.batch import Context, load_row
 from sync.rules.lww import check_nulls, check_visible
 
@@ -70,9 +73,10 @@ async def apply_booking(ctx: Context, m: Command) -> Outcome:
     moved = ("start" in data and data["start"] != row.start) or (
         "end" in data and data["end"] != row.end
     )
+    before = booking_history.snapshot(row)
     if moved:
         if role == "student":
-            raise Reject("forbidden", "to move a booking, cancel it and request another", "start")
+            raise Reject("forbidden", "to move a booking, send a booking_move request", "start")
         if row.status not in LIVE_BOOKING:
             raise Reject("invalid_transition", "only a live booking can be moved", "start")
         service = await load_row(ctx, "service", row.service_id)
@@ -83,18 +87,37 @@ async def apply_booking(ctx: Context, m: Command) -> Outcome:
     if "pickup_location" in data:
         row.pickup_location = data["pickup_location"]
     previous = row.status
+    if status == "cancelled" and previous != "cancelled":
+        await booking_cancel.settle(ctx, row, previous, m.hlc, m.base_rev)
+    elif previous == "cancelled" and status != "cancelled":  # an admin re-opened it
+        row.cancelled_at = row.cancelled_by = row.late_fee_cents = None
     row.status = status
     rev = ctx.stamp("booking", row)
     await _follow_status(ctx, row, previous)
     if moved:
-        lesson = await lesson_of(ctx, row.id)
-        if lesson is not None and lesson.status == "scheduled":
-            lesson.scheduled_start, lesson.scheduled_end = row.start, row.end
-            ctx.stamp("lesson", lesson)
+        await follow_times(ctx, row)
+    booking_history.log_changes(ctx, row, before)
     return Outcome("applied", rev, row)
 
 
+async def follow_times(ctx: Context, row: Booking) -> None:
+    """A moved booking's lesson, while still scheduled, moves with it."""
+    lesson = await lesson_of(ctx, row.id)
+    if lesson is not None and lesson.status == "scheduled":
+        lesson.scheduled_start, lesson.scheduled_end = row.start, row.end
+        ctx.stamp("lesson", lesson)
+
+
+def check_required(spec: EntitySpec, data: dict[str, Any]) -> None:
+    """A new record must carry its entity's required fields (`invalid` naming the first
+    missing one, rather than failing on it later)."""
+    missing = sorted(f for f in spec.required if data.get(f) is None)
+    if missing:
+        raise Reject("invalid", f"{missing[0]} is required", missing[0])
+
+
 async def _request(ctx: Context, m: Command) -> Outcome:
+    check_required(BOOKING, m.data)
     d = dict(m.data)
     who = ctx.who
     if who.role == "student":
@@ -150,6 +173,7 @@ async def _request(ctx: Context, m: Command) -> Outcome:
     rev = ctx.stamp("booking", row)
     await ctx.session.flush()
     await _follow_status(ctx, row, None)
+    booking_history.log_changes(ctx, row, None)
     return Outcome("applied", rev, row)
 
 

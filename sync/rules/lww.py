@@ -20,6 +20,7 @@ from sync.core.policy import (
     merge_note_body,
 )
 from sync.rules.batch import Context, load_row
+from sync.rules.booking_follow import booking_follows
 from sync.tables import table_of
 
 LESSON_STATUSES = frozenset({"scheduled", "in_progress", "completed", "no_show", "cancelled"})
@@ -267,8 +268,8 @@ async def _lesson_moved(ctx: Context, row: Any) -> None:
         booking = await load_row(ctx, "booking", row.booking_id)
         target = "completed" if row.status == "completed" else "cancelled"
         if booking is not None and booking.status == "confirmed":
-            booking.status = target
-            ctx.stamp("booking", booking)
+            # The lesson's status stamp is when the change was made (staff: never a fee).
+            await booking_follows(ctx, booking, target, (row.field_hlc or {}).get("status"))
             if target == "cancelled":  # told like any cancellation of the booking
                 payload = {
                     "booking_id": booking.id,

@@ -33,6 +33,7 @@ from sync.core.command import Command, Outcome, Reject
 from sync.core.entities import ENTITIES
 from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.core.series import SeriesShapeError, occurrence_starts
+from sync.rules import booking_cancel, booking_history
 from sync.rules.batch import Context, load_row
 from sync.rules.booking import _follow_status, _price, check_slot
 from sync.rules.lww import check_nulls, check_visible
@@ -59,7 +60,7 @@ async def apply_series(ctx: Context, m: Command) -> Outcome:
             raise Reject("not_found", "no booking series with this id", "id")
         return await _create(ctx, m)
     check_visible(ctx, SERIES, row)
-    return await _change(ctx, row, dict(m.data))
+    return await _change(ctx, row, dict(m.data), m.hlc)
 
 
 async def _create(ctx: Context, m: Command) -> Outcome:
@@ -158,6 +159,7 @@ async def _create(ctx: Context, m: Command) -> Outcome:
         # Flushed at once: the next date's overlap check must see this one.
         await ctx.session.flush()
         await _follow_status(ctx, booking, None, notify=False)
+        booking_history.log_changes(ctx, booking, None)
         entry["booking_id"] = booking_id
         made.append(booking)
     if not made:
@@ -174,7 +176,7 @@ async def _create(ctx: Context, m: Command) -> Outcome:
     return Outcome("applied", rev, series)
 
 
-async def _change(ctx: Context, series: BookingSeries, data: dict[str, Any]) -> Outcome:
+async def _change(ctx: Context, series: BookingSeries, data: dict[str, Any], hlc: str) -> Outcome:
     for fixed in _FIXED:
         if fixed in data and data[fixed] != getattr(series, fixed):
             raise Reject(
@@ -199,21 +201,23 @@ async def _change(ctx: Context, series: BookingSeries, data: dict[str, Any]) -> 
         tz = ZoneInfo(ctx.tenant.timezone)
         for booking in to_come:
             if booking.start.astimezone(tz).date() > until:
-                changed += await _move(ctx, booking, "cancelled")
+                changed += await _move(ctx, booking, "cancelled", hlc)
         series.until = until
     if status != series.status:
         for booking in to_come:
             if booking.status == status or booking.status not in LIVE_BOOKING:
                 continue
             if status == "cancelled" or booking.status == "requested":
-                changed += await _move(ctx, booking, status)
+                changed += await _move(ctx, booking, status, hlc)
         series.status = status
     if "pickup_location" in data and data["pickup_location"] != series.pickup_location:
         series.pickup_location = data["pickup_location"]
         for booking in to_come:
             if booking.status in LIVE_BOOKING:
+                before = booking_history.snapshot(booking)
                 booking.pickup_location = series.pickup_location
                 ctx.stamp("booking", booking)
+                booking_history.log_changes(ctx, booking, before)
     rev = ctx.stamp("booking_series", series)
     if changed:
         _announce(
@@ -229,12 +233,18 @@ async def _occurrences(ctx: Context, series_id: str) -> list[Booking]:
     return sorted(rows, key=lambda b: b.start)
 
 
-async def _move(ctx: Context, booking: Booking, status: str) -> int:
-    """One occurrence to `status`, its lesson following, without a notification of its own."""
+async def _move(ctx: Context, booking: Booking, status: str, hlc: str) -> int:
+    """One occurrence to `status`, its lesson following, its history kept, without a
+    notification of its own. A cancellation is judged like a single booking's (when it was
+    made, by whom: a student's late one owes the school's fee, sync.rules.booking_cancel)."""
+    before = booking_history.snapshot(booking)
     previous = booking.status
+    if status == "cancelled":
+        await booking_cancel.settle(ctx, booking, previous, hlc, None)
     booking.status = status
     ctx.stamp("booking", booking)
     await _follow_status(ctx, booking, previous, notify=False)
+    booking_history.log_changes(ctx, booking, before)
     return 1
 
 

@@ -99,7 +99,9 @@ def _time_off(server: LiveServer) -> None:
 CATALOGUE_FORMS = ("service", "rate_card", "skill", "theory_question")
 
 
-def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
+def _routes(
+    page: Any, role: str, lesson: str, student: str, bookings: tuple[str, ...] = ()
+) -> list[str]:
     """Every tab the app shows this role (read from its own navigation, so a new screen is
     walked without touching this test), then the screens reached from them."""
     tabs = page.evaluate(
@@ -111,9 +113,8 @@ def _routes(page: Any, role: str, lesson: str, student: str) -> list[str]:
         "student": ["practice/hazard-awareness"],
         "admin": [f"lesson/{lesson}", f"student/{student}"]
         + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else [])
-        + (
-            [f"catalogue/{entity}/new" for entity in CATALOGUE_FORMS] if "catalogue" in tabs else []
-        ),
+        + ([f"catalogue/{entity}/new" for entity in CATALOGUE_FORMS] if "catalogue" in tabs else [])
+        + ([f"booking/{b}" for b in bookings] if "bookings" in tabs else []),
     }[role]
     # The calendar's other views (its tab opens the week).
     if "calendar" in tabs:
@@ -164,7 +165,14 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
         found += _both_sizes(page, cdp, "account link")
     page.set_viewport_size(DESKTOP)
     sign_in(page, server.url, email)
-    for route in _routes(page, role, lesson, student):
+    # A booking's page: a past one (with its lesson's trip) and a live one (move form).
+    bookings = server.sql(
+        "SELECT booking_id FROM lessons WHERE id = ? UNION ALL "
+        "SELECT * FROM (SELECT id FROM bookings WHERE status = 'confirmed' "
+        "AND start > datetime('now') ORDER BY start LIMIT 1)",
+        lesson,
+    )
+    for route in _routes(page, role, lesson, student, tuple(b for (b,) in bookings if b)):
         go(page, route)
         page.wait_for_timeout(200)  # live cards (journal, devices, notifications) settle
         found += _both_sizes(page, cdp, f"{role} #{route}")

@@ -55,6 +55,7 @@ def _routes(server: LiveServer, role: str) -> list[str]:
         "student": ["home", "theory", "practice/hazard-awareness", "mock", "bookings"],
         "admin": [
             "dashboard",
+            "bookings",  # issue 11: the admin's bookings view
             "lessons",
             f"lesson/{lesson}",
             f"student/{student}",

@@ -112,6 +112,7 @@ def test_every_view_renders_on_phone_and_desktop(
         "student": ["home", "theory", "practice/hazard-awareness", "mock", "bookings", "account"],
         "admin": [
             "dashboard",
+            "bookings",  # issue 11: the admin's bookings view
             "lessons",
             f"lesson/{ids['lesson']}",
             f"student/{ids['student']}",

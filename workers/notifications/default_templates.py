@@ -57,11 +57,30 @@ _BOOKING_HTML = """<table>
 </table>"""
 
 
-def _booking(headline: str, short: str) -> Defaults:
+# Extra lines of some booking mails, as (text, HTML).
+_LATE_FEE = (
+    "{% if booking.late_fee %}Late cancellation: it was made inside the school's cancellation "
+    "notice, so a fee of {{ booking.late_fee }} applies.\n\n{% endif %}",
+    "{% if booking.late_fee %}<p><strong>Late cancellation:</strong> it was made inside the "
+    "school's cancellation notice, so a fee of {{ booking.late_fee }} applies.</p>{% endif %}",
+)
+_MOVE = (
+    "Asked for: {{ move.start }} - {{ move.end_time }}\n"
+    "{% if move.note %}Note: {{ move.note }}\n{% endif %}\n",
+    "<p>Asked for: {{ move.start }} - {{ move.end_time }}</p>"
+    "{% if move.note %}<p>Note: {{ move.note }}</p>{% endif %}",
+)
+
+
+def _booking(headline: str, short: str, extra: tuple[str, str] = ("", "")) -> Defaults:
     return Defaults(
         subject=headline + ": {{ booking.start }}",
-        text="Hello {{ recipient.name }},\n\n" + headline + ".\n\n" + _BOOKING_TEXT,
-        html="<p>Hello {{ recipient.name }},</p><p>" + headline + ".</p>" + _BOOKING_HTML,
+        text="Hello {{ recipient.name }},\n\n" + headline + ".\n\n" + extra[0] + _BOOKING_TEXT,
+        html="<p>Hello {{ recipient.name }},</p><p>"
+        + headline
+        + ".</p>"
+        + extra[1]
+        + _BOOKING_HTML,
         short=short,
     )
 
@@ -104,7 +123,25 @@ DEFAULTS: dict[str, Defaults] = {
     "booking_cancelled": _booking(
         "Lesson cancelled",
         "{{ school.name }}: the lesson on {{ booking.start }} "
-        "({{ booking.student }} with {{ booking.instructor }}) is cancelled.",
+        "({{ booking.student }} with {{ booking.instructor }}) is cancelled."
+        "{% if booking.late_fee %} Late cancellation: a fee of {{ booking.late_fee }} "
+        "applies.{% endif %}",
+        _LATE_FEE,
+    ),
+    "booking_move_requested": _booking(
+        "{{ booking.student }} asks to move a lesson to {{ move.start }}",
+        "{{ booking.student }} asks to move the lesson on {{ booking.start }} to {{ move.start }}.",
+        _MOVE,
+    ),
+    "booking_move_accepted": _booking(
+        "Your lesson was moved to {{ move.start }}",
+        "{{ school.name }}: {{ booking.instructor }} moved your lesson to {{ move.start }}.",
+    ),
+    "booking_move_declined": _booking(
+        "Your lesson stays at {{ booking.start }}",
+        "{{ school.name }}: {{ booking.instructor }} cannot move your lesson to "
+        "{{ move.start }}; it stays at {{ booking.start }}.",
+        _MOVE,
     ),
     "booking_declined": _booking(
         "Your lesson request was declined",

@@ -7,11 +7,11 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from schemas import MockTest, utcnow
+from schemas import BookingMove, MockTest, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
 from workers.notifications import time_off
-from workers.notifications.recipients import Expansion, Facts, Recipient
+from workers.notifications.recipients import Expansion, Facts, Recipient, local_text
 
 Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
 
@@ -66,6 +66,24 @@ async def _series_event(f: Facts, p: dict[str, Any]) -> Expansion:
         people = _only(student)
     context = {"series": series, "lessons": p.get("lessons"), "by": p.get("by")}
     return Expansion(people, context)
+
+
+async def _move_event(f: Facts, p: dict[str, Any]) -> Expansion:
+    move: BookingMove | None = await f._get(BookingMove, p.get("move_id"))
+    row, booking = await f.booking(p.get("booking_id"))
+    if move is None or row is None:
+        return Expansion(stale="move request not found")
+    if p.get("status") == "requested" and move.status != "requested":
+        return Expansion(stale=f"move request is now {move.status}")
+    asked = {
+        "start": local_text(move.start, f.tz),
+        "end_time": move.end.astimezone(f.tz).strftime("%H:%M"),
+        "note": move.note or "",
+    }
+    to = await (
+        f.instructor(row.instructor_id) if move.status == "requested" else f.student(row.student_id)
+    )
+    return Expansion(_only(to), {"booking": booking, "move": asked})
 
 
 async def _reminder(f: Facts, p: dict[str, Any]) -> Expansion:
@@ -151,6 +169,9 @@ EXPANDERS: dict[str, Expander] = {
     "booking_confirmed": _booking_event,
     "booking_cancelled": _booking_event,
     "booking_declined": _booking_event,
+    "booking_move_requested": _move_event,
+    "booking_move_accepted": _move_event,
+    "booking_move_declined": _move_event,
     "booking_reminder": _reminder,
     "series_requested": _series_event,
     "series_confirmed": _series_event,

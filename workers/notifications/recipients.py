@@ -9,6 +9,8 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | booking_requested | the instructor |
 | booking_confirmed, booking_declined | the student |
 | booking_cancelled | the student, and the instructor unless they cancelled it |
+| booking_move_requested | the instructor |
+| booking_move_accepted, booking_move_declined | the student |
 | booking_reminder | the student |
 | series_requested | the instructor (one for the whole series) |
 | series_confirmed, series_declined | the student |
@@ -155,6 +157,11 @@ class Facts:
             "pickup_location": row.pickup_location,
             "price": format_money(row.price_cents, row.currency),
             "payment_status": row.payment_status,
+            # A late cancellation's fee (sync.core.cancellation), formatted; "" when none.
+            "late_fee": format_money(row.late_fee_cents, row.currency)
+            if row.late_fee_cents
+            else "",
+            "cancelled_by": row.cancelled_by,
         }
 
     async def series(self, series_id: str | None) -> tuple[BookingSeries | None, dict[str, Any]]:

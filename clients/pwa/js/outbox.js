@@ -32,6 +32,7 @@ export const WRITABLE = {
   booking: ['instructor_id', 'service_id', 'start', 'end', 'status', 'pickup_location'],
   booking_series: ['instructor_id', 'service_id', 'first_start', 'every', 'count', 'until',
     'pickup_location', 'status'],
+  booking_move: ['booking_id', 'start', 'end', 'status', 'note'],
   availability: ['instructor_id', 'weekday', 'start_time', 'end_time', 'valid_from', 'valid_until'],
   availability_exception: ['instructor_id', 'start', 'end', 'reason', 'all_day'],
   student: ['name', 'email', 'phone', 'licence_number', 'date_of_birth', 'theory_test_date',

@@ -224,8 +224,9 @@ def test_read_only_replica_is_forbidden(entity: str, role: str) -> None:
 
 
 def test_read_only_replicas_are_the_protocols() -> None:
-    # issue 11: skills, services and theory questions are written by admins now
-    assert set(READ_ONLY_REPLICAS) == {"student_progress", "payment"}
+    # issue 11: skills, services and theory questions are written by admins now; the
+    # booking history is the server's own
+    assert set(READ_ONLY_REPLICAS) == {"student_progress", "payment", "booking_history"}
 
 
 # PROTOCOL.md: instructors write lessons, notes, assessments, trips and availability, and
@@ -242,6 +243,7 @@ MAY_WRITE = {
     "theory_attempt": {"student"},
     "mock_test": {"student"},
     "booking": STAFF | {"student"},
+    "booking_move": STAFF | {"student"},  # students ask, staff answer (sync.rules.booking_move)
 }
 
 

@@ -43,6 +43,8 @@ def test_registry_holds_the_protocol_entities() -> None:
         "mock_test",
         "booking",
         "booking_series",  # issue 11: recurring lessons
+        "booking_move",  # issue 11: move requests
+        "booking_history",  # issue 11: every change of a booking (admins only)
         "availability",
         "availability_exception",
         "student",
@@ -158,6 +160,7 @@ def test_writers_follow_the_protocol() -> None:
         "mock_test": {"student"},
         "booking": staff | {"student"},
         "booking_series": staff | {"student"},  # issue 11: recurring lessons
+        "booking_move": staff | {"student"},  # students ask, staff answer
         # issue 11: people and assignments are written by the office only
         "student": {"owner", "admin"},
         "instructor": {"owner", "admin"},

@@ -316,6 +316,9 @@ export async function school(app) {
     logo_url: input('logo_url', { type: 'url', placeholder: 'https://…', maxlength: 500 }),
     fee_pct: h('input', { id: 'school-fee', name: 'fee_pct', type: 'number', min: 0, max: 100, step: 0.01,
       value: (current.platform_fee_bps / 100).toString(), required: true }),
+    cancel_cutoff_hours: input('cancel_cutoff_hours', { type: 'number', min: 0, max: 720, required: true }),
+    late_fee: h('input', { id: 'school-late-fee', name: 'late_fee', type: 'number', min: 0, step: 0.01,
+      value: (current.late_fee_cents / 100).toFixed(2), required: true }),
   };
   const status = h('p', { role: 'status', 'data-testid': 'school-status' });
   const save = async (event) => {
@@ -327,6 +330,8 @@ export async function school(app) {
       brand_color: controls.brand_color.value,
       logo_url: controls.logo_url.value.trim() || null,
       platform_fee_bps: Math.round(Number(controls.fee_pct.value) * 100),
+      cancel_cutoff_hours: Number(controls.cancel_cutoff_hours.value),
+      late_fee_cents: Math.round(Number(controls.late_fee.value) * 100),
     };
     // Send only what changed (a colour picker always holds a colour: untouched, it is not one).
     const shown = { ...current, brand_color: current.brand_color || defaultColour };
@@ -339,7 +344,8 @@ export async function school(app) {
       status.textContent = `Saved. Pass mark ${current.pass_mark} of ${current.pass_total}.`;
       app.announce('School settings saved');
     } catch (err) {
-      const where = err.details?.field ? controls[err.details.field === 'platform_fee_bps' ? 'fee_pct' : err.details.field] : null;
+      const named = { platform_fee_bps: 'fee_pct', late_fee_cents: 'late_fee' };
+      const where = err.details?.field ? controls[named[err.details.field] || err.details.field] : null;
       status.textContent = `Not saved: ${err.message}`;
       if (where) where.focus();
     }
@@ -352,6 +358,8 @@ export async function school(app) {
       field('Brand colour', controls.brand_color),
       field('Logo address', controls.logo_url, 'An https:// address, or empty.'),
       field('Platform fee (%)', controls.fee_pct, 'Taken from each paid lesson; the rest is the instructor\'s share.'),
+      field('Cancellation notice (hours)', controls.cancel_cutoff_hours, 'A student who cancels a confirmed lesson later than this before its start owes the late fee. Judged by when they cancelled, even offline.'),
+      field(`Late cancellation fee (${current.currency})`, controls.late_fee, 'Recorded on the booking; 0 for none. Cancellations by instructors or the office owe nothing.'),
       h('p', { class: 'hint' }, `Time zone ${current.timezone} and currency ${current.currency} are fixed once the school has data.`),
       h('button', { type: 'submit', class: 'primary', 'data-testid': 'school-save' }, 'Save'),
       status)));

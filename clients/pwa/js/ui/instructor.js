@@ -5,6 +5,7 @@
  */
 
 import { h, section, empty, badge, fmt, startOfDay, startOfWeek, addDays, byKey, sortBy, nowIso, plural } from './dom.js';
+import { moveRequestsSection } from './moves.js';
 import { progressSection } from './progress.js';
 import { joinSegments, routeView } from './trip.js';
 import { seriesRequests } from './series.js';
@@ -69,7 +70,8 @@ function requestsSection(app, bookings, students, services) {
 
 export async function today(app) {
   const { lessons, students } = await lessonData(app);
-  const [bookings, services, series] = await Promise.all([app.all('booking'), app.all('service'), app.all('booking_series')]);
+  const [bookings, services, series, moves] = await Promise.all([app.all('booking'), app.all('service'),
+    app.all('booking_series'), app.all('booking_move')]);
   const from = startOfDay();
   const to = addDays(from, 1);
   const todays = sortBy(lessons.filter((l) => new Date(l.scheduled_start) >= from && new Date(l.scheduled_start) < to), (l) => l.scheduled_start);
@@ -84,6 +86,7 @@ export async function today(app) {
     seriesRequests(app, series, students, byKey(services)),
     // A series' dates are answered together, above; the single requests here.
     requestsSection(app, bookings.filter((b) => !b.series_id), students, byKey(services)),
+    moveRequestsSection(app, moves, byKey(bookings), students),
     section('Coming up', upcoming.length ? h('ul', { class: 'plain list', 'data-testid': 'upcoming' },
       upcoming.map((l) => lessonItem(l, students, null, { ...byBooking, day: true }))) : empty('Nothing scheduled this week.')));
 }

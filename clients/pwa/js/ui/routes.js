@@ -11,12 +11,14 @@ import * as availability from './availability.js';
 import * as cal from './calendar.js';
 import * as audit from './audit.js';
 import * as catalogue from './catalogue.js';
+import * as bookings from './bookings.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['availability', 'Availability'], ['catalogue', 'Catalogue'],
-    ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'], ['school', 'School'], ['account', 'Account']],
+  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['bookings', 'Bookings'], ['availability', 'Availability'],
+    ['catalogue', 'Catalogue'], ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'],
+    ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
 NAV.guardian = NAV.student;
@@ -37,6 +39,7 @@ export const ROUTES = {
     devices: admin.devices, school: admin.school, account: account.accountView,
     people: people.people, person: people.person, availability: availability.availability,
     audit: audit.auditView, catalogue: catalogue.catalogue,
+    bookings: bookings.bookings, booking: bookings.booking,
   },
 };
 ROUTES.guardian = ROUTES.student;

@@ -1,6 +1,7 @@
 /**
  * Student views: progress and readiness, upcoming lessons and notes, theory results,
- * bookings (request a slot from the instructor's availability, cancel) and payments.
+ * bookings (request a slot from the instructor's availability, cancel — warned of a late
+ * fee inside the school's notice —, ask to move one) and payments.
  * Booking rules are the server's: a request it refuses comes back as a problem with the
  * reason (unavailable, overlap, in the past).
  */
@@ -11,6 +12,7 @@ import { statusBadge } from './instructor.js';
 import { pushCard } from './account.js';
 import { repeatFields, seriesSection, followingButton } from './series.js';
 import { priceFor } from './pricing.js';
+import { askForm, feeBadge, lateFee, openMoves } from './moves.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
@@ -120,18 +122,26 @@ function awaySection(exceptions, instructors) {
 
 export async function bookings(app) {
   const sid = app.user.student_id;
-  const [list, services, instructors, availability, payments, me, exceptions, cards] = await Promise.all([
+  const [list, services, instructors, availability, payments, me, exceptions, cards, moves] = await Promise.all([
     app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
-    app.get('student', sid), app.all('availability_exception'), app.all('rate_card')]);
+    app.get('student', sid), app.all('availability_exception'), app.all('rate_card'), app.all('booking_move')]);
   const series = (await app.all('booking_series')).filter((x) => x.student_id === sid || x._pending);
+  const asked = openMoves(moves);
   const svc = byKey(services);
   const inst = byKey(instructors);
   const pay = new Map(payments.map((p) => [p.booking_id, p]));
   const mine = sortBy(list.filter((b) => b.student_id === sid || b._pending), (b) => b.start, true);
   const cancel = (b) => async () => {
-    if (!confirm(`Cancel the lesson on ${fmt.day(b.start)} at ${fmt.time(b.start)}?`)) return;
+    const fee = lateFee(b, app.session?.school);
+    const warning = fee ? `\n\nThis is inside the school's ${app.session.school.cancel_cutoff_hours}-hour notice: a late cancellation fee of ${fmt.money(fee, b.currency)} applies.` : '';
+    if (!confirm(`Cancel the lesson on ${fmt.day(b.start)} at ${fmt.time(b.start)}?${warning}`)) return;
     await app.mutate('booking', 'patch', b.id, { status: 'cancelled' });
     app.announce('Booking cancelled');
+    app.refresh();
+  };
+  const withdraw = (m) => async () => {
+    await app.mutate('booking_move', 'patch', m.id, { status: 'withdrawn' });
+    app.announce('Move request withdrawn');
     app.refresh();
   };
   // The request form.
@@ -200,15 +210,23 @@ export async function bookings(app) {
     section('Your lessons', mine.length ? h('ul', { class: 'plain list', 'data-testid': 'bookings' }, mine.map((b) => {
       const p = pay.get(b.id);
       const payment = p ? p.status : b.payment_status;
-      return h('li', { class: 'booking' },
+      return h('li', { class: 'booking', 'data-booking-id': b.id },
         h('div', {}, h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',
           ' · ', (inst.get(b.instructor_id) || {}).name || ''),
         h('div', {}, statusBadge(b.status), ' ',
           b.price_cents !== undefined ? `${fmt.money(b.price_cents, b.currency)} · ` : '',
           payment ? badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '') : null,
           b._pending ? badge('not synced', 'pending') : null),
+        feeBadge(b),
+        asked.get(b.id) && ['requested', 'confirmed'].includes(b.status) ? h('div', { class: 'hint', 'data-testid': 'move-asked' },
+          `You asked to move it to ${fmt.day(asked.get(b.id).start)} ${fmt.time(asked.get(b.id).start)}.`, ' ',
+          h('button', { type: 'button', onclick: withdraw(asked.get(b.id)) }, 'Withdraw request')) : null,
         ['requested', 'confirmed'].includes(b.status) && future(b)
-          ? h('div', { class: 'actions' }, h('button', { type: 'button', onclick: cancel(b) }, 'Cancel'), followingButton(app, b)) : null);
+          ? h('div', { class: 'actions' },
+            h('button', { type: 'button', onclick: cancel(b) }, 'Cancel'), followingButton(app, b),
+            asked.get(b.id) ? null : h('details', { class: 'move' }, h('summary', {}, 'Ask to move'),
+              askForm(app, b, (day) => slots(availability, list.filter((x) => x.id !== b.id), b.instructor_id, day,
+                (new Date(b.end) - new Date(b.start)) / 60000), localDay(tomorrow)))) : null);
     })) : empty('No bookings yet.')),
     awaySection(exceptions, myInstructors),
     section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),

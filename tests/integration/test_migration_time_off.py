@@ -26,7 +26,27 @@ async def _run(db: Db, fn: Any) -> Any:
 
 def _seed_at_0005(conn: Any) -> None:
     """A school with one instructor and one block in the pre-0007 table."""
-    conn.execute(sa.insert(schemas.Tenant.__table__).values(id=TENANT, slug="s", name="School"))
+    # The tenants table as it was at 0005 (later migrations add columns the model has).
+    tenants = sa.table(
+        "tenants",
+        *(sa.column(c) for c in ("id", "slug", "name", "timezone", "currency", "locale")),
+        *(sa.column(c) for c in ("pass_mark", "pass_total", "platform_fee_bps")),
+        sa.column("created_at", schemas.base.UtcDateTime(timezone=True)),
+    )
+    conn.execute(
+        sa.insert(tenants).values(
+            id=TENANT,
+            slug="s",
+            name="School",
+            timezone="Europe/London",
+            currency="GBP",
+            locale="en-GB",
+            pass_mark=43,
+            pass_total=50,
+            platform_fee_bps=1500,
+            created_at=START,
+        )
+    )
     conn.execute(sa.insert(schemas.TenantRev.__table__).values(tenant_id=TENANT, rev=7))
     conn.execute(
         sa.insert(schemas.Instructor.__table__).values(

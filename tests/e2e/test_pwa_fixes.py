@@ -101,7 +101,7 @@ def test_the_tab_bar_fits_or_scrolls_on_a_390_px_phone(
     server: LiveServer, launch: Any, shots: Path
 ) -> None:
     page = page_of(launch("admin", viewport=PHONE_390))
-    sign_in(page, server.url, "admin@demo.test")  # the admin has the most tabs (7)
+    sign_in(page, server.url, "admin@demo.test")  # the admin has the most tabs (12)
     go(page, "dashboard")
     page.screenshot(path=str(shots / "tab-bar-390.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_390["width"]
@@ -117,7 +117,7 @@ def test_the_tab_bar_fits_or_scrolls_on_a_390_px_phone(
     assert nav["scroll"] <= nav["client"] or nav["overflow"] in ("auto", "scroll"), nav
     # Reached by a link or the address (not by scrolling the bar), a view's tab is in
     # sight: the bar scrolls to it.
-    for route in ("devices", "account", "lessons"):
+    for route in ("devices", "account", "calendar"):
         go(page, route)
         seen = page.evaluate(
             """() => { const n = document.getElementById('nav').getBoundingClientRect();

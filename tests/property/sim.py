@@ -95,6 +95,8 @@ ENTITIES = frozenset(
         "mock_test",
         "booking",
         "booking_series",
+        "booking_move",
+        "booking_history",  # admins only: may_read lets owners and admins read everything
         "availability",
         "availability_exception",
         "student",
@@ -118,6 +120,7 @@ BY_STUDENT = frozenset(
         "trip_segment",
         "booking",
         "booking_series",
+        "booking_move",
         "theory_attempt",
         "mock_test",
         "payment",

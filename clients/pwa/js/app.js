@@ -263,10 +263,6 @@ async function render({ focus }) {
   const { name, view, params } = currentRoute();
   paintNav(name);
   const main = $('#main');
-  // The focused control (or the last one, if the focus already fell to <body>): the new
-  // view gets the same control, or its heading, back (ui/focus.js).
-  const kept = focus ? null : focusKeeper.remember(main);
-  const scroll = window.scrollY;
   let node;
   try {
     node = await view(app, ...params);
@@ -275,6 +271,12 @@ async function render({ focus }) {
     node = h('div', { class: 'card' }, h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', {}, String(err.message || err)));
   }
   if (token !== renderToken) return;
+  // The focused control (or the last one, if the focus already fell to <body>): the new
+  // view gets the same control, or its heading, back (ui/focus.js). Read now, not before
+  // the view's data loaded: a key pressed meanwhile moved the focus, and a render that
+  // remembered the earlier control would take the focus back to it.
+  const kept = focus ? null : focusKeeper.remember(main);
+  const scroll = window.scrollY;
   main.replaceChildren(node);
   main.dataset.view = name;
   const heading = main.querySelector('h1');

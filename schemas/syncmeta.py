@@ -48,6 +48,9 @@ class SyncRecord(Base):
     student_id: Mapped[str | None] = mapped_column(id_type())
     instructor_id: Mapped[str | None] = mapped_column(id_type())
     private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The one user a party record is addressed to (Visibility.PARTY: a message thread's
+    # student or guardian, an inbox item's owner); None for every other record.
+    user_id: Mapped[str | None] = mapped_column(id_type())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     # The client_id whose push wrote this version and was answered with it (None: written
     # by the server, an admin or a rule): a pull with `skip_own` leaves it out for them.
@@ -57,6 +60,7 @@ class SyncRecord(Base):
         Index("ux_sync_records_rev", "tenant_id", "rev", unique=True),
         Index("ix_sync_records_student", "tenant_id", "student_id", "rev"),
         Index("ix_sync_records_instructor", "tenant_id", "instructor_id", "rev"),
+        Index("ix_sync_records_user", "tenant_id", "user_id", "rev"),
     )
 
 

@@ -60,7 +60,7 @@ async def load_scope(session: AsyncSession, who: Principal) -> Scope:
                 )
             )
             instructors = set(rows)
-    return Scope(who.role, False, frozenset(students), frozenset(instructors))
+    return Scope(who.role, False, frozenset(students), frozenset(instructors), who.user_id)
 
 
 class ScopeCache:

@@ -40,10 +40,11 @@ async def checksum(store: Store, who: Principal, entities: frozenset[str] | None
                 SyncRecord.student_id,
                 SyncRecord.instructor_id,
                 SyncRecord.private,
+                SyncRecord.user_id,
             ).where(SyncRecord.deleted.is_(False), reach(scope, entities))
         )
         grouped: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for entity, rid, rev, student_id, instructor_id, private in rows:
-            if scope.sees(entity, student_id, instructor_id, private):
+        for entity, rid, rev, student_id, instructor_id, private, user_id in rows:
+            if scope.sees(entity, student_id, instructor_id, private, user_id):
                 grouped[entity].append((rid, rev))
     return {"rev": head, "entities": replica_checksum(grouped)}

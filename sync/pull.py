@@ -78,6 +78,15 @@ def reach(scope: Scope, only: frozenset[str] | None) -> ColumnElement[bool]:
                 SyncRecord.student_id.in_(sorted(scope.student_ids)),
             )
         )
+    by_party = scope.entities_by_visibility(Visibility.PARTY, only)
+    if by_party:
+        addressed: list[ColumnElement[bool]] = []
+        if scope.user_id:
+            addressed.append(SyncRecord.user_id == scope.user_id)
+        if scope.role == "instructor" and scope.instructor_ids:
+            addressed.append(SyncRecord.instructor_id.in_(sorted(scope.instructor_ids)))
+        if addressed:
+            parts.append(and_(SyncRecord.entity.in_(by_party), or_(*addressed)))
     return or_(*parts) if parts else false()
 
 
@@ -269,6 +278,7 @@ class PullService:
                         SyncRecord.student_id,
                         SyncRecord.instructor_id,
                         SyncRecord.private,
+                        SyncRecord.user_id,
                         SyncRecord.deleted,
                     )
                     .where(
@@ -283,8 +293,10 @@ class PullService:
                     .limit(limit + 1)
                 )
             ).all()
-            for entity, rid, rev, student_id, instructor_id, private, deleted in rows[:limit]:
-                visible = not deleted and scope.sees(entity, student_id, instructor_id, private)
+            for entity, rid, rev, student_id, instructor_id, private, user, deleted in rows[:limit]:
+                visible = not deleted and scope.sees(
+                    entity, student_id, instructor_id, private, user
+                )
                 out.append((entity, rid, rev, "put" if visible else "delete"))
             if len(rows) > limit:
                 last = rows[limit - 1]
@@ -306,6 +318,7 @@ class PullService:
                     SyncRecord.student_id,
                     SyncRecord.instructor_id,
                     SyncRecord.private,
+                    SyncRecord.user_id,
                 )
                 .where(
                     SyncRecord.rev > cursor.rev,
@@ -326,13 +339,13 @@ class PullService:
         ).all()
         has_more = len(stream) > room
         already = {(entity, rid) for entity, rid, _rev, _op in out}
-        for entity, rid, rev, deleted, student_id, instructor_id, private in stream[:room]:
+        for entity, rid, rev, deleted, student_id, instructor_id, private, user in stream[:room]:
             if (entity, rid) in already:
                 continue
             if deleted:
                 if rev > cursor.init_rev:
                     out.append((entity, rid, rev, "delete"))
-            elif scope.sees(entity, student_id, instructor_id, private):
+            elif scope.sees(entity, student_id, instructor_id, private, user):
                 out.append((entity, rid, rev, "put"))
             else:
                 out.append((entity, rid, rev, "delete"))

@@ -65,6 +65,8 @@ class CommitInfo:
     # The Store that committed it: a process hearing its own NOTIFY back (it has already
     # told its listeners) does not deliver it twice.
     origin: str = ""
+    # Users a party record of this commit is addressed to (Visibility.PARTY).
+    user_ids: set[str] = field(default_factory=set)
 
 
 CommitListener = Callable[[CommitInfo], Awaitable[None]]
@@ -82,12 +84,13 @@ def encode(info: CommitInfo) -> str:
         "x": sorted(info.rescoped),
         "s": sorted(info.student_ids),
         "i": sorted(info.instructor_ids),
+        "u": sorted(info.user_ids),
     }
     if info.rescope_all:
         keys["xa"] = True
     text = json.dumps(keys, separators=(",", ":"))
     if len(text) > MAX_PAYLOAD:
-        del keys["s"], keys["i"]
+        del keys["s"], keys["i"], keys["u"]
         keys["all"] = True
         text = json.dumps(keys, separators=(",", ":"))
     if len(text) > MAX_PAYLOAD:
@@ -111,6 +114,7 @@ def decode(payload: str) -> CommitInfo:
         first_rev=int(first) if first is not None else None,
         rescope_all=bool(keys.get("xa")),
         origin=str(keys.get("o") or ""),
+        user_ids=set(keys.get("u", ())),
     )
     if keys.get("all"):
         info.catalogue = True  # treat as relevant to everyone in the tenant
@@ -170,7 +174,7 @@ class WriteTxn:
     def stamp(self, entity: str, row: Any) -> int:
         """Give `row` the next rev and index it under its scope keys; adds it to the
         session if it is new (or, with `keep_fresh`, to the rows inserted without it)."""
-        student_id, instructor_id, private = scope_keys(entity, row)
+        student_id, instructor_id, private, user_id = scope_keys(entity, row)
         rev = self.next_rev()
         row.rev = rev
         row.updated_at = self.now
@@ -191,6 +195,7 @@ class WriteTxn:
             student_id,
             instructor_id,
             private,
+            user_id,
         )
         return rev
 
@@ -203,6 +208,7 @@ class WriteTxn:
         student_id: str | None = None,
         instructor_id: str | None = None,
         private: bool = False,
+        user_id: str | None = None,
     ) -> None:
         """Index a change made without the ORM (bulk writers); `rev` from `next_rev()`."""
         self._index[(entity, record_id)] = {
@@ -214,6 +220,7 @@ class WriteTxn:
             "student_id": student_id,
             "instructor_id": instructor_id,
             "private": private,
+            "user_id": user_id,
             "updated_at": self.now,
             "origin": None,
         }
@@ -268,6 +275,8 @@ class WriteTxn:
                 info.student_ids.add(values["student_id"])
             if values["instructor_id"]:
                 info.instructor_ids.add(values["instructor_id"])
+            if values["user_id"]:
+                info.user_ids.add(values["user_id"])
             if entity in catalogue_entities:
                 info.catalogue = True
         return info

@@ -61,7 +61,7 @@ class _Watch:
             self.stale = True
             return True
         return self.scope.touched_by(
-            self.who, info.student_ids, info.instructor_ids, info.catalogue
+            self.who, info.student_ids, info.instructor_ids, info.catalogue, info.user_ids
         )
 
 

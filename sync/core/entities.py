@@ -45,6 +45,10 @@ class Visibility(StrEnum):
     INSTRUCTOR = "instructor"  # by instructor_id: the instructor's profile and availability
     STUDENT = "student"  # by student_id: a student's records
     ADMIN = "admin"  # owners and admins only
+    # Addressed to people, not to everyone following a student: the user named by the
+    # `user` key (a thread's student or guardian, an inbox item's owner) and the
+    # instructor named by the `instructor` key (that instructor only), plus admins.
+    PARTY = "party"
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,16 @@ class ScopeKeys:
     student: str | None = None
     instructor: str | None = None
     private: str | None = None
+    user: str | None = None
 
-    def of(self, row: Any) -> tuple[str | None, str | None, bool]:
-        """(student_id, instructor_id, private) of a row (an ORM object or a column row)."""
+    def of(self, row: Any) -> tuple[str | None, str | None, bool, str | None]:
+        """(student_id, instructor_id, private, user_id) of a row (an ORM object or a column
+        row)."""
         return (
             getattr(row, self.student) if self.student else None,
             getattr(row, self.instructor) if self.instructor else None,
             bool(getattr(row, self.private)) if self.private else False,
+            getattr(row, self.user) if self.user else None,
         )
 
 
@@ -453,8 +460,9 @@ ENTITIES: dict[str, EntitySpec] = {
 CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.catalogue)
 
 
-def scope_keys(entity: str, row: Any) -> tuple[str | None, str | None, bool]:
-    """(student_id, instructor_id, private) of a row: the keys sync.core.scope decides on."""
+def scope_keys(entity: str, row: Any) -> tuple[str | None, str | None, bool, str | None]:
+    """(student_id, instructor_id, private, user_id) of a row: the keys sync.core.scope
+    decides on."""
     return ENTITIES[entity].keys.of(row)
 
 

@@ -9,7 +9,10 @@ connection sees). tests/integration/sync/test_scope_agreement.py checks the thre
   notes, assessments, progress and trips, and the catalogue;
 - student: own records (minus private notes), own theory attempts, mock tests and payments,
   their instructors' profiles and availability, and the catalogue;
-- guardian: a student's view of each ward, read-only.
+- guardian: a student's view of each ward, read-only;
+- party records (Visibility.PARTY: messages, inbox items) are read by the user they are
+  addressed to, by the instructor they name (that instructor alone, not the students who
+  follow them), and by admins.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ class Scope:
     everything: bool = False
     student_ids: frozenset[str] = frozenset()
     instructor_ids: frozenset[str] = frozenset()
+    # The user's own id, for party records addressed to them. Not in the fingerprint: it
+    # is the same for every scope one user ever has, so it never moves a record in or out.
+    user_id: str | None = None
 
     @property
     def sees_private(self) -> bool:
@@ -64,6 +70,7 @@ class Scope:
         student_id: str | None,
         instructor_id: str | None,
         private: bool = False,
+        user_id: str | None = None,
     ) -> bool:
         """Whether a record with these scope keys is visible to this user."""
         if self.everything:
@@ -79,13 +86,29 @@ class Scope:
             if student_id is None or student_id not in self.student_ids:
                 return False
             return self.sees_private or not private
+        if spec.visibility is Visibility.PARTY:
+            if user_id is not None and user_id == self.user_id:
+                return True
+            # An instructor's scope holds their own id alone; a student's holds the
+            # instructors they follow, who must not open their instructor's mail.
+            return (
+                self.role == "instructor"
+                and instructor_id is not None
+                and instructor_id in self.instructor_ids
+            )
         return False
 
-    def reaches(self, entity: str, student_id: str | None, instructor_id: str | None) -> bool:
+    def reaches(
+        self,
+        entity: str,
+        student_id: str | None,
+        instructor_id: str | None,
+        user_id: str | None = None,
+    ) -> bool:
         """Whether a pull must tell this user about changes of such a record: the records
         they see, plus those they would see but for the `private` flag (sent as deletes).
         `sync.pull.reach` is this rule in SQL."""
-        return self.sees(entity, student_id, instructor_id, private=False)
+        return self.sees(entity, student_id, instructor_id, False, user_id)
 
     def touched_by(
         self,
@@ -93,11 +116,14 @@ class Scope:
         student_ids: Collection[str],
         instructor_ids: Collection[str],
         catalogue: bool,
+        user_ids: Collection[str] = (),
     ) -> bool:
         """Whether a commit with these scope keys (sync.store.CommitInfo) may have changed
         what `who`, with this scope, can see: the live poke filter. Never false for a commit
         that changed a record this scope `reaches`; may be true for some that did not."""
         if self.everything or catalogue:
+            return True
+        if who.user_id in user_ids:
             return True
         if who.instructor_id and who.instructor_id in instructor_ids:
             return True

@@ -13,6 +13,7 @@ from sync.core.entities import (
     SERVER_FIELDS,
     EntitySpec,
     Policy,
+    ScopeKeys,
     Visibility,
 )
 from sync.tables import table_of
@@ -240,11 +241,14 @@ def test_scope_keys_of_reads_a_row() -> None:
         student_id = "s1"
         instructor_id = "i1"
         private = 1
+        party_user_id = "u1"
 
-    assert ENTITIES["lesson"].keys.of(Row()) == ("s1", "i1", False)
-    assert ENTITIES["lesson_note"].keys.of(Row()) == ("s1", None, True)
-    assert ENTITIES["student"].keys.of(Row()) == ("n1", None, False)
-    assert ENTITIES["skill"].keys.of(Row()) == (None, None, False)
+    assert ENTITIES["lesson"].keys.of(Row()) == ("s1", "i1", False, None)
+    assert ENTITIES["lesson_note"].keys.of(Row()) == ("s1", None, True, None)
+    assert ENTITIES["student"].keys.of(Row()) == ("n1", None, False, None)
+    party = ScopeKeys(instructor="instructor_id", user="party_user_id")
+    assert party.of(Row()) == (None, "i1", False, "u1")
+    assert ENTITIES["skill"].keys.of(Row()) == (None, None, False, None)
 
 
 def test_ref_ids_from_mutation_data() -> None:

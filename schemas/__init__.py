@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas.base import Base, UtcDateTime, utcnow
     from schemas.bookings import BookingHistory, BookingMove
+    from schemas.inbox import InboxItem
     from schemas.lessons import (
         Booking,
         BookingSeries,
@@ -78,6 +79,7 @@ TABLE_MODULES = (
     "schemas.lessons",
     "schemas.bookings",
     "schemas.messaging",
+    "schemas.inbox",
     "schemas.money",
     "schemas.syncmeta",
 )
@@ -114,6 +116,7 @@ __all__ = [
     "CalendarFeed",
     "Device",
     "Guardian",
+    "InboxItem",
     "Instructor",
     "JournalEntry",
     "Lesson",

@@ -22,6 +22,7 @@ from schemas.wire import (
     BookingMoveRecord,
     BookingRecord,
     BookingSeriesRecord,
+    InboxItemRecord,
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
@@ -213,6 +214,10 @@ class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
 
+class InboxItemChange(_Change[InboxItemRecord]):
+    entity: Literal["inbox_item"]
+
+
 # One change of a pull page; `entity` says which record it carries.
 Change = Annotated[
     LessonChange
@@ -236,7 +241,8 @@ Change = Annotated[
     | SkillChange
     | ServiceChange
     | RateCardChange
-    | PaymentChange,
+    | PaymentChange
+    | InboxItemChange,
     Field(discriminator="entity"),
 ]
 

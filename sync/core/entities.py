@@ -35,6 +35,7 @@ class Policy(StrEnum):
     TIMEOFF = "timeoff"  # LWW, all-day blocks widened to local days, clashes told (timeoff.py)
     CATALOGUE = "catalogue"  # admins' writes of the catalogue: LWW plus checks; retired, kept
     MOVE = "move"  # a booking's move requests: asked, then accepted (slot checks) or declined
+    INBOX = "inbox"  # server-written; its owner marks it read (sync.rules.inbox)
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -135,6 +136,9 @@ class EntitySpec:
     # Record fields only staff (owners, admins, instructors) read: left out of every record
     # built for a student or guardian (sync.records), in pulls and push answers alike.
     staff_only: frozenset[str] = frozenset()
+    # A party record only the user it is addressed to reads and writes, admins included
+    # (an inbox item is its owner's, not the school's).
+    personal: bool = False
 
     @cached_property  # asked per record and per mutation; the models never change
     def record_fields(self) -> tuple[str, ...]:
@@ -182,6 +186,7 @@ NOBODY: frozenset[str] = frozenset()
 STAFF_READ = frozenset({"instructor"})
 ALL_READ = frozenset({"instructor", "student", "guardian"})
 STUDENT_READ = frozenset({"student", "guardian"})
+EVERYONE = frozenset({"owner", "admin", "instructor", "student", "guardian"})
 
 BY_STUDENT = ScopeKeys(student="student_id")
 LESSON_REF = Ref("lesson_id", "lesson", copy=(("student_id", "student_id"),))
@@ -454,8 +459,20 @@ ENTITIES: dict[str, EntitySpec] = {
             NOBODY,
             readers=STUDENT_READ,
         ),
+        _spec(
+            "inbox_item",
+            "inbox_items",
+            Policy.INBOX,
+            Visibility.PARTY,
+            EVERYONE,
+            ScopeKeys(user="user_id"),
+            readers=ALL_READ,
+            personal=True,
+        ),
     )
 }
+
+PERSONAL_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.personal)
 
 CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.catalogue)
 

@@ -44,6 +44,7 @@ export const WRITABLE = {
     'valid_until'],
   skill: ['code', 'name', 'stage', 'position', 'active'],
   theory_question: ['topic', 'question', 'options', 'correct_option', 'explanation', 'active'],
+  inbox_item: ['read_at'],
 };
 
 /** Entities whose patches may be folded together while unsent. */

@@ -56,6 +56,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "rate_card",
         "theory_question",
         "payment",
+        "inbox_item",  # issue 13: the notification centre (personal)
     }
     assert all(name == spec.name for name, spec in ENTITIES.items())
 
@@ -171,6 +172,8 @@ def test_writers_follow_the_protocol() -> None:
         "rate_card": {"owner", "admin"},
         "skill": {"owner", "admin"},
         "theory_question": {"owner", "admin"},
+        # issue 13: everyone marks their own inbox items read (sync.rules.inbox)
+        "inbox_item": {"owner", "admin", "instructor", "student", "guardian"},
     }
     assert {s.name: set(s.writers) for s in WRITTEN} == expected
 

@@ -295,7 +295,9 @@ class Dispatcher:
             )
             url = _link_data(c.event_type, c.payload, person.role)["url"]
             items.append(
-                inbox.Item(person.user_id, rendered.subject, rendered.short, url.lstrip("/"))
+                inbox.Item(
+                    person.user_id, rendered.subject, rendered.short, url.lstrip("/") or None
+                )
             )
         await inbox.keep(self.store, c.tenant_id, c.id, c.event_type, items)
 

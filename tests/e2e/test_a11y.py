@@ -119,7 +119,7 @@ def _routes(
     # The calendar's other views (its tab opens the week).
     if "calendar" in tabs:
         details += ["calendar/month/2026-12-01", "calendar/day/2026-12-02"]
-    return [*tabs, *details]
+    return [*tabs, "inbox", *details]  # the inbox opens from the header, for every role
 
 
 def _both_sizes(page: Any, cdp: Any, where: str) -> list[dict[str, Any]]:

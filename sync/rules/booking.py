@@ -29,6 +29,7 @@ from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.core.pricing import price_for
 from sync.rules import booking_cancel, booking_history
 from sync.rules.batch import Context, load_row
+from sync.rules.booking_follow import close_open_moves
 from sync.rules.lww import check_nulls, check_visible
 
 BOOKING = ENTITIES["booking"]
@@ -303,6 +304,7 @@ async def _follow_status(
     ):
         lesson.status = "cancelled"
         ctx.stamp("lesson", lesson)
+    await close_open_moves(ctx, row)
     payload = {
         "booking_id": row.id,
         "student_id": row.student_id,

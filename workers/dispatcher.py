@@ -229,10 +229,17 @@ class Dispatcher:
             people = expansion.recipients
             prefs = await preferences.load(session, [p.user_id for p in people if p.user_id])
             plan: list[tuple[Delivery, preferences.Choice]] = []
+            wanted: list[Recipient] = []  # not a guardian who did not choose this kind
             for person in people:
                 choice = preferences.resolve(
-                    prefs.get(person.user_id or "", {}), c.event_type, bool(person.phone)
+                    prefs.get(person.user_id or "", {}),
+                    c.event_type,
+                    bool(person.phone),
+                    person.role,
                 )
+                if person.role == "guardian" and (not choice.channels or choice.opted_out):
+                    continue
+                wanted.append(person)
                 for channel in choice.channels:
                     plan.append(
                         (Delivery(person, channel, f"{c.id}:{person.key}:{channel}"), choice)
@@ -243,7 +250,7 @@ class Dispatcher:
                 session, [d.recipient.user_id for d, _ in plan if d.channel == "webpush"]
             )
             kept = (
-                [p for p in people if p.user_id] if c.event_type not in account_mail.EVENTS else []
+                [p for p in wanted if p.user_id] if c.event_type not in account_mail.EVENTS else []
             )
             overrides = await load_overrides(session, c.event_type) if plan or kept else {}
         await self._keep_in_inbox(c, expansion.context, kept, overrides.get("webpush"))

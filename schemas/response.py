@@ -22,6 +22,8 @@ from schemas.wire import (
     BookingMoveRecord,
     BookingRecord,
     BookingSeriesRecord,
+    GuardianRecord,
+    GuardianStudentRecord,
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
@@ -37,6 +39,7 @@ from schemas.wire import (
     StudentInstructorRecord,
     StudentProgressRecord,
     StudentRecord,
+    TestRecordRecord,
     TheoryAttemptRecord,
     TheoryQuestionRecord,
     TokenResponse,
@@ -213,6 +216,20 @@ class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
 
+class GuardianChange(_Change[GuardianRecord]):
+    entity: Literal["guardian"]
+
+
+class GuardianStudentChange(_Change[GuardianStudentRecord]):
+    entity: Literal["guardian_student"]
+
+
+class TestRecordChange(_Change[TestRecordRecord]):
+    __test__ = False  # not a pytest class
+
+    entity: Literal["test_record"]
+
+
 # One change of a pull page; `entity` says which record it carries.
 Change = Annotated[
     LessonChange
@@ -236,7 +253,10 @@ Change = Annotated[
     | SkillChange
     | ServiceChange
     | RateCardChange
-    | PaymentChange,
+    | PaymentChange
+    | GuardianChange
+    | GuardianStudentChange
+    | TestRecordChange,
     Field(discriminator="entity"),
 ]
 

@@ -50,6 +50,7 @@ from sync.rules.catalogue import apply_catalogue
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
 from sync.rules.series import apply_series
+from sync.rules.test_record import apply_test_record
 from sync.rules.timeoff import apply_timeoff
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
@@ -74,6 +75,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.SERIES: apply_series,
     Policy.CATALOGUE: apply_catalogue,
     Policy.MOVE: apply_move,
+    Policy.TEST: apply_test_record,
 }
 
 

@@ -12,6 +12,7 @@ import * as cal from './calendar.js';
 import * as audit from './audit.js';
 import * as catalogue from './catalogue.js';
 import * as bookings from './bookings.js';
+import * as guardian from './guardian.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
@@ -21,7 +22,7 @@ export const NAV = {
     ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
-NAV.guardian = NAV.student;
+NAV.guardian = [['home', 'Learners'], ['calendar', 'Calendar'], ['account', 'Account']];
 
 export const ROUTES = {
   instructor: {
@@ -42,4 +43,4 @@ export const ROUTES = {
     bookings: bookings.bookings, booking: bookings.booking,
   },
 };
-ROUTES.guardian = ROUTES.student;
+ROUTES.guardian = { home: guardian.home, calendar: cal.calendar, account: account.accountView };

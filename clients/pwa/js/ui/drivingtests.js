@@ -34,7 +34,7 @@ export function testsSection(tests, studentId, { onEdit = null, title = 'Driving
   const list = sortBy(tests.filter((t) => t.student_id === studentId), (t) => `${t.date} ${t.time || ''}`, true);
   return section(title, list.length ? h('ul', { class: 'plain list', 'data-testid': 'test-records' }, list.map((t) => h('li', { 'data-id': t.id },
     line(t), t.notes ? h('p', { class: 'hint' }, t.notes) : null,
-    onEdit ? h('button', { type: 'button', onclick: () => onEdit(t) }, 'Edit') : null)))
+    onEdit ? [' ', h('button', { type: 'button', onclick: () => onEdit(t) }, 'Edit')] : null)))
     : empty('No driving tests booked yet.'));
 }
 

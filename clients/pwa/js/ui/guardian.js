@@ -33,7 +33,7 @@ function learnerCard(d, s) {
   const notesOf = (l) => d.lesson_note.filter((n) => n.lesson_id === l.id && n.body && !n.private);
   const mocks = d.mock_test.filter((m) => m.student_id === s.id && typeof m.score === 'number');
   return h('article', { class: 'learner', 'data-testid': 'learner', 'data-id': s.id, 'aria-label': s.name },
-    h('h2', {}, s.name),
+    h('h2', { class: 'learner-name', 'data-testid': 'learner-name' }, s.name),
     progressSection(d.skill, prog, 'Progress', { mockTests: d.mock_test, tests: d.test_record, studentId: s.id }),
     section('Booked lessons', bookings.length ? h('ul', { class: 'plain list', 'data-testid': 'learner-bookings' }, bookings.map((b) => h('li', {},
       h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',

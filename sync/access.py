@@ -41,7 +41,11 @@ async def _wards(session: AsyncSession, user_id: str) -> list[str]:
     rows = await session.scalars(
         select(StudentGuardian.student_id)
         .join(Guardian, Guardian.id == StudentGuardian.guardian_id)
-        .where(Guardian.user_id == user_id, Guardian.deleted.is_(False))
+        .where(
+            Guardian.user_id == user_id,
+            Guardian.deleted.is_(False),
+            StudentGuardian.deleted.is_(False),  # a learner who left has theirs tombstoned
+        )
         .order_by(StudentGuardian.student_id)
     )
     return list(rows)

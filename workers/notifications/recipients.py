@@ -256,7 +256,11 @@ class Facts:
         rows = await self.s.scalars(
             select(Guardian)
             .join(StudentGuardian, StudentGuardian.guardian_id == Guardian.id)
-            .where(StudentGuardian.student_id == student_id, Guardian.deleted.is_(False))
+            .where(
+                StudentGuardian.student_id == student_id,
+                StudentGuardian.deleted.is_(False),
+                Guardian.deleted.is_(False),
+            )
             .order_by(Guardian.id)
         )
         out = []

@@ -243,3 +243,23 @@ async def test_instructors_read_their_students_theory_even_from_an_older_cursor(
         == scope.fingerprint()
     )
     assert await old_device.pull() == []
+
+
+async def test_linking_pokes_the_guardians_open_app_and_widens_it(client: Any) -> None:
+    admin = await Device(client, "admin@demo.test").login()
+    ids = await _students(admin)
+    g = await Device(client, "guardian1@demo.test").login()
+    ws = await client.ws_connect("/v1/sync/live", headers=g.headers)
+    assert (await ws.receive_json(timeout=5))["type"] == "ready"
+    await admin.pull(entities="guardian")
+    [guardian] = admin.of("guardian").values()
+    isla = ids["student3@demo.test"]
+    put = {"guardian_id": guardian["id"], "student_id": isla}
+    assert (await admin.one("guardian_student", uid(), "put", put))["status"] == "applied"
+    assert (await ws.receive_json(timeout=5))["type"] == "poke"
+    # The connection reloaded its scope: a later change to Isla's records pokes it too.
+    day = (TODAY + dt.timedelta(days=20)).isoformat()
+    data = {"student_id": isla, "kind": "theory", "date": day}
+    assert (await admin.one("test_record", uid(), "put", data))["status"] == "applied"
+    assert (await ws.receive_json(timeout=5))["type"] == "poke"
+    await ws.close()

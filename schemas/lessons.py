@@ -330,3 +330,33 @@ class MockTest(SyncedMixin, Base):
         CheckConstraint("score >= 0 AND score <= total", name="score"),
         Index("ix_mock_tests_student", "student_id", "tenant_id"),
     )
+
+
+class TestRecord(SyncedMixin, Base):
+    """A theory or practical driving test of a student: booked, then passed or failed,
+    synced as the entity `test_record` (written by staff, read by the student and their
+    guardians). `date` is the local day of the test in the school's timezone and `time`
+    its optional local start ("HH:MM"): a day is what a learner plans around and what the
+    reminder (the evening before) needs, and it cannot shift across a timezone offline.
+    `score` is a theory test's mark, `faults` a practical test's driving faults."""
+
+    __tablename__ = "test_records"
+    __test__ = False  # not a pytest class
+
+    student_id: Mapped[str] = mapped_column(id_type())
+    kind: Mapped[str] = mapped_column(String(16))
+    date: Mapped[dt.date] = mapped_column(Date)
+    time: Mapped[str | None] = mapped_column(String(5))
+    centre: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[str] = mapped_column(String(16), default="booked")
+    score: Mapped[int | None] = mapped_column(Integer)
+    faults: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        _fk("student_id", "students"),
+        CheckConstraint("kind IN ('theory', 'practical')", name="kind"),
+        CheckConstraint("result IN ('booked', 'passed', 'failed')", name="result"),
+        Index("ix_test_records_student", "student_id", "tenant_id"),
+        Index("ix_test_records_date", "date", "tenant_id"),
+    )

@@ -22,6 +22,8 @@ from schemas.wire import (
     BookingMoveRecord,
     BookingRecord,
     BookingSeriesRecord,
+    GuardianRecord,
+    GuardianStudentRecord,
     InboxItemRecord,
     InstructorRecord,
     LessonNoteRecord,
@@ -38,6 +40,7 @@ from schemas.wire import (
     StudentInstructorRecord,
     StudentProgressRecord,
     StudentRecord,
+    TestRecordRecord,
     TheoryAttemptRecord,
     TheoryQuestionRecord,
     TokenResponse,
@@ -218,6 +221,20 @@ class InboxItemChange(_Change[InboxItemRecord]):
     entity: Literal["inbox_item"]
 
 
+class GuardianChange(_Change[GuardianRecord]):
+    entity: Literal["guardian"]
+
+
+class GuardianStudentChange(_Change[GuardianStudentRecord]):
+    entity: Literal["guardian_student"]
+
+
+class TestRecordChange(_Change[TestRecordRecord]):
+    __test__ = False  # not a pytest class
+
+    entity: Literal["test_record"]
+
+
 # One change of a pull page; `entity` says which record it carries.
 Change = Annotated[
     LessonChange
@@ -242,7 +259,10 @@ Change = Annotated[
     | ServiceChange
     | RateCardChange
     | PaymentChange
-    | InboxItemChange,
+    | InboxItemChange
+    | GuardianChange
+    | GuardianStudentChange
+    | TestRecordChange,
     Field(discriminator="entity"),
 ]
 

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -68,31 +67,41 @@ class Instructor(SyncedMixin, Base):
     __table_args__ = (Index("ix_instructors_user", "user_id", "tenant_id"),)
 
 
-class Guardian(Base):
-    """A parent or carer who follows a young learner."""
+class Guardian(SyncedMixin, Base):
+    """A parent or carer who follows young learners, synced as the entity `guardian`
+    (written by admins, read by admins only). One with an email gets a sign-in with the
+    role guardian (sync.rules.people); which learners they follow is `guardian_student`."""
 
     __tablename__ = "guardians"
 
-    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
-    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
     user_id: Mapped[str | None] = mapped_column(id_type())
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
 
+    __table_args__ = (Index("ix_guardians_user", "user_id", "tenant_id"),)
 
-class StudentGuardian(Base):
-    """Which guardian follows which student."""
+
+class StudentGuardian(SyncedMixin, Base):
+    """Which guardian follows which student: the synced entity `guardian_student`, written
+    by admins. These rows define guardians' sync scopes (sync.access), so, like
+    assignments, only current links are kept: unlinking deletes the row and the change
+    index keeps its tombstone."""
 
     __tablename__ = "student_guardians"
 
-    tenant_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
-    student_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
-    guardian_id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    # Rows made outside a push (the seed) get an id of their own.
+    id: Mapped[str] = mapped_column(
+        id_type(), primary_key=True, default=lambda: str(uuid.uuid4()), sort_order=-9
+    )
+    student_id: Mapped[str] = mapped_column(id_type())
+    guardian_id: Mapped[str] = mapped_column(id_type())
 
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "student_id"], ["students.tenant_id", "students.id"]),
         ForeignKeyConstraint(["tenant_id", "guardian_id"], ["guardians.tenant_id", "guardians.id"]),
+        UniqueConstraint("student_id", "guardian_id", "tenant_id"),
+        Index("ix_student_guardians_guardian", "guardian_id", "tenant_id"),
     )
 
 

@@ -621,6 +621,73 @@ class StudentInstructorRecord(_Record):
     is_primary: bool
 
 
+class GuardianWrite(_Write):
+    """What an admin writes of a guardian (a parent or carer). One with an email gets a
+    sign-in with the role guardian and an invitation to set a password."""
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class GuardianRecord(_Record):
+    user_id: str | None
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class GuardianStudentWrite(_Write):
+    """A guardian following a learner (admins). The pair cannot change: delete the link
+    and create another."""
+
+    guardian_id: Uuid | None = None
+    student_id: Uuid | None = None
+
+
+class GuardianStudentRecord(_Record):
+    guardian_id: str
+    student_id: str
+
+
+# --- driving tests (written by staff) -------------------------------------------------------
+TestKind = Literal["theory", "practical"]
+TestResult = Literal["booked", "passed", "failed"]
+Count = Annotated[int, Field(strict=True, ge=0, le=1000)]
+
+
+class TestRecordWrite(_Write):
+    """A theory or practical test of a student: `date` is the local day (school's
+    timezone), `time` its optional local start. `score` belongs to a theory test, `faults`
+    to a practical one, and either only once it has a result."""
+
+    __test__ = False  # not a pytest class
+
+    student_id: Uuid | None = None
+    kind: TestKind | None = None
+    date: Day | None = None
+    time: HhMm | None = None
+    centre: ShortText | None = None
+    result: TestResult | None = None
+    score: Count | None = None
+    faults: Count | None = None
+    notes: Comment | None = None
+
+
+class TestRecordRecord(_Record):
+    __test__ = False
+
+    student_id: str
+    kind: TestKind
+    date: dt.date
+    time: str | None
+    centre: str | None
+    result: TestResult
+    score: int | None
+    faults: int | None
+    notes: str | None
+
+
 # --- catalogue (written by admins) -------------------------------------------------------
 # An ISO 4217 code as the school writes it: three capital letters.
 Currency = Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
@@ -747,6 +814,9 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "student": StudentWrite,
     "instructor": InstructorWrite,
     "student_instructor": StudentInstructorWrite,
+    "guardian": GuardianWrite,
+    "guardian_student": GuardianStudentWrite,
+    "test_record": TestRecordWrite,
     "service": ServiceWrite,
     "rate_card": RateCardWrite,
     "skill": SkillWrite,
@@ -773,6 +843,9 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "student": StudentRecord,
     "instructor": InstructorRecord,
     "student_instructor": StudentInstructorRecord,
+    "guardian": GuardianRecord,
+    "guardian_student": GuardianStudentRecord,
+    "test_record": TestRecordRecord,
     "skill": SkillRecord,
     "service": ServiceRecord,
     "rate_card": RateCardRecord,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas import (
     Availability,
     Booking,
+    Guardian,
     Instructor,
     Lesson,
     LessonNote,
@@ -27,10 +29,12 @@ from schemas import (
     Skill,
     SkillAssessment,
     Student,
+    StudentGuardian,
     StudentInstructor,
     StudentProgress,
     Tenant,
     TenantRev,
+    TestRecord,
     TheoryQuestion,
     Trip,
     TripSegment,
@@ -180,6 +184,8 @@ async def _seed_school(
             txn.stamp("student", row)
             students.append((row, instructors[inst_idx]))
         await s.flush()
+        if plan.slug == DEMO.slug:
+            await _seed_guardian(txn, plan, user, [row for row, _inst in students[:2]], today)
         s.add_all(memberships)
         for student_row, inst in students:
             txn.stamp(
@@ -246,6 +252,53 @@ async def _seed_school(
             txn.stamp("theory_question", row)
         await s.flush()
         await _seed_lessons(txn, plan, students, services["lesson-60"], skills, rng, tz, today)
+
+
+async def _seed_guardian(
+    txn: WriteTxn,
+    plan: SchoolPlan,
+    user: Callable[[str, str, str], str],
+    wards: list[Student],
+    today: dt.date,
+) -> None:
+    """The demo's guardian (guardian1, the demo password) following its first two
+    learners, and a theory test each: one passed, one booked."""
+    name = "Sarah Clarke"
+    user_id = user("guardian1", name, "guardian")
+    await txn.session.flush()
+    guardian = Guardian(
+        tenant_id=txn.tenant_id,
+        id=sid(plan.slug, "guardian", "guardian1"),
+        user_id=user_id,
+        name=name,
+        email=f"guardian1@{plan.domain}",
+    )
+    txn.stamp("guardian", guardian)
+    await txn.session.flush()
+    for n, ward in enumerate(wards):
+        txn.stamp(
+            "guardian_student",
+            StudentGuardian(
+                tenant_id=txn.tenant_id,
+                id=sid(plan.slug, "guardian-link", ward.id),
+                student_id=ward.id,
+                guardian_id=guardian.id,
+            ),
+        )
+        passed = n == 0
+        txn.stamp(
+            "test_record",
+            TestRecord(
+                tenant_id=txn.tenant_id,
+                id=sid(plan.slug, "test", ward.id, "theory"),
+                student_id=ward.id,
+                kind="theory",
+                date=today + dt.timedelta(days=-20 if passed else 12),
+                centre="Exampleton Theory Test Centre",
+                result="passed" if passed else "booked",
+                score=47 if passed else None,
+            ),
+        )
 
 
 async def _seed_lessons(

@@ -19,7 +19,7 @@ from schemas import (
     StudentInstructor,
 )
 from sync.core.principal import Principal
-from sync.core.scope import Scope, members
+from sync.core.scope import Scope, members, rules_version
 from sync.database import insert_for
 from sync.errors import Unauthenticated
 from sync.notifier import TenantHeads
@@ -34,6 +34,21 @@ async def _live_students(session: AsyncSession, ids: set[str]) -> set[str]:
         )
     )
     return set(rows)
+
+
+async def _wards(session: AsyncSession, user_id: str) -> list[str]:
+    """The students a guardian's sign-in follows (their `guardian_student` links)."""
+    rows = await session.scalars(
+        select(StudentGuardian.student_id)
+        .join(Guardian, Guardian.id == StudentGuardian.guardian_id)
+        .where(
+            Guardian.user_id == user_id,
+            Guardian.deleted.is_(False),
+            StudentGuardian.deleted.is_(False),  # a learner who left has theirs tombstoned
+        )
+        .order_by(StudentGuardian.student_id)
+    )
+    return list(rows)
 
 
 async def load_scope(session: AsyncSession, who: Principal) -> Scope:
@@ -51,7 +66,10 @@ async def load_scope(session: AsyncSession, who: Principal) -> Scope:
         )
         students = await _live_students(session, set(rows))
     elif who.role in ("student", "guardian"):
-        own = {who.student_id} if who.role == "student" and who.student_id else set(who.ward_ids)
+        if who.role == "student":
+            own = {who.student_id} if who.student_id else set()
+        else:  # from the links as they are now, not the wards the token was issued with
+            own = set(await _wards(session, who.user_id))
         students = await _live_students(session, own)
         if students:
             rows = await session.scalars(
@@ -124,11 +142,20 @@ async def load_snapshot(session: AsyncSession, role: str, fingerprint: str) -> S
     )
     if row is None:
         return None
-    scope = Scope(role, False, frozenset(row.student_ids), frozenset(row.instructor_ids))
-    if scope.fingerprint() != fingerprint:
-        everything = Scope(role, everything=True)
-        return everything if everything.fingerprint() == fingerprint else None
-    return scope
+    # Made under the role's current read rules or an older version of them (its
+    # `rules_version` then tells sync.pull to resend the members' records).
+    for version in range(rules_version(role), 0, -1):
+        scope = Scope(
+            role,
+            False,
+            frozenset(row.student_ids),
+            frozenset(row.instructor_ids),
+            rules=version,
+        )
+        if scope.fingerprint() == fingerprint:
+            return scope
+    everything = Scope(role, everything=True)
+    return everything if everything.fingerprint() == fingerprint else None
 
 
 async def principal_for(session: AsyncSession, tenant_id: str, user_id: str) -> Principal:
@@ -144,10 +171,5 @@ async def principal_for(session: AsyncSession, tenant_id: str, user_id: str) -> 
     )
     wards: tuple[str, ...] = ()
     if role == "guardian":
-        guardian_id = await session.scalar(select(Guardian.id).where(Guardian.user_id == user_id))
-        if guardian_id:
-            rows = await session.scalars(
-                select(StudentGuardian.student_id).where(StudentGuardian.guardian_id == guardian_id)
-            )
-            wards = tuple(sorted(rows))
+        wards = tuple(await _wards(session, user_id))
     return Principal(tenant_id, user_id, role, student_id, instructor_id, wards)

@@ -273,6 +273,12 @@ class PullService:
                 if old is None:
                     raise ResetRequired("cursor's scope is unknown: re-sync from scratch")
                 students, instructors = changed_members(old, scope)
+                if old.rules_version < scope.rules_version:
+                    # The role reads more than when the cursor was made: records it could
+                    # not read then are older than the cursor, so every member's records
+                    # are sent again (a full resend of the scope, once per cursor).
+                    students |= scope.student_ids
+                    instructors |= scope.instructor_ids
                 members = set(cursor.diff.members) if cursor.diff is not None else set()
                 members |= students | instructors
                 diff = ScopeDiff(fp, members=tuple(sorted(members)))

@@ -51,6 +51,7 @@ from sync.rules.inbox import apply_inbox
 from sync.rules.lww import apply_lww
 from sync.rules.people import apply_people
 from sync.rules.series import apply_series
+from sync.rules.test_record import apply_test_record
 from sync.rules.timeoff import apply_timeoff
 from sync.store import Store, WriteTxn
 from sync.tables import table_of
@@ -76,6 +77,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.CATALOGUE: apply_catalogue,
     Policy.MOVE: apply_move,
     Policy.INBOX: apply_inbox,
+    Policy.TEST: apply_test_record,
 }
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from schemas import Student, StudentInstructor, SyncRecord, TenantRev, utcnow
+from schemas import Student, StudentGuardian, StudentInstructor, SyncRecord, TenantRev, utcnow
 from sync.bulk import insert_from, payload
 from sync.core.entities import CATALOGUE_ENTITIES, scope_keys
 from sync.database import insert_for, read_options
@@ -579,7 +579,7 @@ class Store:
 WITHOUT_FRESH: Final = "drivesync_without_fresh"
 
 # Rows whose changes the hooks below must see in the unit of work: never kept fresh.
-_SCOPE_ROWS: Final = (Student, StudentInstructor)
+_SCOPE_ROWS: Final = (Student, StudentInstructor, StudentGuardian)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -615,6 +615,9 @@ def _note_assignment_rows(session: Session, _flush: UOWTransaction) -> None:
     for obj in (*session.new, *session.deleted):
         if type(obj) is StudentInstructor:
             txn.touched_ids.update((obj.student_id, obj.instructor_id))
+        elif type(obj) is StudentGuardian:  # the guardian's sign-in is not at hand here
+            txn.touched_ids.add(obj.student_id)
+            txn.touched_unnamed = True
     for obj in session.dirty:
         kind = type(obj)
         if kind is StudentInstructor:
@@ -633,5 +636,5 @@ def _note_assignment_statements(state: ORMExecuteState) -> None:
     txn = state.session.info.get(_TXN)
     if txn is None:
         return
-    if any(m.class_ in (StudentInstructor, Student) for m in state.all_mappers):
+    if any(m.class_ in (StudentInstructor, Student, StudentGuardian) for m in state.all_mappers):
         txn.touched_unnamed = True

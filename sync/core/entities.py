@@ -36,6 +36,7 @@ class Policy(StrEnum):
     CATALOGUE = "catalogue"  # admins' writes of the catalogue: LWW plus checks; retired, kept
     MOVE = "move"  # a booking's move requests: asked, then accepted (slot checks) or declined
     INBOX = "inbox"  # server-written; its owner marks it read (sync.rules.inbox)
+    TEST = "test"  # driving tests: LWW, then the merged record checked (sync.rules.test_record)
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -287,7 +288,7 @@ ENTITIES: dict[str, EntitySpec] = {
             Visibility.STUDENT,
             STUDENT_ONLY,
             required=("question_id", "answered_at"),
-            readers=STUDENT_READ,
+            readers=ALL_READ,  # instructors read their students' practice (scope.RULES)
             refs=(Ref("question_id", "theory_question"),),
         ),
         _spec(
@@ -297,7 +298,7 @@ ENTITIES: dict[str, EntitySpec] = {
             Visibility.STUDENT,
             STUDENT_ONLY,
             required=("started_at", "finished_at", "answers"),
-            readers=STUDENT_READ,
+            readers=ALL_READ,  # instructors read their students' mock tests (scope.RULES)
             refs=(Ref("question_id", "theory_question", many="answers"),),
         ),
         _spec(
@@ -406,6 +407,39 @@ ENTITIES: dict[str, EntitySpec] = {
             ("student_id", "instructor_id"),
             refs=(Ref("student_id", "student"), Ref("instructor_id", "instructor")),
             defaults={"is_primary": False},
+        ),
+        _spec(
+            "guardian",
+            "guardians",
+            Policy.PEOPLE,
+            Visibility.ADMIN,
+            ADMINS,
+            ScopeKeys(),
+            ("name",),
+            readers=NOBODY,
+            account_role="guardian",
+        ),
+        _spec(
+            "guardian_student",
+            "student_guardians",
+            Policy.PEOPLE,
+            Visibility.STUDENT,
+            ADMINS,
+            BY_STUDENT,
+            ("guardian_id", "student_id"),
+            readers=frozenset({"guardian"}),  # a guardian's own links (and the office's)
+            refs=(Ref("guardian_id", "guardian"), Ref("student_id", "student")),
+        ),
+        _spec(
+            "test_record",
+            "test_records",
+            Policy.TEST,
+            Visibility.STUDENT,
+            STAFF,  # an instructor: for their assigned students only (their scope)
+            BY_STUDENT,
+            ("student_id", "kind", "date"),
+            refs=(Ref("student_id", "student"),),
+            defaults={"result": "booked"},
         ),
         _spec(
             "skill",

@@ -9,10 +9,16 @@ connection sees). tests/integration/sync/test_scope_agreement.py checks the thre
   notes, assessments, progress and trips, and the catalogue;
 - student: own records (minus private notes), own theory attempts, mock tests and payments,
   their instructors' profiles and availability, and the catalogue;
-- guardian: a student's view of each ward, read-only;
+- guardian: a student's view of each ward, read-only (their wards are the learners their
+  `guardian_student` links name), and those links;
 - party records (Visibility.PARTY: messages, inbox items) are read by the user they are
   addressed to, by the instructor they name (that instructor alone, not the students who
   follow them), and by admins.
+
+What each role may read is versioned (`RULES`): the version is part of a scope's
+fingerprint, so a cursor made before a role's reading widened is treated like a cursor
+whose scope changed, and its next pull resends every record of the scope's members,
+including the ones it was never sent (sync.pull).
 """
 
 from __future__ import annotations
@@ -24,6 +30,19 @@ from functools import cached_property
 
 from sync.core.entities import ENTITIES, EntitySpec, Visibility
 from sync.core.principal import Principal
+
+# The version of each role's read rules (1 when not listed): raised whenever a role may
+# read an entity it could not before, since the records already there would never reach a
+# cursor made earlier (an incremental pull only sends what changed after it). A version
+# above 1 is hashed into the fingerprint; version 1 fingerprints are those of before
+# versions existed, so the cursors of roles whose rules never changed stay valid.
+# instructor 2: their students' theory attempts and mock tests (issue 13).
+RULES: dict[str, int] = {"instructor": 2}
+
+
+def rules_version(role: str) -> int:
+    """The current version of a role's read rules."""
+    return RULES.get(role, 1)
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,13 @@ class Scope:
     # The user's own id, for party records addressed to them. Not in the fingerprint: it
     # is the same for every scope one user ever has, so it never moves a record in or out.
     user_id: str | None = None
+    # The read rules this scope was made under (None: the role's current ones): only a
+    # scope loaded from an old cursor's snapshot has an older version (sync.access).
+    rules: int | None = None
+
+    @property
+    def rules_version(self) -> int:
+        return self.rules if self.rules is not None else rules_version(self.role)
 
     @property
     def sees_private(self) -> bool:
@@ -56,6 +82,8 @@ class Scope:
         digest.update(",".join(sorted(self.student_ids)).encode())
         digest.update(b"|")
         digest.update(",".join(sorted(self.instructor_ids)).encode())
+        if self.rules_version > 1 and not self.everything:
+            digest.update(f"|rules{self.rules_version}".encode())
         return digest.hexdigest()[:32]
 
     def readable(self, spec: EntitySpec) -> bool:
@@ -157,9 +185,10 @@ def changed_members(old: Scope, new: Scope) -> tuple[frozenset[str], frozenset[s
 
 
 def members(who: Principal) -> frozenset[str]:
-    """The student and instructor ids a principal stands for (a guardian: their wards). A
+    """The student and instructor ids a principal stands for (a guardian: their wards),
+    and their own user id (a guardian's links name it: sync.rules.guardian_links). A
     commit naming one of them as rescoped changed this principal's scope."""
-    ids = {who.student_id, who.instructor_id, *who.ward_ids}
+    ids = {who.student_id, who.instructor_id, who.user_id, *who.ward_ids}
     return frozenset(i for i in ids if i)
 
 

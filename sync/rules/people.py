@@ -1,5 +1,6 @@
-"""People written through sync by admins (the PEOPLE policy): students and instructors, and
-the assignments between them (`student_instructor`).
+"""People written through sync by admins (the PEOPLE policy): students, instructors and
+guardians, the assignments between students and instructors (`student_instructor`) and the
+links between guardians and learners (`guardian_student`, sync.rules.guardian_links).
 
 A person is a last-writer-wins record (sync.rules.lww) with three effects of its own:
 
@@ -31,6 +32,7 @@ from sync import assignments
 from sync.core.command import Command, Outcome, Reject
 from sync.core.entities import ADMINS, EntitySpec
 from sync.core.policy import lww
+from sync.rules import guardian_links
 from sync.rules.batch import Context, load_row
 from sync.rules.lww import apply_lww, check_nulls
 from sync.tables import table_of
@@ -46,6 +48,8 @@ async def apply_people(ctx: Context, m: Command) -> Outcome:
     """Apply an admin's write of a person or an assignment."""
     if m.spec.account_role is not None:
         return await _person(ctx, m)
+    if m.spec.name == guardian_links.ENTITY:
+        return await guardian_links.apply_link(ctx, m)
     return await _assignment(ctx, m)
 
 
@@ -68,13 +72,16 @@ async def _person(ctx: Context, m: Command) -> Outcome:
     if row is None and m.data.get("active") is False:
         raise Reject("invalid", f"a new {spec.name} starts active", "active")
     _check_dates(m.data, ctx.txn.now.date())
-    was_active = bool(row.active) if row is not None and not row.deleted else None
+    # A guardian has no `active` (nothing to end but their links): always active.
+    was_active = bool(getattr(row, "active", True)) if row is not None and not row.deleted else None
     outcome = await apply_lww(ctx, m)
     person = outcome.row
     if person is None or outcome.status == "rejected":
         return outcome
     if person.email and person.user_id is None:
         await _link_account(ctx, spec, person)
+    if not hasattr(person, "active"):
+        return outcome
     if was_active is not False and person.active is False:
         await _deactivate(ctx, spec, person)
     elif was_active is False and person.active:

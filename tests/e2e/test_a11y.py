@@ -111,8 +111,13 @@ def _routes(
     details = {
         "instructor": [f"student/{student}", f"lesson/{lesson}"],
         "student": ["practice/hazard-awareness"],
+        "guardian": [],  # issue 13: one home of the learners, read-only
         "admin": [f"lesson/{lesson}", f"student/{student}"]
-        + ([f"person/student/{student}", "person/instructor/new"] if "people" in tabs else [])
+        + (
+            [f"person/student/{student}", "person/instructor/new", "person/guardian/new"]
+            if "people" in tabs
+            else []
+        )
         + ([f"catalogue/{entity}/new" for entity in CATALOGUE_FORMS] if "catalogue" in tabs else [])
         + ([f"booking/{b}" for b in bookings] if "bookings" in tabs else []),
     }[role]
@@ -137,6 +142,7 @@ def _both_sizes(page: Any, cdp: Any, where: str) -> list[dict[str, Any]]:
         ("instructor", "instructor1@demo.test"),
         ("student", "student1@demo.test"),
         ("admin", "admin@demo.test"),
+        ("guardian", "guardian1@demo.test"),
     ],
 )
 def test_every_screen_has_no_serious_or_critical_axe_violation(

@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from schemas import (
+    Guardian,
     Lesson,
     SkillAssessment,
     Student,
+    StudentGuardian,
     StudentInstructor,
     SyncRecord,
     Tenant,
@@ -46,10 +48,22 @@ async def test_demo_school_as_promised(db: Db) -> None:
         demo = await s.scalar(select(Tenant).where(Tenant.slug == "demo"))
         assert demo is not None
         emails = set(await s.scalars(select(User.email).where(User.tenant_id == demo.id)))
-        expected = {"admin@demo.test", "instructor1@demo.test", "instructor2@demo.test"} | {
-            f"student{i}@demo.test" for i in range(1, 7)
-        }
+        expected = (
+            {"admin@demo.test", "instructor1@demo.test", "instructor2@demo.test"}
+            | {f"student{i}@demo.test" for i in range(1, 7)}
+            | {"guardian1@demo.test"}
+        )  # issue 13: following student1 and student2
         assert emails == expected
+        wards = set(
+            await s.scalars(
+                select(User.email)
+                .join(Student, (Student.user_id == User.id) & (Student.tenant_id == User.tenant_id))
+                .join(StudentGuardian, StudentGuardian.student_id == Student.id)
+                .join(Guardian, Guardian.id == StudentGuardian.guardian_id)
+                .where(User.tenant_id == demo.id, Guardian.email == "guardian1@demo.test")
+            )
+        )
+        assert wards == {"student1@demo.test", "student2@demo.test"}
         pairs = (
             await s.execute(
                 select(User.email, StudentInstructor.instructor_id)

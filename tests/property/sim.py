@@ -108,10 +108,15 @@ ENTITIES = frozenset(
         "theory_question",
         "payment",
         "inbox_item",  # personal: its owner's alone, admins included
+        "guardian",  # issue 13: admins only
+        "guardian_student",  # issue 13: read by admins and the guardian
+        "test_record",  # issue 13: a student's driving tests
     }
 )
 BY_STUDENT = frozenset(
     {
+        "guardian_student",
+        "test_record",
         "student_instructor",  # a student's assignments: read like their records
         "lesson",
         "lesson_note",
@@ -127,7 +132,10 @@ BY_STUDENT = frozenset(
         "payment",
     }
 )
-STUDENT_ONLY_READ = frozenset({"theory_attempt", "mock_test", "payment"})
+# Instructors read their students' theory attempts and mock tests too (issue 13).
+STUDENT_ONLY_READ = frozenset({"payment"})
+# A guardian's links to learners: their own and the office's, nobody else's.
+GUARDIAN_ONLY_READ = frozenset({"guardian_student"})
 APPEND_ONLY = frozenset({"skill_assessment", "trip_segment", "theory_attempt", "mock_test"})
 STATUSES = frozenset({"applied", "merged", "conflict", "rejected"})
 
@@ -623,6 +631,8 @@ class Run:
             return who.student_id is not None and iid in self.instructors_of(
                 who.tenant, who.student_id
             )
+        if entity in GUARDIAN_ONLY_READ:
+            return False  # the simulation's users are staff and students
         if entity == "student" or entity in BY_STUDENT:
             sid = self.student_of(who.tenant, entity, record)
             if who.role == "instructor":

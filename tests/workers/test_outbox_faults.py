@@ -140,7 +140,9 @@ async def test_worker_killed_between_send_and_ack_sends_once_more_at_most(
         tenant_id=tenant, user_id=ids["admin"], event_type="conflict_stored", channels=["email"]
     )
     await _add(db, tenant, only_email, _conflict(tenant))
-    config = worker_config(db, tmp_path, smtp_url=smtp.url, lease_s=0.5)
+    # A lease long enough to outlast the doomed try on a loaded machine (0.5 s did not,
+    # with the suite on both cores), short enough to wait out.
+    config = worker_config(db, tmp_path, smtp_url=smtp.url, lease_s=2.0)
     from workers.run import build_channels
 
     doomed = DiesBeforeAck(config, db.sessions, db.dialect, "doomed", build_channels(config))
@@ -154,7 +156,7 @@ async def test_worker_killed_between_send_and_ack_sends_once_more_at_most(
         pass
     assert len(smtp.messages) == 1  # it went out; nobody recorded it
     assert await survivor.run(once=True) == 0  # still leased by the dead worker
-    await asyncio.sleep(0.6)  # the lease runs out
+    await asyncio.sleep(2.1)  # the lease runs out
     assert await survivor.run(once=True) == 1
     assert await survivor.run(once=True) == 0
     assert len(smtp.messages) == 2  # once more, and no more

@@ -101,7 +101,8 @@ async def test_push_429_honours_retry_after_then_5xx_then_success(
     vapid: tuple[str, str],
     closing: list[Any],
 ) -> None:
-    student = bearer(await login(push_client, "student1@demo.test"))
+    tokens = await login(push_client, "student1@demo.test")
+    student = bearer(tokens)
     phone = push.subscriber()
     assert (await _subscribe(push_client, student, push.json_for(phone))).status == 201
     push.script[phone.id] = [429, 500]
@@ -124,7 +125,9 @@ async def test_push_429_honours_retry_after_then_5xx_then_success(
     assert len(push.received) == 1 and push.errors == []
     [event] = await _rows(db, OutboxEvent, OutboxEvent.event_type == "booking_confirmed")
     assert event.status == "done"
-    lines = await _rows(db, Notification, Notification.channel == "webpush")
+    # (The student's lines: student1's guardian, told too, has no push subscription.)
+    mine = Notification.user_id == tokens["user"]["id"]
+    lines = await _rows(db, Notification, Notification.channel == "webpush", mine)
     assert sorted((n.attempt, n.status) for n in lines) == [
         (1, "failed"),
         (2, "failed"),
@@ -136,6 +139,7 @@ async def test_push_429_honours_retry_after_then_5xx_then_success(
         Notification,
         Notification.channel != "webpush",
         Notification.event_type == "booking_confirmed",
+        mine,
     )
     assert sorted((n.channel, n.attempt, n.status) for n in others) == [
         ("email", 1, "sent"),

@@ -319,6 +319,7 @@ async def test_a_stored_disallowed_subscription_is_refused_at_send_time(
         Notification,
         Notification.channel == "webpush",
         Notification.event_type == "booking_confirmed",
+        Notification.user_id == tokens["user"]["id"],  # (not their guardian's copy)
     )
     assert line.status == "dead" and "refused" in (line.error or ""), (line.status, line.error)
     left = [s.endpoint for s in await _rows(db, PushSubscription)]

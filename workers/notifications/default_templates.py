@@ -213,6 +213,19 @@ DEFAULTS: dict[str, Defaults] = {
         short="{{ mock_test.student }} passed a mock theory test: "
         "{{ mock_test.score }}/{{ mock_test.total }}.",
     ),
+    "test_reminder": Defaults(
+        subject="Reminder: {{ test.student }}'s {{ test.kind }} test is tomorrow",
+        text="Hello {{ recipient.name }},\n\n{{ test.student }}'s {{ test.kind }} driving test "
+        "is tomorrow, {{ test.date }}{% if test.time %} at {{ test.time }}{% endif %}"
+        "{% if test.centre %}, at {{ test.centre }}{% endif %}.\n\nBring the provisional "
+        "licence. Good luck!",
+        html="<p>Hello {{ recipient.name }},</p><p>{{ test.student }}'s {{ test.kind }} "
+        "driving test is tomorrow, <strong>{{ test.date }}{% if test.time %} at "
+        "{{ test.time }}{% endif %}</strong>{% if test.centre %}, at {{ test.centre }}"
+        "{% endif %}.</p><p>Bring the provisional licence. Good luck!</p>",
+        short="{{ school.name }}: {{ test.kind }} test tomorrow{% if test.time %} at "
+        "{{ test.time }}{% endif %}{% if test.centre %}, {{ test.centre }}{% endif %}.",
+    ),
     "conflict_stored": Defaults(
         subject="Sync conflict to review ({{ conflict.entity }})",
         text="Hello {{ recipient.name }},\n\nTwo offline edits of a {{ conflict.entity }} could "

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from schemas import BookingMove, MockTest, utcnow
+from schemas import BookingMove, MockTest, TestRecord, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
 from workers.notifications import time_off
@@ -135,6 +135,27 @@ async def _mock_test_passed(f: Facts, p: dict[str, Any]) -> Expansion:
     return Expansion(_only(student, *instructors), context)
 
 
+async def _test_reminder(f: Facts, p: dict[str, Any]) -> Expansion:
+    row: TestRecord | None = await f._get(TestRecord, p.get("test_record_id"))
+    if row is None or row.deleted or row.result != "booked":
+        return Expansion(stale="test no longer booked")
+    if row.date.isoformat() != p.get("date"):
+        return Expansion(stale="test was moved")
+    student = await f.student(row.student_id)
+    if student is None:
+        return Expansion(stale="student not found")
+    context = {
+        "test": {
+            "student": student.name,
+            "kind": row.kind,
+            "date": row.date.strftime("%a %d %b %Y"),
+            "time": row.time or "",
+            "centre": row.centre or "",
+        }
+    }
+    return Expansion(_only(student), context)  # and the guardians' copies (_copy_guardians)
+
+
 async def _conflict(f: Facts, p: dict[str, Any]) -> Expansion:
     context = {
         "conflict": {
@@ -180,6 +201,7 @@ EXPANDERS: dict[str, Expander] = {
     "instructor_digest": _digest,
     "lesson_completed": _lesson_completed,
     "mock_test_passed": _mock_test_passed,
+    "test_reminder": _test_reminder,
     "conflict_stored": _conflict,
     "payment_succeeded": _payment,
     "payment_failed": _payment,

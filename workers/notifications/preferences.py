@@ -54,6 +54,7 @@ EVENT_TYPES: dict[str, str] = {
     "instructor_digest": "Tomorrow's lessons, every evening (instructors)",
     "lesson_completed": "Summary of a finished lesson",
     "mock_test_passed": "A mock theory test was passed",
+    "test_reminder": "Reminder the evening before a driving test (students and guardians)",
     "conflict_stored": "A sync conflict needs an admin",
     "payment_succeeded": "Payment receipt",
     "payment_failed": "A card payment did not go through",
@@ -85,6 +86,7 @@ GUARDIAN_DEFAULTS = frozenset(
         "payment_failed",
         "payment_refunded",
         "time_off_clash",
+        "test_reminder",
     }
 )
 

@@ -18,6 +18,7 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | instructor_digest | the instructor |
 | lesson_completed | the student (public notes only) |
 | mock_test_passed | the student and their instructors |
+| test_reminder | the student and their guardians (the evening before a booked test) |
 | conflict_stored | the school's owners and admins |
 | payment_succeeded, payment_failed, payment_refunded | the student |
 | time_off_clash | the student whose confirmed lessons the time off covers (one each) |
@@ -123,32 +124,6 @@ class Facts:
             role="student",
             student_id=row.id,
         )
-
-    async def guardians_of(self, student_id: str) -> list[Recipient]:
-        """The guardians following a student who can be told (an account that is not
-        disabled, or at least an address), in a stable order."""
-        rows = await self.s.execute(
-            select(Guardian)
-            .join(StudentGuardian, StudentGuardian.guardian_id == Guardian.id)
-            .where(StudentGuardian.student_id == student_id)
-            .order_by(Guardian.id)
-        )
-        out = []
-        for (row,) in rows:
-            user = await self._user(row.user_id)
-            if user is not None and not user.is_active:
-                continue
-            out.append(
-                Recipient(
-                    key=row.user_id or f"guardian:{row.id}",
-                    user_id=row.user_id,
-                    name=row.name,
-                    email=row.email or (user.email if user else None),
-                    phone=row.phone or (user.phone if user else None),
-                    role="guardian",
-                )
-            )
-        return out
 
     async def instructor(self, instructor_id: str | None) -> Recipient | None:
         row: Instructor | None = await self._get(Instructor, instructor_id)
@@ -282,6 +257,35 @@ class Facts:
             r = await self.instructor(iid)
             if r is not None:
                 out.append(r)
+        return out
+
+    async def guardians_of(self, student_id: str) -> list[Recipient]:
+        """The guardians following a student (their `guardian_student` links)."""
+        rows = await self.s.scalars(
+            select(Guardian)
+            .join(StudentGuardian, StudentGuardian.guardian_id == Guardian.id)
+            .where(
+                StudentGuardian.student_id == student_id,
+                StudentGuardian.deleted.is_(False),
+                Guardian.deleted.is_(False),
+            )
+            .order_by(Guardian.id)
+        )
+        out = []
+        for row in rows.all():
+            user = await self._user(row.user_id)
+            if user is not None and not user.is_active:
+                continue
+            out.append(
+                Recipient(
+                    key=row.user_id or f"guardian:{row.id}",
+                    user_id=row.user_id,
+                    name=row.name,
+                    email=row.email or (user.email if user else None),
+                    phone=row.phone or (user.phone if user else None),
+                    role="guardian",
+                )
+            )
         return out
 
     async def payment(self, payment_id: str | None) -> Payment | None:

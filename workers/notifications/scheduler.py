@@ -1,5 +1,6 @@
-"""Notifications caused by the clock: lesson reminders (24 h and 2 h before, by default) and
-every instructor's evening digest of tomorrow's lessons.
+"""Notifications caused by the clock: lesson reminders (24 h and 2 h before, by default),
+every instructor's evening digest of tomorrow's lessons, and the evening reminder before a
+driving test.
 
 A tick writes outbox rows for what falls due soon; the row's `available_at` is the moment it
 should go out, and its dedupe key (unique per school) makes the write idempotent, so every
@@ -11,7 +12,8 @@ but only within half the gap to the next one: a lesson booked 3 hours ahead gets
 reminder, not a late 24 h one.
 
 Digests go out at `digest_hour` (school's local time) for the next local day, to
-instructors with at least one confirmed booking that day.
+instructors with at least one confirmed booking that day; so do driving-test reminders, to
+the student and their guardians of each test still booked for the next local day.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from schemas import Booking, OutboxEvent, Tenant
+from schemas import Booking, OutboxEvent, Tenant, TestRecord
 from sync.database import insert_for
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.config import WorkerConfig
@@ -76,6 +78,7 @@ async def tick(
         async with session.begin():
             rows = await _reminders(session, config, now)
             rows += await _digests(session, config, now)
+            rows += await _test_reminders(session, config, now)
             return await _insert_new(session, rows, now)
 
 
@@ -128,6 +131,43 @@ async def _digests(
                     "event_type": "instructor_digest",
                     "payload": {"instructor_id": instructor_id, "date": day.isoformat()},
                     "dedupe_key": f"instructor_digest:{instructor_id}:{day.isoformat()}",
+                    "available_at": now,
+                }
+            )
+    return rows
+
+
+async def _test_reminders(
+    session: AsyncSession, config: WorkerConfig, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """A reminder of each booked driving test, from `digest_hour` (school's local time) on
+    the day before it. Keyed by the test's date: a test moved to another day is reminded
+    again, and a reminder of the old day finds the date changed and is skipped."""
+    rows: list[dict[str, Any]] = []
+    for tenant in (await session.scalars(select(Tenant))).all():
+        local = now.astimezone(ZoneInfo(tenant.timezone))
+        if local.hour < config.digest_hour:
+            continue
+        day = local.date() + dt.timedelta(days=1)
+        tests = await session.scalars(
+            select(TestRecord).where(
+                TestRecord.tenant_id == tenant.id,
+                TestRecord.result == "booked",
+                TestRecord.deleted.is_(False),
+                TestRecord.date == day,
+            )
+        )
+        for test in tests:
+            rows.append(
+                {
+                    "tenant_id": tenant.id,
+                    "event_type": "test_reminder",
+                    "payload": {
+                        "test_record_id": test.id,
+                        "student_id": test.student_id,
+                        "date": day.isoformat(),
+                    },
+                    "dedupe_key": f"test_reminder:{test.id}:{day.isoformat()}",
                     "available_at": now,
                 }
             )

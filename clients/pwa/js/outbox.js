@@ -45,6 +45,10 @@ export const WRITABLE = {
   skill: ['code', 'name', 'stage', 'position', 'active'],
   theory_question: ['topic', 'question', 'options', 'correct_option', 'explanation', 'active'],
   inbox_item: ['read_at'],
+  guardian: ['name', 'email', 'phone'],
+  guardian_student: ['guardian_id', 'student_id'],
+  test_record: ['student_id', 'kind', 'date', 'time', 'centre', 'result', 'score', 'faults',
+    'notes'],
 };
 
 /** Entities whose patches may be folded together while unsent. */

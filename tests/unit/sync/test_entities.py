@@ -57,6 +57,9 @@ def test_registry_holds_the_protocol_entities() -> None:
         "theory_question",
         "payment",
         "inbox_item",  # issue 13: the notification centre (personal)
+        "guardian",  # issue 13: guardians and their links to learners
+        "guardian_student",
+        "test_record",  # issue 13: theory and practical tests
     }
     assert all(name == spec.name for name, spec in ENTITIES.items())
 
@@ -167,6 +170,9 @@ def test_writers_follow_the_protocol() -> None:
         "student": {"owner", "admin"},
         "instructor": {"owner", "admin"},
         "student_instructor": {"owner", "admin"},
+        "guardian": {"owner", "admin"},  # issue 13
+        "guardian_student": {"owner", "admin"},
+        "test_record": staff,  # issue 13: instructors for their assigned students
         # issue 11: the catalogue is written by the office only
         "service": {"owner", "admin"},
         "rate_card": {"owner", "admin"},
@@ -190,6 +196,7 @@ PROTOCOL_READ_ONLY = {
     "availability": {"timezone"},
     "student": {"user_id", "instructor_ids"},
     "instructor": {"user_id"},
+    "guardian": {"user_id"},
 }
 PROTOCOL_FIELDS = {
     "lesson": "booking_id instructor_id student_id scheduled_start scheduled_end status "
@@ -214,6 +221,9 @@ PROTOCOL_FIELDS = {
     "service": "name kind duration_min price_cents currency active",
     "rate_card": "service_id instructor_id price_cents currency valid_from valid_until",
     "payment": "booking_id amount_cents currency status",
+    "guardian": "user_id name email phone",
+    "guardian_student": "guardian_id student_id",
+    "test_record": "student_id kind date time centre result score faults notes",
 }
 
 

@@ -197,9 +197,11 @@ def test_admins_need_no_entry_and_the_cache_is_bounded() -> None:
 
 
 def test_members_and_rescopes() -> None:
-    assert members(INSTRUCTOR) == {"i1"}
-    assert members(GUARDIAN) == {"s2", "s3"}
-    assert members(ADMIN) == frozenset()
+    # A user's own id too: a guardian's links name it (sync.rules.guardian_links).
+    assert members(INSTRUCTOR) == {"i1", "u-i"}
+    assert members(GUARDIAN) == {"s2", "s3", "u-g"}
+    assert members(ADMIN) == {"u-a"}
+    assert rescopes(GUARDIAN, {"u-g"}) and not rescopes(GUARDIAN, {"u-s"})
     assert rescopes(STUDENT, {"s1"}) and not rescopes(STUDENT, {"s2"})
     assert rescopes(ADMIN, set(), rescope_all=True)
 

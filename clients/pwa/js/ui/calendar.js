@@ -69,18 +69,18 @@ export async function entries(app, instructorId = null) {
     const student = nameOf(people.students, x.student_id, 'Student');
     const inst = nameOf(people.instructors, x.instructor_id, 'Instructor');
     if (app.role === 'instructor') return student;
-    if (app.isAdmin) return `${student} with ${inst}`;
+    if (app.isAdmin || app.role === 'guardian') return `${student} with ${inst}`; // a guardian: several learners
     return `Lesson with ${inst}`;
   };
   const out = [];
   for (const l of lessons.filter(keep)) {
     out.push({ kind: 'lesson', id: l.id, start: l.scheduled_start, end: l.scheduled_end, title: title(l), status: l.status,
-      href: staff ? `#/lesson/${l.id}` : '#/bookings', pending: !!l._pending });
+      href: staff ? `#/lesson/${l.id}` : app.role === 'guardian' ? '#/home' : '#/bookings', pending: !!l._pending });
   }
   const withLesson = new Set(lessons.map((l) => l.booking_id).filter(Boolean));
   for (const b of bookings.filter((x) => keep(x) && x.status === 'requested' && !withLesson.has(x.id))) {
     out.push({ kind: 'request', id: b.id, start: b.start, end: b.end, title: title(b), status: 'requested',
-      href: staff ? '#/today' : '#/bookings', pending: !!b._pending });
+      href: staff ? '#/today' : app.role === 'guardian' ? '#/home' : '#/bookings', pending: !!b._pending });
   }
   for (const t of timeOff.filter(keep)) {
     const who = app.role === 'instructor' ? '' : ` · ${nameOf(people.instructors, t.instructor_id, 'Instructor')}`;

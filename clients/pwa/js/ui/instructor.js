@@ -9,6 +9,7 @@ import { moveRequestsSection } from './moves.js';
 import { progressSection } from './progress.js';
 import { joinSegments, routeView } from './trip.js';
 import { seriesRequests } from './series.js';
+import { staffTestsSection, theorySection } from './drivingtests.js';
 
 export const STATUS_LABEL = {
   scheduled: 'Scheduled', in_progress: 'In progress', completed: 'Completed', no_show: 'No-show',
@@ -134,6 +135,8 @@ export async function studentDetail(app, id) {
   const [student, skills, progress, lessons, notes, assessments, trips, segments] = await Promise.all([
     app.get('student', id), app.all('skill'), app.all('student_progress'), app.all('lesson'),
     app.all('lesson_note'), app.all('skill_assessment'), app.all('trip'), app.all('trip_segment')]);
+  const [testRecords, mockTests, attempts] = await Promise.all([
+    app.all('test_record'), app.all('mock_test'), app.all('theory_attempt')]);
   if (!student) return h('div', {}, h('h1', {}, 'Student'), empty('This student is not on this device.'));
   const prog = progress.find((p) => p.student_id === id);
   const history = sortBy(lessons.filter((l) => l.student_id === id), (l) => l.scheduled_start, true);
@@ -150,7 +153,9 @@ export async function studentDetail(app, id) {
     h('h1', {}, student.name),
     h('p', { class: 'contact' }, [student.email, student.phone].filter(Boolean).join(' · ')),
     app.role === 'instructor' ? h('p', {}, h('button', { type: 'button', class: 'primary', onclick: newLesson }, 'Start an unscheduled lesson')) : null,
-    progressSection(skills, prog),
+    progressSection(skills, prog, 'Progress', { mockTests, tests: testRecords, studentId: id }),
+    staffTestsSection(app, testRecords, id),
+    theorySection(mockTests, attempts, id),
     section('History', history.length ? h('ul', { class: 'plain history' }, history.map((l) => {
       const ns = notes.filter((n) => n.lesson_id === l.id);
       const as = assessments.filter((a) => a.lesson_id === l.id);

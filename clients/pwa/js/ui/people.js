@@ -4,6 +4,9 @@
  * goes through the outbox like any other write, so the office works offline too; the
  * server checks each one (docs/protocol.md, "People") and a refusal lands in Problems.
  *
+ * Guardians (parents, carers) are people too: a guardian with an email is invited like a
+ * student, and the learners they follow are `guardian_student` links, ticked on their form.
+ *
  * Assignments are their own records (`student_instructor`): choosing a primary instructor
  * patches the student's existing assignment to them or creates one; the server clears the
  * previous primary. A student who is deactivated leaves the school (not undone); an
@@ -15,6 +18,7 @@ import { h, section, empty, badge, fmt, sortBy, field } from './dom.js';
 const STUDENT_FIELDS = ['name', 'email', 'phone', 'licence_number', 'date_of_birth',
   'theory_test_date', 'practical_test_date', 'goals'];
 const INSTRUCTOR_FIELDS = ['name', 'email', 'phone', 'adi_number', 'specialties'];
+const GUARDIAN_FIELDS = ['name', 'email', 'phone'];
 
 async function load(app) {
   const [students, instructors, assignments] = await Promise.all([
@@ -24,7 +28,8 @@ async function load(app) {
     if (!byStudent.has(a.student_id)) byStudent.set(a.student_id, []);
     byStudent.get(a.student_id).push(a);
   }
-  return { students, instructors, byStudent, instructorById: new Map(instructors.map((i) => [i.id, i])) };
+  const [guardians, links] = await Promise.all([app.all('guardian'), app.all('guardian_student')]);
+  return { students, instructors, byStudent, instructorById: new Map(instructors.map((i) => [i.id, i])), guardians, links };
 }
 
 function state(person) {
@@ -40,14 +45,16 @@ function contact(person, extra) {
 
 /** The People list: students and instructors, each linking to its form. */
 export async function people(app) {
-  const { students, instructors, byStudent, instructorById } = await load(app);
+  const { students, instructors, byStudent, instructorById, guardians, links } = await load(app);
+  const studentById = new Map(students.map((x) => [x.id, x]));
   const primaryOf = (s) => (byStudent.get(s.id) || []).find((a) => a.is_primary);
   const teaching = (i) => [...byStudent.values()].filter((list) => list.some((a) => a.instructor_id === i.id)).length;
   return h('div', { class: 'people' },
     h('h1', {}, 'People'),
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'primary', 'data-testid': 'add-student', onclick: () => app.navigate('#/person/student/new') }, 'Add a student'),
-      h('button', { type: 'button', 'data-testid': 'add-instructor', onclick: () => app.navigate('#/person/instructor/new') }, 'Add an instructor')),
+      h('button', { type: 'button', 'data-testid': 'add-instructor', onclick: () => app.navigate('#/person/instructor/new') }, 'Add an instructor'),
+      h('button', { type: 'button', 'data-testid': 'add-guardian', onclick: () => app.navigate('#/person/guardian/new') }, 'Add a guardian')),
     section(`Students (${students.length})`, students.length ? h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Students' },
       h('table', { 'data-testid': 'people-students' },
         h('thead', {}, h('tr', {}, ['Student', 'Primary instructor', 'Tests'].map((c) => h('th', { scope: 'col' }, c)))),
@@ -71,7 +78,62 @@ export async function people(app) {
             contact(i, (i.specialties || []).join(', '))),
           h('td', {}, String(teaching(i))),
           h('td', {}, i.adi_number || '—'))))))
-      : empty('No instructors yet.')));
+      : empty('No instructors yet.')),
+    section(`Guardians (${guardians.length})`, guardians.length ? h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Guardians' },
+      h('table', { 'data-testid': 'people-guardians' },
+        h('thead', {}, h('tr', {}, ['Guardian', 'Learners'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, sortBy(guardians, (g) => g.name).map((g) => h('tr', { 'data-id': g.id },
+          h('th', { scope: 'row' }, h('a', { href: `#/person/guardian/${g.id}` }, g.name), ' ', state(g), contact(g)),
+          h('td', {}, links.filter((l) => l.guardian_id === g.id).map((l) => (studentById.get(l.student_id) || {}).name || 'Student').join(', ') || '—'))))))
+      : empty('No guardians yet: add one to let a parent or carer follow a learner.')));
+}
+
+/** A guardian's form: name, email (the invitation goes there), phone, and the learners they
+ * follow (each a `guardian_student` link: created when ticked, deleted when unticked). */
+async function guardianForm(app, id) {
+  const creating = id === 'new';
+  const current = creating ? {} : await app.get('guardian', id);
+  if (!current) return h('div', {}, h('h1', {}, 'Not found'), empty('This guardian is not on this device.'));
+  const { students, links } = await load(app);
+  const mine = creating ? [] : links.filter((l) => l.guardian_id === id);
+  const controls = {
+    name: input('name', current.name, { required: true, maxlength: 200, autocomplete: 'off' }),
+    email: input('email', current.email, { type: 'email', maxlength: 320, autocomplete: 'off' }),
+    phone: input('phone', current.phone, { type: 'tel', maxlength: 32 }),
+  };
+  const boxes = sortBy(students.filter((x) => x.active !== false), (x) => x.name).map((x) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', name: 'learner', value: x.id, checked: mine.some((l) => l.student_id === x.id) }), ' ', x.name));
+  async function save(event) {
+    event.preventDefault();
+    if (!event.target.reportValidity()) return;
+    const data = {};
+    for (const name of GUARDIAN_FIELDS) {
+      const value = valueOf('guardian', name, controls[name]);
+      if (creating ? value !== null : !same(value, current[name])) data[name] = value;
+    }
+    const guardianId = creating ? app.newId() : id;
+    if (creating) await app.mutate('guardian', 'put', guardianId, data);
+    else if (Object.keys(data).length) await app.mutate('guardian', 'patch', guardianId, data);
+    const ticked = new Set(boxes.map((b) => b.querySelector('input')).filter((c) => c.checked).map((c) => c.value));
+    for (const l of mine) if (!ticked.has(l.student_id)) await app.mutate('guardian_student', 'delete', l.id);
+    for (const sid of ticked) {
+      if (!mine.some((l) => l.student_id === sid)) await app.mutate('guardian_student', 'put', app.newId(), { guardian_id: guardianId, student_id: sid });
+    }
+    app.announce(`${creating ? 'Added' : 'Saved'} ${data.name || current.name}`);
+    app.navigate('#/people');
+  }
+  const form = h('form', { 'data-testid': 'person-form', onsubmit: save },
+    field('Name', controls.name), field('Email', controls.email, creating ? 'They get an email with a link to set a password.' : null),
+    field('Phone', controls.phone),
+    h('fieldset', { 'data-testid': 'guardian-learners' }, h('legend', {}, 'Learners they follow'),
+      boxes.length ? boxes : empty('No students yet.'),
+      h('p', { class: 'hint' }, 'A guardian sees each learner\'s progress, bookings, lessons (never private notes) and tests, read-only.')),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'person-save' }, creating ? 'Add guardian' : 'Save'),
+      h('a', { href: '#/people' }, 'Cancel')));
+  return h('div', { class: 'person narrow' },
+    h('h1', {}, creating ? 'New guardian' : current.name, ' ', current._pending ? badge('not synced', 'pending') : null),
+    section(creating ? 'About the guardian' : 'Details', form));
 }
 
 function input(name, value, attrs = {}) {
@@ -93,6 +155,7 @@ function same(a, b) {
 
 /** The form of one person: `#/person/student/<id>`, `#/person/instructor/new`. */
 export async function person(app, kind = 'student', id = 'new') {
+  if (kind === 'guardian') return guardianForm(app, id);
   if (!['student', 'instructor'].includes(kind)) return empty('No such page.');
   const creating = id === 'new';
   const current = creating ? {} : await app.get(kind, id);

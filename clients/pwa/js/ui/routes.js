@@ -13,6 +13,7 @@ import * as audit from './audit.js';
 import * as catalogue from './catalogue.js';
 import * as bookings from './bookings.js';
 import * as inbox from './inbox.js';
+import * as guardian from './guardian.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
@@ -22,7 +23,7 @@ export const NAV = {
     ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
-NAV.guardian = NAV.student;
+NAV.guardian = [['home', 'Learners'], ['calendar', 'Calendar'], ['account', 'Account']];
 
 export const ROUTES = {
   instructor: {
@@ -43,6 +44,6 @@ export const ROUTES = {
     bookings: bookings.bookings, booking: bookings.booking,
   },
 };
-ROUTES.guardian = ROUTES.student;
+ROUTES.guardian = { home: guardian.home, calendar: cal.calendar, account: account.accountView };
 // Every role's notification centre, opened from the header's Inbox link (not a tab).
 for (const routes of Object.values(ROUTES)) routes.inbox = inbox.inboxView;

@@ -13,12 +13,13 @@ import { pushCard } from './account.js';
 import { repeatFields, seriesSection, followingButton } from './series.js';
 import { priceFor } from './pricing.js';
 import { askForm, feeBadge, lateFee, openMoves } from './moves.js';
+import { testsSection } from './drivingtests.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
-  const [skills, progress, lessons, notes, tests, instructors] = await Promise.all([
+  const [skills, progress, lessons, notes, tests, instructors, testRecords] = await Promise.all([
     app.all('skill'), app.all('student_progress'), app.all('lesson'), app.all('lesson_note'),
-    app.all('mock_test'), app.all('instructor')]);
+    app.all('mock_test'), app.all('instructor'), app.all('test_record')]);
   const prog = progress.find((p) => p.student_id === sid);
   const inst = byKey(instructors);
   const upcoming = sortBy(lessons.filter((l) => l.status === 'scheduled' && new Date(l.scheduled_end) >= startOfDay()), (l) => l.scheduled_start).slice(0, 3);
@@ -27,7 +28,7 @@ export async function home(app) {
   const scored = tests.filter((t) => typeof t.score === 'number');
   return h('div', {},
     h('h1', {}, `Hello ${(app.user.name || '').split(' ')[0] || 'there'}`),
-    progressSection(skills, prog, 'Your progress'),
+    progressSection(skills, prog, 'Your progress', { mockTests: tests, tests: testRecords, studentId: sid }),
     section('Next lessons', upcoming.length ? h('ul', { class: 'plain list' }, upcoming.map((l) => h('li', {},
       h('strong', {}, `${fmt.day(l.scheduled_start)} ${fmt.time(l.scheduled_start)}`), ' with ', (inst.get(l.instructor_id) || {}).name || 'your instructor')))
       : empty('No lessons booked. Request one under Bookings.')),
@@ -36,6 +37,7 @@ export async function home(app) {
     section('Theory', h('p', {}, scored.length
       ? `${plural(scored.length, 'mock test')} marked · ${scored.filter((t) => t.passed).length} passed · best ${Math.max(...scored.map((t) => t.score))} of ${scored[0].total}`
       : 'No mock tests marked yet.'), h('a', { href: '#/theory', class: 'button' }, 'Practise theory')),
+    testsSection(testRecords, sid, { title: 'Your driving tests' }),
     pushCard(app));
 }
 

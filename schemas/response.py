@@ -25,6 +25,7 @@ from schemas.wire import (
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
+    LessonSignatureRecord,
     MockTestRecord,
     Omitted,
     Outgoing,
@@ -137,6 +138,10 @@ class SkillAssessmentChange(_Change[SkillAssessmentRecord]):
     entity: Literal["skill_assessment"]
 
 
+class LessonSignatureChange(_Change[LessonSignatureRecord]):
+    entity: Literal["lesson_signature"]
+
+
 class StudentProgressChange(_Change[StudentProgressRecord]):
     entity: Literal["student_progress"]
 
@@ -218,6 +223,7 @@ Change = Annotated[
     LessonChange
     | LessonNoteChange
     | SkillAssessmentChange
+    | LessonSignatureChange
     | StudentProgressChange
     | TripChange
     | TripSegmentChange

@@ -27,7 +27,7 @@ export const REFRESH_MARGIN_S = 60;
  */
 export const PULLED_ENTITIES = [
   'availability', 'availability_exception', 'booking', 'booking_history', 'booking_move',
-  'booking_series', 'instructor', 'lesson', 'lesson_note', 'mock_test', 'payment', 'rate_card',
+  'booking_series', 'instructor', 'lesson', 'lesson_note', 'lesson_signature', 'mock_test', 'payment', 'rate_card',
   'service', 'skill', 'skill_assessment', 'student', 'student_instructor', 'student_progress',
   'theory_attempt', 'theory_question', 'trip',
 ];

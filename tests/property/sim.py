@@ -93,6 +93,7 @@ ENTITIES = frozenset(
         "trip_segment",
         "theory_attempt",
         "mock_test",
+        "lesson_signature",  # issue 13 (not generated: the scope rules still hold)
         "booking",
         "booking_series",
         "booking_move",
@@ -115,6 +116,7 @@ BY_STUDENT = frozenset(
         "lesson",
         "lesson_note",
         "skill_assessment",
+        "lesson_signature",
         "student_progress",
         "trip",
         "trip_segment",
@@ -127,7 +129,9 @@ BY_STUDENT = frozenset(
     }
 )
 STUDENT_ONLY_READ = frozenset({"theory_attempt", "mock_test", "payment"})
-APPEND_ONLY = frozenset({"skill_assessment", "trip_segment", "theory_attempt", "mock_test"})
+APPEND_ONLY = frozenset(
+    {"skill_assessment", "trip_segment", "theory_attempt", "mock_test", "lesson_signature"}
+)
 STATUSES = frozenset({"applied", "merged", "conflict", "rejected"})
 
 

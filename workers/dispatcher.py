@@ -237,7 +237,9 @@ class Dispatcher:
             targets = await self._push_targets(
                 session, [d.recipient.user_id for d, _ in plan if d.channel == "webpush"]
             )
-            overrides = await load_overrides(session, c.event_type) if plan else {}
+            # The wording is the event's own, or for an admin's test the tested kind's.
+            kind = str(expansion.context.get("template_kind") or c.event_type)
+            overrides = await load_overrides(session, kind) if plan else {}
         now = self.clock()
         sends = []
         for d, choice in plan:
@@ -253,7 +255,7 @@ class Dispatcher:
                     )
                     continue
             rendered = self.renderer.render(
-                c.event_type,
+                kind,
                 d.channel,
                 expansion.context | {"recipient": {"name": d.recipient.name}},
                 overrides.get(d.channel),

@@ -66,6 +66,9 @@ ALL_EVENTS = "*"
 # password: by email only (never push or SMS, whose text shows on a lock screen), whatever
 # the preferences say, and not listed above (there is nothing to choose).
 ACCOUNT_EVENTS = frozenset({"invitation_requested", "password_reset_requested"})
+# An admin's test of a template (workers/notifications/template_admin.py) goes by email to
+# them alone, whatever their preferences, like account mail.
+EMAIL_ONLY = ACCOUNT_EVENTS | {"template_test"}
 SMS_BY_DEFAULT = frozenset({"booking_confirmed", "booking_cancelled", "booking_reminder"})
 DEFAULT_CHANNELS = ("webpush", "email")
 
@@ -99,7 +102,7 @@ def parse_hhmm(text: str | None) -> dt.time | None:
 
 def resolve(rows: dict[str, NotificationPreference], event_type: str, has_phone: bool) -> Choice:
     """Combine a user's rows (by event type) into one choice for `event_type`."""
-    if event_type in ACCOUNT_EVENTS:
+    if event_type in EMAIL_ONLY:
         return Choice(("email",), None, False, False)
     own, everything = rows.get(event_type), rows.get(ALL_EVENTS)
     if own is not None:

@@ -482,7 +482,7 @@ def _template_paths() -> dict[str, dict[str, Any]]:
         "/v1/admin/notification-templates": {
             "get": _op("Every kind's built-in wording and the school's own", _ok(None), 403)
         },
-        one + "/{channel}": {
+        one + "/channels/{channel}": {
             "put": _op(
                 "Save the school's wording of a kind on a channel (checked with sample data)",
                 _ok(None),

@@ -49,6 +49,9 @@ from workers.notifications.templates import Renderer, load_overrides
 
 log = logging.getLogger("drivesync.dispatcher")
 
+# The PWA's Settings → Notifications (clients/pwa/js/ui/settings.js, SETTINGS_ROUTE).
+SETTINGS_ROUTE = "#/settings/notifications"
+
 # A provider's Retry-After is honoured up to a day (beyond that it is a misconfiguration).
 MAX_RETRY_AFTER_S = 86_400.0
 
@@ -92,6 +95,8 @@ class Dispatcher:
         self.channels = channels
         self.clock = clock
         self.renderer = Renderer()
+        # Where the emails' footer sends people to change their settings (the PWA's screen).
+        self._settings_url = f"{config.public_url.rstrip('/')}/{SETTINGS_ROUTE}"
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._next_tick = 0.0
@@ -257,7 +262,8 @@ class Dispatcher:
             rendered = self.renderer.render(
                 kind,
                 d.channel,
-                expansion.context | {"recipient": {"name": d.recipient.name}},
+                expansion.context
+                | {"recipient": {"name": d.recipient.name}, "settings_url": self._settings_url},
                 overrides.get(d.channel),
             )
             message = Message(

@@ -63,7 +63,7 @@ async def list_templates(request: web.Request) -> web.Response:
     return json_response(await template_admin.listing(request.app[SYNC].store, who))
 
 
-@routes.put("/v1/admin/notification-templates/{kind}/{channel}")
+@routes.put("/v1/admin/notification-templates/{kind}/channels/{channel}")
 async def put_template(request: web.Request) -> web.Response:
     who = require_admin(request)
     kind = _kind(request)
@@ -74,7 +74,7 @@ async def put_template(request: web.Request) -> web.Response:
     return json_response(saved)
 
 
-@routes.delete("/v1/admin/notification-templates/{kind}/{channel}")
+@routes.delete("/v1/admin/notification-templates/{kind}/channels/{channel}")
 async def delete_template(request: web.Request) -> web.Response:
     who = require_admin(request)
     kind = _kind(request)

@@ -7,6 +7,7 @@ it."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ async def test_an_override_is_used_by_real_sends_and_a_revert_restores_the_defau
         "body_text": "Hi {{ recipient.name }}, see you at {{ booking.pickup_location }}.",
         "body_html": "<p>Hi {{ recipient.name }}, see you at {{ booking.pickup_location }}.</p>",
     }
-    resp = await mail_client.put(f"{BASE}/booking_confirmed/email", json=body, headers=admin)
+    resp = await mail_client.put(f"{BASE}/booking_confirmed/channels/email", json=body, headers=admin)
     saved = await resp.json()
     assert resp.status == 200, saved
     assert saved["updated_by"] and saved["updated_at"] and saved["body_text"] == body["body_text"]
@@ -58,10 +59,15 @@ async def test_an_override_is_used_by_real_sends_and_a_revert_restores_the_defau
     parts = _parts(msg)
     assert "Hi Amelia Clarke, see you at <b>Gate</b>." in parts["text/plain"]
     assert "see you at &lt;b&gt;Gate&lt;/b&gt;." in parts["text/html"]  # autoescaped
+    # The footer links to the PWA's Settings → Notifications screen.
+    assert "settings in the app: http://127.0.0.1:8080/#/settings/notifications" in parts[
+        "text/plain"
+    ]
+    assert '<a href="http://127.0.0.1:8080/#/settings/notifications">Settings' in parts["text/html"]
 
-    resp = await mail_client.delete(f"{BASE}/booking_confirmed/email", headers=admin)
+    resp = await mail_client.delete(f"{BASE}/booking_confirmed/channels/email", headers=admin)
     assert resp.status == 204
-    again = await mail_client.delete(f"{BASE}/booking_confirmed/email", headers=admin)
+    again = await mail_client.delete(f"{BASE}/booking_confirmed/channels/email", headers=admin)
     assert again.status == 404
     smtp.messages.clear()
     await book_and_confirm(mail_client, days=9)
@@ -80,14 +86,14 @@ async def test_a_template_that_does_not_render_is_refused_naming_field_and_line(
         ({"subject": "Hi", "body_text": "x", "body_html": "<p>{{ nothing.here }}</p>"}, "body_html"),
     ]
     for body, field in cases:
-        resp = await mail_client.put(f"{BASE}/booking_confirmed/email", json=body, headers=admin)
+        resp = await mail_client.put(f"{BASE}/booking_confirmed/channels/email", json=body, headers=admin)
         err = (await resp.json())["error"]
         assert resp.status == 422, err
         assert err["code"] == "template_invalid", err
         assert err["details"]["field"] == field
         assert err["details"]["error"]
     resp = await mail_client.put(
-        f"{BASE}/booking_confirmed/email",
+        f"{BASE}/booking_confirmed/channels/email",
         json={"subject": "Hi", "body_text": "ok\n\n{{ bookng.start }}"},
         headers=admin,
     )
@@ -98,16 +104,16 @@ async def test_a_template_that_does_not_render_is_refused_naming_field_and_line(
     assert all(not k["overrides"] for k in listing["kinds"])
     # Plain input checks: an email needs a subject; SMS has none; unknown kinds and channels.
     resp = await mail_client.put(
-        f"{BASE}/booking_confirmed/email", json={"body_text": "x"}, headers=admin
+        f"{BASE}/booking_confirmed/channels/email", json={"body_text": "x"}, headers=admin
     )
     assert (resp.status, (await resp.json())["error"]["details"]["field"]) == (422, "subject")
     resp = await mail_client.put(
-        f"{BASE}/booking_confirmed/sms", json={"subject": "x", "body_text": "x"}, headers=admin
+        f"{BASE}/booking_confirmed/channels/sms", json={"subject": "x", "body_text": "x"}, headers=admin
     )
     assert resp.status == 422
-    assert (await mail_client.put(f"{BASE}/nope/email", json={"body_text": "x"},
+    assert (await mail_client.put(f"{BASE}/nope/channels/email", json={"body_text": "x"},
                                   headers=admin)).status == 404
-    assert (await mail_client.put(f"{BASE}/invitation_requested/sms", json={"body_text": "x"},
+    assert (await mail_client.put(f"{BASE}/invitation_requested/channels/sms", json={"body_text": "x"},
                                   headers=admin)).status == 404
 
 
@@ -120,7 +126,7 @@ async def test_the_sandbox_refuses_attribute_escapes(mail_client: Any) -> None:
         "{{ cycler.__init__.__globals__ }}",
     ):
         resp = await mail_client.put(
-            f"{BASE}/booking_confirmed/sms", json={"body_text": evil}, headers=admin
+            f"{BASE}/booking_confirmed/channels/sms", json={"body_text": evil}, headers=admin
         )
         err = (await resp.json())["error"]
         assert (resp.status, err["code"]) == (422, "template_invalid"), (evil, err)
@@ -151,7 +157,7 @@ async def test_preview_and_a_test_send_to_the_admin(mail_client: Any, smtp: Smtp
     assert drafted["text"].startswith("Dear ") and "60-minute lesson" in drafted["text"]
     # Nothing saved by a preview; save it and test-send it to myself.
     del draft["channel"]
-    assert (await mail_client.put(f"{BASE}/booking_reminder/email", json=draft,
+    assert (await mail_client.put(f"{BASE}/booking_reminder/channels/email", json=draft,
                                   headers=admin)).status == 200
     resp = await mail_client.post(f"{BASE}/booking_reminder/test", headers=admin)
     queued = await resp.json()
@@ -161,8 +167,13 @@ async def test_preview_and_a_test_send_to_the_admin(mail_client: Any, smtp: Smtp
     assert msg["Subject"].endswith(": lesson in 24 h")
     assert msg["X-DriveSync-Event"] == "template_test"
     assert "60-minute lesson at Tue 08 Dec 2026, 10:00" in _parts(msg)["text/plain"]
-    log = await (await mail_client.get("/v1/admin/notifications?event_type=template_test",
-                                       headers=admin)).json()
+    # The log line is committed when the event settles, just after the mail went.
+    for _ in range(50):
+        log = await (await mail_client.get("/v1/admin/notifications?event_type=template_test",
+                                           headers=admin)).json()
+        if log["notifications"]:
+            break
+        await asyncio.sleep(0.1)
     assert [(n["channel"], n["status"]) for n in log["notifications"]] == [("email", "sent")]
 
 
@@ -171,8 +182,8 @@ async def test_only_admins_word_the_schools_notifications(mail_client: Any) -> N
         who = bearer(await login(mail_client, email))
         calls = [
             mail_client.get(BASE, headers=who),
-            mail_client.put(f"{BASE}/booking_confirmed/sms", json={"body_text": "x"}, headers=who),
-            mail_client.delete(f"{BASE}/booking_confirmed/sms", headers=who),
+            mail_client.put(f"{BASE}/booking_confirmed/channels/sms", json={"body_text": "x"}, headers=who),
+            mail_client.delete(f"{BASE}/booking_confirmed/channels/sms", headers=who),
             mail_client.post(f"{BASE}/booking_confirmed/preview", headers=who),
             mail_client.post(f"{BASE}/booking_confirmed/test", headers=who),
         ]

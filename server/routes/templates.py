@@ -92,9 +92,7 @@ async def preview_template(request: web.Request) -> web.Response:
     draft = None
     if body.body_text is not None:
         draft = Draft(body.subject, body.body_text, body.body_html)
-    result = await template_admin.preview(
-        request.app[SYNC].store, who, kind, body.channel, draft
-    )
+    result = await template_admin.preview(request.app[SYNC].store, who, kind, body.channel, draft)
     return json_response(result)
 
 

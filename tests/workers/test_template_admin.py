@@ -44,7 +44,9 @@ async def test_an_override_is_used_by_real_sends_and_a_revert_restores_the_defau
         "body_text": "Hi {{ recipient.name }}, see you at {{ booking.pickup_location }}.",
         "body_html": "<p>Hi {{ recipient.name }}, see you at {{ booking.pickup_location }}.</p>",
     }
-    resp = await mail_client.put(f"{BASE}/booking_confirmed/channels/email", json=body, headers=admin)
+    resp = await mail_client.put(
+        f"{BASE}/booking_confirmed/channels/email", json=body, headers=admin
+    )
     saved = await resp.json()
     assert resp.status == 200, saved
     assert saved["updated_by"] and saved["updated_at"] and saved["body_text"] == body["body_text"]
@@ -60,9 +62,9 @@ async def test_an_override_is_used_by_real_sends_and_a_revert_restores_the_defau
     assert "Hi Amelia Clarke, see you at <b>Gate</b>." in parts["text/plain"]
     assert "see you at &lt;b&gt;Gate&lt;/b&gt;." in parts["text/html"]  # autoescaped
     # The footer links to the PWA's Settings → Notifications screen.
-    assert "settings in the app: http://127.0.0.1:8080/#/settings/notifications" in parts[
-        "text/plain"
-    ]
+    assert (
+        "settings in the app: http://127.0.0.1:8080/#/settings/notifications" in parts["text/plain"]
+    )
     assert '<a href="http://127.0.0.1:8080/#/settings/notifications">Settings' in parts["text/html"]
 
     resp = await mail_client.delete(f"{BASE}/booking_confirmed/channels/email", headers=admin)
@@ -83,10 +85,15 @@ async def test_a_template_that_does_not_render_is_refused_naming_field_and_line(
         ({"subject": "Hi", "body_text": "line one\n{% if booking.start %}unclosed"}, "body_text"),
         ({"subject": "Hi", "body_text": "ok\n\n{{ bookng.start }}"}, "body_text"),
         ({"subject": "{{ booking.start ", "body_text": "x"}, "subject"),
-        ({"subject": "Hi", "body_text": "x", "body_html": "<p>{{ nothing.here }}</p>"}, "body_html"),
+        (
+            {"subject": "Hi", "body_text": "x", "body_html": "<p>{{ nothing.here }}</p>"},
+            "body_html",
+        ),
     ]
     for body, field in cases:
-        resp = await mail_client.put(f"{BASE}/booking_confirmed/channels/email", json=body, headers=admin)
+        resp = await mail_client.put(
+            f"{BASE}/booking_confirmed/channels/email", json=body, headers=admin
+        )
         err = (await resp.json())["error"]
         assert resp.status == 422, err
         assert err["code"] == "template_invalid", err
@@ -108,13 +115,19 @@ async def test_a_template_that_does_not_render_is_refused_naming_field_and_line(
     )
     assert (resp.status, (await resp.json())["error"]["details"]["field"]) == (422, "subject")
     resp = await mail_client.put(
-        f"{BASE}/booking_confirmed/channels/sms", json={"subject": "x", "body_text": "x"}, headers=admin
+        f"{BASE}/booking_confirmed/channels/sms",
+        json={"subject": "x", "body_text": "x"},
+        headers=admin,
     )
     assert resp.status == 422
-    assert (await mail_client.put(f"{BASE}/nope/channels/email", json={"body_text": "x"},
-                                  headers=admin)).status == 404
-    assert (await mail_client.put(f"{BASE}/invitation_requested/channels/sms", json={"body_text": "x"},
-                                  headers=admin)).status == 404
+    assert (
+        await mail_client.put(f"{BASE}/nope/channels/email", json={"body_text": "x"}, headers=admin)
+    ).status == 404
+    assert (
+        await mail_client.put(
+            f"{BASE}/invitation_requested/channels/sms", json={"body_text": "x"}, headers=admin
+        )
+    ).status == 404
 
 
 async def test_the_sandbox_refuses_attribute_escapes(mail_client: Any) -> None:
@@ -157,8 +170,9 @@ async def test_preview_and_a_test_send_to_the_admin(mail_client: Any, smtp: Smtp
     assert drafted["text"].startswith("Dear ") and "60-minute lesson" in drafted["text"]
     # Nothing saved by a preview; save it and test-send it to myself.
     del draft["channel"]
-    assert (await mail_client.put(f"{BASE}/booking_reminder/channels/email", json=draft,
-                                  headers=admin)).status == 200
+    assert (
+        await mail_client.put(f"{BASE}/booking_reminder/channels/email", json=draft, headers=admin)
+    ).status == 200
     resp = await mail_client.post(f"{BASE}/booking_reminder/test", headers=admin)
     queued = await resp.json()
     assert resp.status == 202, queued
@@ -169,8 +183,9 @@ async def test_preview_and_a_test_send_to_the_admin(mail_client: Any, smtp: Smtp
     assert "60-minute lesson at Tue 08 Dec 2026, 10:00" in _parts(msg)["text/plain"]
     # The log line is committed when the event settles, just after the mail went.
     for _ in range(50):
-        log = await (await mail_client.get("/v1/admin/notifications?event_type=template_test",
-                                           headers=admin)).json()
+        log = await (
+            await mail_client.get("/v1/admin/notifications?event_type=template_test", headers=admin)
+        ).json()
         if log["notifications"]:
             break
         await asyncio.sleep(0.1)
@@ -182,7 +197,9 @@ async def test_only_admins_word_the_schools_notifications(mail_client: Any) -> N
         who = bearer(await login(mail_client, email))
         calls = [
             mail_client.get(BASE, headers=who),
-            mail_client.put(f"{BASE}/booking_confirmed/channels/sms", json={"body_text": "x"}, headers=who),
+            mail_client.put(
+                f"{BASE}/booking_confirmed/channels/sms", json={"body_text": "x"}, headers=who
+            ),
             mail_client.delete(f"{BASE}/booking_confirmed/channels/sms", headers=who),
             mail_client.post(f"{BASE}/booking_confirmed/preview", headers=who),
             mail_client.post(f"{BASE}/booking_confirmed/test", headers=who),

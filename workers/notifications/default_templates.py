@@ -31,8 +31,8 @@ HTML_LAYOUT = """<!doctype html>
 {{ body }}
 {% if account is not defined %}<p style="color: #777; font-size: 12px">You receive this because
 of your notification settings at {{ school.name }}. Change them in the app under
-{% if settings_url is defined %}<a href="{{ settings_url }}">Settings → Notifications</a>{% else %}Settings →
-Notifications{% endif %}.</p>{% endif %}
+{% if settings_url is defined %}<a href="{{ settings_url }}">Settings → Notifications</a>
+{%- else %}Settings → Notifications{% endif %}.</p>{% endif %}
 </body></html>"""
 
 # Account mail (an `account` in its context) goes whatever the settings: no such footer.

@@ -40,10 +40,10 @@ from sync.core.principal import Principal
 from sync.errors import Invalid, NotFound
 from sync.store import Store
 from workers.notifications.default_templates import DEFAULTS
-from workers.outbox import new_event
 from workers.notifications.preferences import ACCOUNT_EVENTS, EVENT_TYPES
 from workers.notifications.recipients import Expansion, Facts, Recipient
 from workers.notifications.templates import Rendered, Renderer
+from workers.outbox import new_event
 from workers.session import bound
 
 TEST_EVENT = "template_test"
@@ -133,28 +133,42 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "instructor_digest": {
         "date": "Tue 08 Dec 2026",
         "lessons": [
-            {"start_time": "10:00", "end_time": "11:00", "student": "Amelia Clarke",
-             "pickup_location": "7 High Street", "booking_id": _BOOKING["id"]},
+            {
+                "start_time": "10:00",
+                "end_time": "11:00",
+                "student": "Amelia Clarke",
+                "pickup_location": "7 High Street",
+                "booking_id": _BOOKING["id"],
+            },
         ],
     },
     "lesson_completed": {
-        "lesson": {"id": "00000000-0000-4000-8000-000000000003",
-                   "start": "Tue 08 Dec 2026, 10:00", "date": "08 Dec 2026",
-                   "instructor": "Tom Baker", "status": "completed"},
+        "lesson": {
+            "id": "00000000-0000-4000-8000-000000000003",
+            "start": "Tue 08 Dec 2026, 10:00",
+            "date": "08 Dec 2026",
+            "instructor": "Tom Baker",
+            "status": "completed",
+        },
         "notes": [{"body": "Smooth clutch control on the hill start.", "tags": ["clutch"]}],
         "assessments": [{"skill": "Steering", "level": 4, "comment": "Steady"}],
     },
     "mock_test_passed": {"mock_test": {"student": "Amelia Clarke", "score": 46, "total": 50}},
     "conflict_stored": {
-        "conflict": {"id": "00000000-0000-4000-8000-000000000004", "entity": "lesson note",
-                     "record_id": "00000000-0000-4000-8000-000000000005"}
+        "conflict": {
+            "id": "00000000-0000-4000-8000-000000000004",
+            "entity": "lesson note",
+            "record_id": "00000000-0000-4000-8000-000000000005",
+        }
     },
     **{
         kind: {"booking": _BOOKING, "payment": _PAYMENT}
         for kind in ("payment_succeeded", "payment_failed", "payment_refunded")
     },
-    "time_off_clash": {"time_off": {k: v for k, v in _TIME_OFF.items() if k != "reason"},
-                       "bookings": [_BOOKING]},
+    "time_off_clash": {
+        "time_off": {k: v for k, v in _TIME_OFF.items() if k != "reason"},
+        "bookings": [_BOOKING],
+    },
     "time_off_clash_admin": {"time_off": _TIME_OFF, "bookings": [_BOOKING]},
     "invitation_requested": {"account": _ACCOUNT},
     "password_reset_requested": {"account": _ACCOUNT},
@@ -266,8 +280,10 @@ async def listing(store: Store, who: Principal) -> dict[str, Any]:
                 "builtin": _builtin(kind),
                 "overrides": [
                     _row_out(r)
-                    for r in sorted(mine.get(kind, []), key=lambda r: CHANNELS.index(r.channel)
-                                    if r.channel in CHANNELS else 99)
+                    for r in sorted(
+                        mine.get(kind, []),
+                        key=lambda r: CHANNELS.index(r.channel) if r.channel in CHANNELS else 99,
+                    )
                 ],
             }
             for kind, description in KINDS.items()
@@ -280,7 +296,9 @@ async def _tenant(session: AsyncSession, tenant_id: str) -> Tenant | None:
     return tenant
 
 
-async def save(store: Store, who: Principal, kind: str, channel: str, draft: Draft) -> dict[str, Any]:
+async def save(
+    store: Store, who: Principal, kind: str, channel: str, draft: Draft
+) -> dict[str, Any]:
     """Check and store the school's template for (kind, channel)."""
     async with bound(store, who.tenant_id) as session:
         async with session.begin():
@@ -291,7 +309,9 @@ async def save(store: Store, who: Principal, kind: str, channel: str, draft: Dra
                 )
             )
             if row is None:
-                row = NotificationTemplate(tenant_id=who.tenant_id, event_type=kind, channel=channel)
+                row = NotificationTemplate(
+                    tenant_id=who.tenant_id, event_type=kind, channel=channel
+                )
                 session.add(row)
             row.subject = draft.subject or None
             row.body_text = draft.body_text

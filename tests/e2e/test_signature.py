@@ -1,7 +1,7 @@
 """Lesson sign-off in the browser: on a 390 px phone, offline, the instructor finishes a
 lesson and the student signs on the pad (drawn with the mouse: pointer events, as a finger
 or pen would); the signature is on the device at once, reaches the server when the phone
-reconnects, and the admin sees it drawn on the lesson. The screen has no serious axe
+reconnects, and the admin sees it drawn on the lesson (the student on their home). The screen has no serious axe
 violation, and the keyboard alternative (confirming with the typed name) works too."""
 
 from __future__ import annotations
@@ -92,6 +92,15 @@ def test_a_lesson_signed_offline_on_the_phone_reaches_the_admin(
     assert f"Signed by {signed_by}" in admin.inner_text("[data-testid=signature]")
     assert admin.locator("[data-testid=save-signature]").count() == 0
     shot(admin, shots, "admin-lesson-signature-desktop")
+    # The student whose lesson it was sees it too (on their home: students have no lesson
+    # page).
+    ((email,),) = server.sql(
+        "SELECT s.email FROM students s JOIN lessons l ON l.student_id = s.id WHERE l.id = ?",
+        lesson_id,
+    )
+    student = page_of(launch("student", viewport=PHONE_390))
+    sign_in(student, server.url, email)
+    student.wait_for_selector("[data-testid=signed-lessons] [data-testid=signature-svg] polyline")
 
 
 def test_the_keyboard_alternative_confirms_with_the_typed_name(

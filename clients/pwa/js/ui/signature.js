@@ -161,3 +161,13 @@ export function signatureSection(app, lesson, student, signatures) {
       h('button', { type: 'button', onclick: () => p.clear() }, 'Clear'),
       h('button', { type: 'button', 'data-testid': 'typed-signature', onclick: () => submit([]) }, 'Confirm with typed name instead')));
 }
+
+/** A student's (or guardian's) latest signed lessons, each with its signature; none: nothing. */
+export function signedLessons(signatures, lessonById, count = 3) {
+  if (!signatures.length) return null;
+  const when = (sig) => (lessonById.get(sig.lesson_id) || {}).scheduled_start || sig.signed_at;
+  const latest = [...signatures].sort((a, b) => (when(a) < when(b) ? 1 : -1)).slice(0, count);
+  return section('Signed lessons', h('ul', { class: 'plain list', 'data-testid': 'signed-lessons' }, latest.map((sig) => h('li', {},
+    h('p', {}, h('strong', {}, `Lesson of ${fmt.day(when(sig))}`)),
+    shownSignature(sig)))));
+}

@@ -1,8 +1,9 @@
 """Lesson sign-off in the browser: on a 390 px phone, offline, the instructor finishes a
 lesson and the student signs on the pad (drawn with the mouse: pointer events, as a finger
 or pen would); the signature is on the device at once, reaches the server when the phone
-reconnects, and the admin sees it drawn on the lesson (the student on their home). The screen has no serious axe
-violation, and the keyboard alternative (confirming with the typed name) works too."""
+reconnects, and the admin sees it drawn on the lesson (the student on their home). The
+screen has no serious axe violation, and the keyboard alternative (confirming with the
+typed name) works too."""
 
 from __future__ import annotations
 

@@ -137,6 +137,17 @@ async def test_the_sandbox_refuses_attribute_escapes(mail_client: Any) -> None:
         "{{ booking.__class__ }}",
         "{{ recipient.update({'name': 'x'}) }}",  # the immutable sandbox: no mutation
         "{{ cycler.__init__.__globals__ }}",
+        # Bounded: no gigabyte strings, no runaway loops or powers.
+        "{{ 'x' * 1000000000 }}",
+        "{{ 10 ** 10 ** 10 }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{{ '%1000000000s' % 'a' }}",
+        "{{ '{:>1000000000}'.format('a') }}",
+        "{{ 'a'.ljust(1000000000) }}",
+        "{{ 'a' | center(1000000000) }}",
+        "{{ lipsum(1000000) }}",
+        "{% for b in [booking] * 100000 %}{% for c in [booking] * 100000 %}{% endfor %}"
+        "{% endfor %}",
     ):
         resp = await mail_client.put(
             f"{BASE}/booking_confirmed/channels/sms", json={"body_text": evil}, headers=admin

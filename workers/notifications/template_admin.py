@@ -26,12 +26,15 @@ sample data, whatever the admin's preferences (like account mail).
 
 from __future__ import annotations
 
+import sys
+import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +45,7 @@ from sync.store import Store
 from workers.notifications.default_templates import DEFAULTS
 from workers.notifications.preferences import ACCOUNT_EVENTS, EVENT_TYPES
 from workers.notifications.recipients import Expansion, Facts, Recipient
-from workers.notifications.templates import Rendered, Renderer
+from workers.notifications.templates import Rendered, Renderer, Sandbox
 from workers.outbox import new_event
 from workers.session import bound
 
@@ -174,8 +177,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "password_reset_requested": {"account": _ACCOUNT},
 }
 
-_CHECK_ENV = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
-_CHECK_HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+# The renderer's own sandbox (templates.Sandbox: bounded), with strict undefined variables.
+_CHECK_ENV = Sandbox(autoescape=False, undefined=StrictUndefined)
+_CHECK_HTML_ENV = Sandbox(autoescape=True, undefined=StrictUndefined)
+# A template whose sample rendering is longer than this is refused.
+MAX_OUTPUT = 200_000
 
 
 @dataclass
@@ -201,6 +207,35 @@ def sample_context(kind: str, school: Tenant | None, name: str = "Alex Admin") -
     return context
 
 
+class TooSlow(Exception):
+    """A template's check ran out of time (a loop in a loop over a long sequence)."""
+
+
+# A sample rendering takes well under a millisecond; one taking longer than this is a loop
+# that would stall every send of the kind.
+CHECK_BUDGET_S = 0.5
+
+
+@contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """Stop the code run inside (this thread's new frames) once `seconds` have passed: a
+    trace function checks the clock at each line of the compiled template and raises
+    TooSlow. Only for checking an admin's template (tracing slows the rendering)."""
+    deadline = time.monotonic() + seconds
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise TooSlow
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
 def _line(exc: BaseException) -> int | None:
     """The template line an error is on, when Jinja knows it."""
     if isinstance(exc, TemplateSyntaxError):
@@ -214,7 +249,20 @@ def _line(exc: BaseException) -> int | None:
 def _check_part(field: str, source: str, html: bool, context: dict[str, Any]) -> None:
     env = _CHECK_HTML_ENV if html else _CHECK_ENV
     try:
-        env.from_string(source).render(context)
+        size = 0
+        with _time_budget(CHECK_BUDGET_S):
+            for chunk in env.from_string(source).generate(context):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise TemplateInvalid(
+                        f"{field}: renders to more than {MAX_OUTPUT} characters",
+                        {"field": field, "error": f"over {MAX_OUTPUT} characters"},
+                    )
+    except TooSlow:
+        raise TemplateInvalid(
+            f"{field}: takes more than {CHECK_BUDGET_S} s to render with the sample data",
+            {"field": field, "error": f"over {CHECK_BUDGET_S} s to render"},
+        ) from None
     except TemplateError as exc:
         line = _line(exc)
         where = f" on line {line}" if line else ""

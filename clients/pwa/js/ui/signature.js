@@ -147,7 +147,9 @@ export function signatureSection(app, lesson, student, signatures) {
       lesson_id: lesson.id, signed_by: signedBy, signed_at: new Date().toISOString(), strokes });
     app.announce(strokes.length ? 'Signature saved' : 'Sign-off confirmed with the typed name');
     await app.refresh();
-    document.querySelector('[data-testid="signature"]')?.closest('section')?.querySelector('h2')?.focus();
+    // The pad's buttons are gone: keep keyboard users on the card that replaced them.
+    const heading = document.querySelector('[data-testid="signature"]')?.closest('section')?.querySelector('h2');
+    if (heading) { heading.setAttribute('tabindex', '-1'); heading.focus(); }
   };
   save.addEventListener('click', () => submit(p.strokes()));
   requestAnimationFrame(() => p.paint());

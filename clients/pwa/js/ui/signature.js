@@ -158,7 +158,9 @@ export function signatureSection(app, lesson, student, signatures) {
     field('Student\'s name', name),
     h('div', { class: 'signature-box' }, p.canvas),
     status,
-    h('div', { class: 'actions' },
+    // Not `.actions`: the lesson's Finish button hands the focus to the first `.actions`
+    // button (ui/lesson.js), which must not be this pad's (disabled) Save.
+    h('div', { class: 'sign-actions' },
       save,
       h('button', { type: 'button', onclick: () => p.clear() }, 'Clear'),
       h('button', { type: 'button', 'data-testid': 'typed-signature', onclick: () => submit([]) }, 'Confirm with typed name instead')));

@@ -217,6 +217,28 @@ class SkillAssessment(SyncedMixin, Base):
     )
 
 
+class LessonSignature(SyncedMixin, Base):
+    """The student's sign-off of a lesson, captured on the instructor's device: the signer
+    (`student_id`, copied from the lesson, and the name typed for them), who captured it,
+    when, and the strokes (sync.core.signature). At most one per lesson, never changed."""
+
+    __tablename__ = "lesson_signatures"
+
+    lesson_id: Mapped[str] = mapped_column(id_type())
+    student_id: Mapped[str] = mapped_column(id_type())
+    signed_by: Mapped[str] = mapped_column(String(200))
+    captured_by: Mapped[str | None] = mapped_column(id_type())
+    signed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    strokes: Mapped[list[Any]] = mapped_column(JsonDoc, default=list)
+
+    __table_args__ = (
+        _fk("lesson_id", "lessons"),
+        _fk("student_id", "students"),
+        UniqueConstraint("lesson_id", "tenant_id"),
+        Index("ix_lesson_signatures_student", "student_id", "tenant_id"),
+    )
+
+
 class StudentProgress(SyncedMixin, Base):
     """Derived by the server from assessments: the latest level per skill and readiness."""
 

@@ -86,6 +86,9 @@ class NotificationTemplate(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    # Who last wrote it in the admin editor, and when (migration 0014).
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str | None] = mapped_column(id_type())
 
 
 class Notification(Base):

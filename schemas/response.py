@@ -28,6 +28,7 @@ from schemas.wire import (
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
+    LessonSignatureRecord,
     MockTestRecord,
     Omitted,
     Outgoing,
@@ -141,6 +142,10 @@ class SkillAssessmentChange(_Change[SkillAssessmentRecord]):
     entity: Literal["skill_assessment"]
 
 
+class LessonSignatureChange(_Change[LessonSignatureRecord]):
+    entity: Literal["lesson_signature"]
+
+
 class StudentProgressChange(_Change[StudentProgressRecord]):
     entity: Literal["student_progress"]
 
@@ -240,6 +245,7 @@ Change = Annotated[
     LessonChange
     | LessonNoteChange
     | SkillAssessmentChange
+    | LessonSignatureChange
     | StudentProgressChange
     | TripChange
     | TripSegmentChange

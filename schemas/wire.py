@@ -256,6 +256,29 @@ class SkillAssessmentRecord(_Record):
     assessed_at: dt.datetime
 
 
+# --- lesson_signature ---------------------------------------------------------------------
+# A stroke: its first point absolute, then each point as a delta from the one before, as a
+# flat list [x0, y0, dx1, dy1, …] in a 0..1000 box (sync.core.signature checks it in depth:
+# rejection code `invalid_strokes`). No strokes at all is a typed-name confirmation.
+Stroke = Annotated[list[Int64], Field(max_length=2000)]
+
+
+class LessonSignatureWrite(_Write):
+    lesson_id: Uuid | None = None
+    signed_by: Name | None = None
+    signed_at: Utc | None = None
+    strokes: Annotated[list[Stroke], Field(max_length=64)] | None = None
+
+
+class LessonSignatureRecord(_Record):
+    lesson_id: str
+    student_id: str = Field(description="The signer: the lesson's student.")
+    signed_by: str = Field(description="The name typed for the signer.")
+    captured_by: str | None = Field(description="The user whose device captured it.")
+    signed_at: dt.datetime
+    strokes: list[list[int]]
+
+
 # --- student_progress (derived) -----------------------------------------------------------
 class StudentProgressRecord(_Record):
     student_id: str
@@ -802,6 +825,7 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "lesson": LessonWrite,
     "lesson_note": LessonNoteWrite,
     "skill_assessment": SkillAssessmentWrite,
+    "lesson_signature": LessonSignatureWrite,
     "trip": TripWrite,
     "trip_segment": TripSegmentWrite,
     "theory_attempt": TheoryAttemptWrite,
@@ -828,6 +852,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "lesson": LessonRecord,
     "lesson_note": LessonNoteRecord,
     "skill_assessment": SkillAssessmentRecord,
+    "lesson_signature": LessonSignatureRecord,
     "student_progress": StudentProgressRecord,
     "trip": TripRecord,
     "trip_segment": TripSegmentRecord,

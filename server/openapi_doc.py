@@ -30,11 +30,20 @@ from server.routes.effects import (
     RefundBody,
     SubscriptionBody,
 )
+from server.routes.templates import PreviewBody, TemplateBody
 from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
 from workers.notifications import delivery_log
 
 ADMIN_REQUESTS = (AssignBody, ResolveBody, SchoolBody)
-EFFECT_REQUESTS = (SubscriptionBody, EndpointBody, PreferencesBody, IntentBody, RefundBody)
+EFFECT_REQUESTS = (
+    SubscriptionBody,
+    EndpointBody,
+    PreferencesBody,
+    IntentBody,
+    RefundBody,
+    TemplateBody,
+    PreviewBody,
+)
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 # What each error status means here (the code in the body is the stable part).
@@ -459,5 +468,48 @@ def _effect_paths() -> dict[str, dict[str, Any]]:
         },
         "/v1/admin/notifications/{outbox_id}/retry": {
             "post": _op("Send a dead letter again", _ok(None), 403, 404, 409)
+        },
+        **_template_paths(),
+    }
+
+
+def _template_paths() -> dict[str, dict[str, Any]]:
+    """The school's notification wording (server/routes/templates.py). 422
+    `template_invalid`: the template does not render with the sample data (details.field,
+    details.line, details.error)."""
+    one = "/v1/admin/notification-templates/{kind}"
+    return {
+        "/v1/admin/notification-templates": {
+            "get": _op("Every kind's built-in wording and the school's own", _ok(None), 403)
+        },
+        one + "/channels/{channel}": {
+            "put": _op(
+                "Save the school's wording of a kind on a channel (checked with sample data)",
+                _ok(None),
+                403,
+                404,
+                body=_body("TemplateBody"),
+            ),
+            "delete": _op(
+                "Back to the built-in wording", {"204": {"description": "reverted"}}, 403, 404
+            ),
+        },
+        one + "/preview": {
+            "post": _op(
+                "A kind rendered with sample data (a draft, or what the school sends now)",
+                _ok(None),
+                403,
+                404,
+                body=_body("PreviewBody", required=False),
+            )
+        },
+        one + "/test": {
+            "post": _op(
+                "Email the kind, as the school words it, to me (sample data)",
+                _ok(None, "queued", 202),
+                403,
+                404,
+                422,
+            )
         },
     }

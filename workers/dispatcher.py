@@ -50,6 +50,9 @@ from workers.notifications.templates import Renderer, load_overrides
 
 log = logging.getLogger("drivesync.dispatcher")
 
+# The PWA's Settings → Notifications (clients/pwa/js/ui/settings.js, SETTINGS_ROUTE).
+SETTINGS_ROUTE = "#/settings/notifications"
+
 # A provider's Retry-After is honoured up to a day (beyond that it is a misconfiguration).
 MAX_RETRY_AFTER_S = 86_400.0
 
@@ -97,6 +100,8 @@ class Dispatcher:
         self.channels = channels
         self.clock = clock
         self.renderer = Renderer()
+        # Where the emails' footer sends people to change their settings (the PWA's screen).
+        self._settings_url = f"{config.public_url.rstrip('/')}/{SETTINGS_ROUTE}"
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._next_tick = 0.0
@@ -249,10 +254,14 @@ class Dispatcher:
             targets = await self._push_targets(
                 session, [d.recipient.user_id for d, _ in plan if d.channel == "webpush"]
             )
+            # The wording is the event's own, or for an admin's test the tested kind's.
+            kind = str(expansion.context.get("template_kind") or c.event_type)
             kept = (
-                [p for p in wanted if p.user_id] if c.event_type not in account_mail.EVENTS else []
+                [p for p in wanted if p.user_id]
+                if c.event_type not in preferences.EMAIL_ONLY
+                else []
             )
-            overrides = await load_overrides(session, c.event_type) if plan or kept else {}
+            overrides = await load_overrides(session, kind) if plan or kept else {}
         await self._keep_in_inbox(c, expansion.context, kept, overrides.get("webpush"))
         now = self.clock()
         sends = []
@@ -269,9 +278,10 @@ class Dispatcher:
                     )
                     continue
             rendered = self.renderer.render(
-                c.event_type,
+                kind,
                 d.channel,
-                expansion.context | {"recipient": {"name": d.recipient.name}},
+                expansion.context
+                | {"recipient": {"name": d.recipient.name}, "settings_url": self._settings_url},
                 overrides.get(d.channel),
             )
             message = Message(

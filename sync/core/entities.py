@@ -256,6 +256,15 @@ ENTITIES: dict[str, EntitySpec] = {
             refs=(LESSON_REF, Ref("skill_id", "skill")),
             server_fills=frozenset({"student_id"}),
         ),
+        _spec(
+            "lesson_signature",
+            "lesson_signatures",
+            Policy.APPEND,
+            Visibility.STUDENT,
+            STAFF,
+            required=("lesson_id", "signed_by", "signed_at", "strokes"),
+            refs=(LESSON_REF,),  # student_id (the signer) copied from the lesson
+        ),
         _spec("student_progress", "student_progress", Policy.READ_ONLY, Visibility.STUDENT, NOBODY),
         _spec(
             "trip",

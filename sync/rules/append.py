@@ -23,6 +23,7 @@ from sync.core.geo import validate_point
 from sync.core.track import TrackError, decode, is_compact, to_points
 from sync.rules.batch import Context, load_row
 from sync.rules.lww import check_visible, resolve_refs
+from sync.rules.signature import apply_signature
 from sync.store import WITHOUT_FRESH
 from sync.tables import table_of
 
@@ -56,6 +57,7 @@ async def apply_append(ctx: Context, m: Command) -> Outcome:
         "trip_segment": _segment,
         "theory_attempt": _attempt,
         "mock_test": _mock_test,
+        "lesson_signature": apply_signature,
     }[m.spec.name]
     return await handler(ctx, m)
 

@@ -121,6 +121,12 @@ def _routes(
         + ([f"catalogue/{entity}/new" for entity in CATALOGUE_FORMS] if "catalogue" in tabs else [])
         + ([f"booking/{b}" for b in bookings] if "bookings" in tabs else []),
     }[role]
+    # Settings → Notifications (from Account, every role; issue 13) and the admin's
+    # template editor under Notifications.
+    if "account" in tabs:
+        details.append("settings/notifications")
+    if "notifications" in tabs:
+        details += ["notifications/templates", "notifications/templates/booking_confirmed"]
     # The calendar's other views (its tab opens the week).
     if "calendar" in tabs:
         details += ["calendar/month/2026-12-01", "calendar/day/2026-12-02"]

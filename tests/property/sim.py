@@ -93,6 +93,7 @@ ENTITIES = frozenset(
         "trip_segment",
         "theory_attempt",
         "mock_test",
+        "lesson_signature",  # issue 13 (not generated: the scope rules still hold)
         "booking",
         "booking_series",
         "booking_move",
@@ -121,6 +122,7 @@ BY_STUDENT = frozenset(
         "lesson",
         "lesson_note",
         "skill_assessment",
+        "lesson_signature",
         "student_progress",
         "trip",
         "trip_segment",
@@ -136,7 +138,9 @@ BY_STUDENT = frozenset(
 STUDENT_ONLY_READ = frozenset({"payment"})
 # A guardian's links to learners: their own and the office's, nobody else's.
 GUARDIAN_ONLY_READ = frozenset({"guardian_student"})
-APPEND_ONLY = frozenset({"skill_assessment", "trip_segment", "theory_attempt", "mock_test"})
+APPEND_ONLY = frozenset(
+    {"skill_assessment", "trip_segment", "theory_attempt", "mock_test", "lesson_signature"}
+)
 STATUSES = frozenset({"applied", "merged", "conflict", "rejected"})
 
 

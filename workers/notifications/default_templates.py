@@ -30,14 +30,17 @@ HTML_LAYOUT = """<!doctype html>
 <h2 style="color: {{ school.brand_color or '#1a56db' }}">{{ school.name }}</h2>
 {{ body }}
 {% if account is not defined %}<p style="color: #777; font-size: 12px">You receive this because
-of your notification settings at {{ school.name }}. Change them in the app under Settings →
-Notifications.</p>{% endif %}
+of your notification settings at {{ school.name }}. Change them in the app under
+{% if settings_url is defined %}<a href="{{ settings_url }}">Settings → Notifications</a>
+{%- else %}Settings → Notifications{% endif %}.</p>{% endif %}
 </body></html>"""
 
 # Account mail (an `account` in its context) goes whatever the settings: no such footer.
+# `settings_url` (added by the dispatcher) opens the PWA's Settings → Notifications.
 TEXT_FOOTER = (
     "\n\n--\n{{ school.name }}"
-    "{% if account is not defined %}\nChange your notification settings in the app.{% endif %}"
+    "{% if account is not defined %}\nChange your notification settings in the app"
+    "{% if settings_url is defined %}: {{ settings_url }}{% else %}.{% endif %}{% endif %}"
 )
 
 _BOOKING_TEXT = """Service: {{ booking.service }}

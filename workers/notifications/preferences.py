@@ -67,6 +67,9 @@ ALL_EVENTS = "*"
 # password: by email only (never push or SMS, whose text shows on a lock screen), whatever
 # the preferences say, and not listed above (there is nothing to choose).
 ACCOUNT_EVENTS = frozenset({"invitation_requested", "password_reset_requested"})
+# An admin's test of a template (workers/notifications/template_admin.py) goes by email to
+# them alone, whatever their preferences, like account mail.
+EMAIL_ONLY = ACCOUNT_EVENTS | {"template_test"}
 SMS_BY_DEFAULT = frozenset({"booking_confirmed", "booking_cancelled", "booking_reminder"})
 DEFAULT_CHANNELS = ("webpush", "email")
 # What a guardian receives a copy of until they choose otherwise: what a parent paying for
@@ -127,7 +130,7 @@ def resolve(
     """Combine a user's rows (by event type) into one choice for `event_type`. A guardian
     (a copy of what their learner is told) gets the kinds of GUARDIAN_DEFAULTS until they
     choose, and no others."""
-    if event_type in ACCOUNT_EVENTS:
+    if event_type in EMAIL_ONLY:
         return Choice(("email",), None, False, False)
     own, everything = rows.get(event_type), rows.get(ALL_EVENTS)
     if own is not None:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Template, TemplateError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy import select
@@ -26,8 +27,56 @@ from workers.notifications.default_templates import DEFAULTS, HTML_LAYOUT, TEXT_
 
 log = logging.getLogger("drivesync.templates")
 
-_TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
-_HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True)
+# Past this many characters (or items), a `*` or `**` is refused: a template may not make a
+# gigabyte string out of one line.
+MAX_GROWTH = 100_000
+# Methods and filters that pad or repeat text to a width the template chooses.
+_GROWING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map"})
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox (no attribute reaches Python internals, no mutation of the
+    facts), also bounded in what one expression may cost, for templates a school writes:
+    no `range` or `lipsum` (loops run over the facts only), `*` and `**` refused past
+    MAX_GROWTH, `%` on text refused, and no padding methods or filters (`center`,
+    `format`, `indent`, …) whose width the template would choose. A school's admin could
+    otherwise stall the dispatcher (or the server, which checks templates) for everyone."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for name in ("range", "lipsum"):
+            self.globals.pop(name, None)
+        for name in ("center", "indent", "format", "wordwrap"):
+            self.filters.pop(name, None)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("% formatting of text is not allowed: join with ~")
+        if operator == "**" and _big(left, right, 64):
+            raise SecurityError("** with an exponent over 64 is not allowed")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int):
+                    if len(seq) * n > MAX_GROWTH:
+                        raise SecurityError(f"a repetition past {MAX_GROWTH} is not allowed")
+            if isinstance(left, int) and isinstance(right, int) and _big(left, right, 10**9):
+                raise SecurityError("numbers this large are not allowed")
+        return super().call_binop(context, operator, left, right)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in _GROWING:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+
+def _big(left: Any, right: Any, limit: int) -> bool:
+    return any(isinstance(v, int | float) and abs(v) > limit for v in (left, right))
+
+
+_TEXT_ENV = Sandbox(autoescape=False, keep_trailing_newline=False)
+_HTML_ENV = Sandbox(autoescape=True)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ export const WRITABLE = {
   trip_segment: ['trip_id', 'index', 'points'],
   theory_attempt: ['question_id', 'chosen_option', 'mode', 'mock_test_id', 'answered_at'],
   mock_test: ['started_at', 'finished_at', 'answers'],
+  lesson_signature: ['lesson_id', 'signed_by', 'signed_at', 'strokes'],
   booking: ['instructor_id', 'service_id', 'start', 'end', 'status', 'pickup_location'],
   booking_series: ['instructor_id', 'service_id', 'first_start', 'every', 'count', 'until',
     'pickup_location', 'status'],

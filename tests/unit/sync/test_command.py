@@ -243,7 +243,8 @@ MAY_WRITE = {
     "theory_attempt": {"student"},
     "mock_test": {"student"},
     "booking": STAFF | {"student"},
-    "booking_move": STAFF | {"student"},  # students ask, staff answer (sync.rules.booking_move)
+    "booking_move": STAFF | {"student"},
+    "lesson_signature": STAFF,  # students ask, staff answer (sync.rules.booking_move)
 }
 
 

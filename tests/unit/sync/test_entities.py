@@ -42,6 +42,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "trip_segment",
         "theory_attempt",
         "mock_test",
+        "lesson_signature",  # issue 13: a lesson's sign-off
         "booking",
         "booking_series",  # issue 11: recurring lessons
         "booking_move",  # issue 11: move requests
@@ -166,6 +167,7 @@ def test_writers_follow_the_protocol() -> None:
         "booking": staff | {"student"},
         "booking_series": staff | {"student"},  # issue 11: recurring lessons
         "booking_move": staff | {"student"},  # students ask, staff answer
+        "lesson_signature": staff,  # captured on the instructor's device
         # issue 11: people and assignments are written by the office only
         "student": {"owner", "admin"},
         "instructor": {"owner", "admin"},
@@ -192,6 +194,7 @@ PROTOCOL_READ_ONLY = {
     "trip": {"distance_m", "duration_s"},
     "theory_attempt": {"correct"},
     "mock_test": {"total", "score", "passed"},
+    "lesson_signature": {"student_id", "captured_by"},
     "booking": {"price_cents", "currency"},
     "availability": {"timezone"},
     "student": {"user_id", "instructor_ids"},
@@ -209,6 +212,7 @@ PROTOCOL_FIELDS = {
     "theory_question": "topic question options correct_option explanation active",
     "theory_attempt": "question_id chosen_option mode mock_test_id answered_at correct",
     "mock_test": "started_at finished_at answers total score passed",
+    "lesson_signature": "lesson_id student_id signed_by captured_by signed_at strokes",
     "booking": "student_id instructor_id service_id start end status pickup_location "
     "price_cents currency",
     "availability": "instructor_id weekday start_time end_time valid_from valid_until timezone",

@@ -9,6 +9,7 @@
 import { h, section, field, fmt, plural } from './dom.js';
 import { accountError, newPasswordFields, offlineNote } from './accept.js';
 import { feedCard } from './calendar.js';
+import { settingsCard } from './settings.js';
 
 function b64ToBytes(b64) {
   const pad = '='.repeat((4 - (b64.length % 4)) % 4);
@@ -158,6 +159,7 @@ export async function accountView(app) {
       h('button', { type: 'button', onclick: verify }, 'Verify data')),
     out),
     pushCard(app),
+    settingsCard(),
     feedCard(app),
     passwordCard(app),
     section('Sign out', h('p', {}, 'Signing out removes your data from this device.'),

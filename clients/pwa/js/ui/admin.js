@@ -9,6 +9,7 @@ import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay, addDays, fiel
 import { statusBadge, lessonItem, tripPoints } from './instructor.js';
 import { routeSvg } from './trip.js';
 import { timeOffClashes } from './availability.js';
+import { templatesView } from './templates.js';
 
 /** A table that may scroll sideways on a phone: its container takes focus (tabindex 0, a
  * named region) so that keyboard users can scroll it too. */
@@ -216,8 +217,10 @@ export async function journal(app) {
 // ------------------------------------------------------------------------------ notifications
 const notifState = { status: 'dead' };
 
-export async function notifications(app) {
-  const root = h('div', {}, h('h1', {}, 'Notifications'));
+export async function notifications(app, sub, kind) {
+  if (sub === 'templates') return templatesView(app, kind); // the school's wording (ui/templates.js)
+  const root = h('div', {}, h('h1', {}, 'Notifications'),
+    h('p', {}, h('a', { href: '#/notifications/templates', class: 'button-link', 'data-testid': 'open-templates' }, 'Edit the school\'s notification wording')));
   if (!navigator.onLine) { root.append(offlineNote('The notification log')); return root; }
   const status = h('p', { role: 'status', class: 'hint' });
   const filter = h('select', { id: 'n-status', onchange: () => { notifState.status = filter.value; app.refresh(); } },

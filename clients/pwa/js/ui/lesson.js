@@ -9,6 +9,7 @@ import { h, section, empty, badge, fmt, field, newId, sortBy, byKey, nowIso, plu
 import { statusBadge, tripPoints } from './instructor.js';
 import { recorder, routeSvg, routeView, distanceOf } from './trip.js';
 import { STAGES } from './progress.js';
+import { signatureSection } from './signature.js';
 
 const LEVELS = ['', '1 · Introduced', '2 · Under instruction', '3 · Prompted', '4 · Seldom prompted', '5 · Independent'];
 const SAVE_DELAY_MS = 400;
@@ -141,9 +142,9 @@ function tripSection(app, lesson, trips, segments) {
 }
 
 export async function lessonView(app, id) {
-  const [lesson, students, notes, skills, assessments, trips, segments] = await Promise.all([
+  const [lesson, students, notes, skills, assessments, trips, segments, signatures] = await Promise.all([
     app.get('lesson', id), app.all('student'), app.all('lesson_note'), app.all('skill'),
-    app.all('skill_assessment'), app.all('trip'), app.all('trip_segment')]);
+    app.all('skill_assessment'), app.all('trip'), app.all('trip_segment'), app.all('lesson_signature')]);
   if (!lesson) return h('div', {}, h('h1', {}, 'Lesson'), empty('This lesson is not on this device.'));
   const student = byKey(students).get(lesson.student_id);
   const booking = lesson.booking_id ? await app.get('booking', lesson.booking_id) : null;
@@ -176,7 +177,9 @@ export async function lessonView(app, id) {
     h('div', { class: 'actions' }, actions),
     lesson.status !== 'scheduled' && lesson.status !== 'cancelled'
       ? h('p', {}, h('label', { class: 'check', for: 'attended' }, attended, ' Student attended')) : null,
+    lesson.status === 'completed' ? signatureSection(app, lesson, student, signatures) : null,
     notesSection(app, lesson, sortBy(notes.filter((n) => n.lesson_id === id), (n) => n.id)),
     assessSection(app, lesson, skills, assessments),
-    tripSection(app, lesson, trips, segments));
+    tripSection(app, lesson, trips, segments),
+    lesson.status !== 'completed' ? signatureSection(app, lesson, student, signatures) : null);
 }

@@ -14,6 +14,7 @@ import * as catalogue from './catalogue.js';
 import * as bookings from './bookings.js';
 import * as inbox from './inbox.js';
 import * as guardian from './guardian.js';
+import * as settings from './settings.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
@@ -29,11 +30,12 @@ export const ROUTES = {
   instructor: {
     today: instructor.today, week: instructor.week, calendar: cal.calendar, students: instructor.students,
     student: instructor.studentDetail, lesson: lesson.lessonView, account: account.accountView,
-    availability: availability.availability,
+    availability: availability.availability, settings: settings.settingsView,
   },
   student: {
     home: student.home, theory: theory.topics, practice: theory.practice, mock: theory.mock,
     result: theory.result, bookings: student.bookings, calendar: cal.calendar, account: account.accountView,
+    settings: settings.settingsView,
   },
   admin: {
     dashboard: admin.dashboard, lessons: instructor.week, calendar: cal.calendar, lesson: lesson.lessonView,
@@ -41,7 +43,7 @@ export const ROUTES = {
     devices: admin.devices, school: admin.school, account: account.accountView,
     people: people.people, person: people.person, availability: availability.availability,
     audit: audit.auditView, catalogue: catalogue.catalogue,
-    bookings: bookings.bookings, booking: bookings.booking,
+    bookings: bookings.bookings, booking: bookings.booking, settings: settings.settingsView,
   },
 };
 ROUTES.guardian = { home: guardian.home, calendar: cal.calendar, account: account.accountView };

@@ -14,12 +14,13 @@ import { repeatFields, seriesSection, followingButton } from './series.js';
 import { priceFor } from './pricing.js';
 import { askForm, feeBadge, lateFee, openMoves } from './moves.js';
 import { testsSection } from './drivingtests.js';
+import { signedLessons } from './signature.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
-  const [skills, progress, lessons, notes, tests, instructors, testRecords] = await Promise.all([
+  const [skills, progress, lessons, notes, tests, instructors, testRecords, signatures] = await Promise.all([
     app.all('skill'), app.all('student_progress'), app.all('lesson'), app.all('lesson_note'),
-    app.all('mock_test'), app.all('instructor'), app.all('test_record')]);
+    app.all('mock_test'), app.all('instructor'), app.all('test_record'), app.all('lesson_signature')]);
   const prog = progress.find((p) => p.student_id === sid);
   const inst = byKey(instructors);
   const upcoming = sortBy(lessons.filter((l) => l.status === 'scheduled' && new Date(l.scheduled_end) >= startOfDay()), (l) => l.scheduled_start).slice(0, 3);
@@ -34,6 +35,7 @@ export async function home(app) {
       : empty('No lessons booked. Request one under Bookings.')),
     section('From your instructor', latestNotes.length ? latestNotes.map((n) => h('blockquote', {}, n.body,
       h('footer', {}, fmt.day((lessonById.get(n.lesson_id) || {}).scheduled_start)))) : empty('No notes yet.')),
+    signedLessons(signatures, lessonById),
     section('Theory', h('p', {}, scored.length
       ? `${plural(scored.length, 'mock test')} marked · ${scored.filter((t) => t.passed).length} passed · best ${Math.max(...scored.map((t) => t.score))} of ${scored[0].total}`
       : 'No mock tests marked yet.'), h('a', { href: '#/theory', class: 'button' }, 'Practise theory')),

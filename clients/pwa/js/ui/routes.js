@@ -46,6 +46,8 @@ export const ROUTES = {
     bookings: bookings.bookings, booking: bookings.booking, settings: settings.settingsView,
   },
 };
-ROUTES.guardian = { home: guardian.home, calendar: cal.calendar, account: account.accountView };
+ROUTES.guardian = {
+  home: guardian.home, calendar: cal.calendar, account: account.accountView, settings: settings.settingsView,
+};
 // Every role's notification centre, opened from the header's Inbox link (not a tab).
 for (const routes of Object.values(ROUTES)) routes.inbox = inbox.inboxView;

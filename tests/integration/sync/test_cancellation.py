@@ -234,7 +234,8 @@ async def test_late_fee_is_in_the_cancellation_notification(client: Any, db: Db)
         assert tenant is not None
         bind_tenant(s, tenant.id)
         expansion = await expand(Facts(s, tenant), "booking_cancelled", event.payload)
-    assert [r.role for r in expansion.recipients] == ["student", "instructor"]
+    # (student1's guardian is a recipient too: whether a copy goes is their choice.)
+    assert [r.role for r in expansion.recipients] == ["student", "instructor", "guardian"]
     assert expansion.context["booking"]["late_fee"] == "£25.00"
     context = expansion.context | {"recipient": {"name": "Amelia"}}
     mail = Renderer().render("booking_cancelled", "email", context)
@@ -408,7 +409,7 @@ async def test_move_notifications_reach_the_other_side(client: Any, db: Db) -> N
         "status"
     ] == "applied"
     roles, subject, _html = await _rendered(db, "booking_move_accepted")
-    assert roles == ["student"] and subject.startswith("Your lesson was moved to ")
+    assert roles == ["student", "guardian"] and subject.startswith("Your lesson was moved to ")
     # A request already answered is not sent late to the instructor.
     roles, why, _ = await _rendered(db, "booking_move_requested")
     assert roles == [] and "accepted" in why
@@ -419,7 +420,7 @@ async def test_move_notifications_reach_the_other_side(client: Any, db: Db) -> N
         "status"
     ] == "applied"
     roles, subject, _html = await _rendered(db, "booking_move_declined")
-    assert roles == ["student"] and subject.startswith("Your lesson stays at ")
+    assert roles == ["student", "guardian"] and subject.startswith("Your lesson stays at ")
 
 
 async def test_a_new_booking_or_move_request_without_its_required_fields_is_invalid(

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         Tenant,
         User,
     )
+    from schemas.threads import Message, Thread, ThreadMember
 
 # The modules that define tables, in the order they register them.
 TABLE_MODULES = (
@@ -78,6 +79,7 @@ TABLE_MODULES = (
     "schemas.lessons",
     "schemas.bookings",
     "schemas.messaging",
+    "schemas.threads",
     "schemas.money",
     "schemas.syncmeta",
 )
@@ -120,6 +122,7 @@ __all__ = [
     "LessonNote",
     "LoginAttempt",
     "Membership",
+    "Message",
     "MockTest",
     "MutationResult",
     "NoteRevision",
@@ -146,6 +149,8 @@ __all__ = [
     "TenantRev",
     "TheoryAttempt",
     "TheoryQuestion",
+    "Thread",
+    "ThreadMember",
     "Trip",
     "TripSegment",
     "User",

@@ -25,6 +25,7 @@ from schemas.wire import (
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
+    MessageRecord,
     MockTestRecord,
     Omitted,
     Outgoing,
@@ -39,6 +40,8 @@ from schemas.wire import (
     StudentRecord,
     TheoryAttemptRecord,
     TheoryQuestionRecord,
+    ThreadMemberRecord,
+    ThreadRecord,
     TokenResponse,
     TripRecord,
     TripSegmentRecord,
@@ -213,6 +216,18 @@ class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
 
+class ThreadChange(_Change[ThreadRecord]):
+    entity: Literal["thread"]
+
+
+class ThreadMemberChange(_Change[ThreadMemberRecord]):
+    entity: Literal["thread_member"]
+
+
+class MessageChange(_Change[MessageRecord]):
+    entity: Literal["message"]
+
+
 # One change of a pull page; `entity` says which record it carries.
 Change = Annotated[
     LessonChange
@@ -236,7 +251,10 @@ Change = Annotated[
     | SkillChange
     | ServiceChange
     | RateCardChange
-    | PaymentChange,
+    | PaymentChange
+    | ThreadChange
+    | ThreadMemberChange
+    | MessageChange,
     Field(discriminator="entity"),
 ]
 

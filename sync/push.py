@@ -48,6 +48,7 @@ from sync.rules.booking import apply_booking
 from sync.rules.booking_move import apply_move
 from sync.rules.catalogue import apply_catalogue
 from sync.rules.lww import apply_lww
+from sync.rules.messaging import apply_messaging
 from sync.rules.people import apply_people
 from sync.rules.series import apply_series
 from sync.rules.timeoff import apply_timeoff
@@ -74,6 +75,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.SERIES: apply_series,
     Policy.CATALOGUE: apply_catalogue,
     Policy.MOVE: apply_move,
+    Policy.MESSAGING: apply_messaging,
 }
 
 

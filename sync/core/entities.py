@@ -35,6 +35,9 @@ class Policy(StrEnum):
     TIMEOFF = "timeoff"  # LWW, all-day blocks widened to local days, clashes told (timeoff.py)
     CATALOGUE = "catalogue"  # admins' writes of the catalogue: LWW plus checks; retired, kept
     MOVE = "move"  # a booking's move requests: asked, then accepted (slot checks) or declined
+    # Threads, messages and read marks: who may talk to whom, fixed party keys, append-only
+    # messages, read marks that only move forward (sync.rules.messaging).
+    MESSAGING = "messaging"
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -182,6 +185,14 @@ NOBODY: frozenset[str] = frozenset()
 STAFF_READ = frozenset({"instructor"})
 ALL_READ = frozenset({"instructor", "student", "guardian"})
 STUDENT_READ = frozenset({"student", "guardian"})
+EVERYONE = frozenset({"owner", "admin", "instructor", "student", "guardian"})
+# A thread's two sides: its student or guardian, and its instructor (null: the office).
+BY_PARTY = ScopeKeys(user="party_user_id", instructor="instructor_id")
+THREAD_REF = Ref(
+    "thread_id",
+    "thread",
+    copy=(("party_user_id", "party_user_id"), ("instructor_id", "instructor_id")),
+)
 
 BY_STUDENT = ScopeKeys(student="student_id")
 LESSON_REF = Ref("lesson_id", "lesson", copy=(("student_id", "student_id"),))
@@ -445,6 +456,38 @@ ENTITIES: dict[str, EntitySpec] = {
             ScopeKeys(),
             ("topic", "question", "options", "correct_option"),
             defaults={"explanation": "", "active": True},
+        ),
+        _spec(
+            "thread",
+            "threads",
+            Policy.MESSAGING,
+            Visibility.PARTY,
+            EVERYONE,
+            BY_PARTY,
+            defaults={"subject": "", "kind": "direct"},
+            server_fills=frozenset({"party_user_id", "instructor_id", "student_id"}),
+        ),
+        _spec(
+            "thread_member",
+            "thread_members",
+            Policy.MESSAGING,
+            Visibility.PARTY,
+            EVERYONE,
+            BY_PARTY,
+            ("thread_id", "last_read_at"),
+            refs=(THREAD_REF,),
+            server_fills=frozenset({"user_id"}),
+        ),
+        _spec(
+            "message",
+            "messages",
+            Policy.MESSAGING,
+            Visibility.PARTY,
+            EVERYONE,
+            BY_PARTY,
+            ("thread_id", "body"),
+            refs=(THREAD_REF,),
+            server_fills=frozenset({"sent_at"}),
         ),
         _spec(
             "payment",

@@ -44,6 +44,9 @@ export const WRITABLE = {
     'valid_until'],
   skill: ['code', 'name', 'stage', 'position', 'active'],
   theory_question: ['topic', 'question', 'options', 'correct_option', 'explanation', 'active'],
+  thread: ['subject', 'kind', 'lesson_id', 'party_user_id', 'instructor_id', 'student_id'],
+  thread_member: ['thread_id', 'last_read_at'],
+  message: ['thread_id', 'body', 'sent_at'],
 };
 
 /** Entities whose patches may be folded together while unsent. */

@@ -3,7 +3,8 @@
 - `Scope.sees` (Python, decides put vs delete) and `Scope.reaches` (what a pull must hear
   of: seen, or hidden only by `private`);
 - `sync.pull.reach` (the same rule as SQL), run against real `sync_records` rows — every
-  combination of entity, student key, instructor key and private flag;
+  combination of entity, student key, instructor key and private flag, and for party
+  records (Visibility.PARTY: threads, messages, read marks) every user key too;
 - the live poke filter: a commit that changed a record the scope reaches must poke the
   connection (`Scope.touched_by`, with the CommitInfo the store builds), and the filter
   `server/routes/live.py` runs today says the same as `sync.core.scope`.
@@ -38,25 +39,35 @@ NS = uuid.UUID("0c2b8a4e-7a51-4a0b-9d8e-3b9f1a2c5d70")
 TENANT = str(uuid.uuid5(NS, "tenant"))
 STUDENTS = [str(uuid.uuid5(NS, f"s{n}")) for n in range(3)]
 INSTRUCTORS = [str(uuid.uuid5(NS, f"i{n}")) for n in range(2)]
+USERS = [str(uuid.uuid5(NS, f"u{n}")) for n in range(3)]
 ROLES = ["owner", "admin", "instructor", "student", "guardian"]
+PARTY = sorted(n for n, spec in ENTITIES.items() if spec.visibility is Visibility.PARTY)
 
 
 def _rows() -> list[dict[str, Any]]:
+    """Every combination of keys; the user key on party records only (the store indexes
+    it for those alone), with every user, the reader's own among them."""
     rows = []
-    combos = itertools.product(
-        sorted(ENTITIES), [None, *STUDENTS], [None, *INSTRUCTORS], [False, True]
-    )
-    for rev, (entity, sid, iid, private) in enumerate(combos, start=1):
+    combos = [
+        (entity, sid, iid, private, uid)
+        for entity in sorted(ENTITIES)
+        for sid, iid, private in itertools.product(
+            [None, *STUDENTS], [None, *INSTRUCTORS], [False, True]
+        )
+        for uid in ([None, *USERS] if entity in PARTY else [None])
+    ]
+    for rev, (entity, sid, iid, private, uid) in enumerate(combos, start=1):
         rows.append(
             {
                 "tenant_id": TENANT,
                 "entity": entity,
-                "id": str(uuid.uuid5(NS, f"{entity}/{sid}/{iid}/{private}")),
+                "id": str(uuid.uuid5(NS, f"{entity}/{sid}/{iid}/{private}/{uid}")),
                 "rev": rev,
                 "deleted": rev % 5 == 0,
                 "student_id": sid,
                 "instructor_id": iid,
                 "private": private,
+                "user_id": uid,
                 "updated_at": utcnow(),
             }
         )
@@ -83,7 +94,7 @@ def principals_and_scopes(draw: st.DrawFn) -> tuple[Principal, Scope]:
     maybe_student = st.none() | st.sampled_from(STUDENTS)
     who = Principal(
         TENANT,
-        "user",
+        draw(st.sampled_from(USERS)),
         role,
         student_id=draw(maybe_student) if role == "student" else None,
         instructor_id=draw(st.none() | st.sampled_from(INSTRUCTORS))
@@ -97,11 +108,12 @@ def principals_and_scopes(draw: st.DrawFn) -> tuple[Principal, Scope]:
         return who, Scope(role, everything=True)
     students = draw(st.frozensets(st.sampled_from(STUDENTS)))
     instructors = draw(st.frozensets(st.sampled_from(INSTRUCTORS)))
-    return who, Scope(role, False, students, instructors)
+    return who, Scope(role, False, students, instructors, who.user_id)
 
 
 ONLY = st.none() | st.frozensets(st.sampled_from(sorted(ENTITIES)), min_size=1)
 ANY_IDS = st.sets(st.sampled_from(STUDENTS + INSTRUCTORS))
+ANY_USERS = st.sets(st.sampled_from(USERS))
 
 
 def _commit_of(row: dict[str, Any]) -> CommitInfo:
@@ -115,6 +127,7 @@ def _commit_of(row: dict[str, Any]) -> CommitInfo:
         row["student_id"],
         row["instructor_id"],
         row["private"],
+        row["user_id"],
     )
     return txn.commit_info(Store(None, "sqlite").catalogue_entities)  # type: ignore[arg-type]
 
@@ -141,19 +154,30 @@ async def test_python_sql_and_live_filters_agree(
     in_python = set()
     for row in ROWS:
         keys = (row["entity"], row["student_id"], row["instructor_id"])
-        reaches = scope.reaches(*keys)
-        if scope.sees(*keys, row["private"]):
+        reaches = scope.reaches(*keys, row["user_id"])
+        if scope.sees(*keys, row["private"], row["user_id"]):
             assert reaches, row  # everything seen is heard of
         if reaches and (only is None or row["entity"] in only):
             in_python.add(row["id"])
         if reaches:
             info = _commit_of(row)
-            assert scope.touched_by(who, info.student_ids, info.instructor_ids, info.catalogue), (
+            assert scope.touched_by(
+                who, info.student_ids, info.instructor_ids, info.catalogue, info.user_ids
+            ), (
                 "a change in scope would not poke",
                 row,
             )
             assert _Watch(who, scope).wants(info), ("live.py would not poke", row)
     assert in_sql == in_python
+
+
+def test_the_rows_hold_party_records_addressed_to_each_user() -> None:
+    """The draw above covers party records: addressed to each user, to an instructor alone,
+    to both, and to nobody but admins."""
+    assert PARTY == ["message", "thread", "thread_member"]
+    party = [r for r in ROWS if r["entity"] in PARTY]
+    assert {r["user_id"] for r in party} == {None, *USERS}
+    assert any(r["user_id"] is None and r["instructor_id"] is None for r in party)
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -163,6 +187,7 @@ async def test_python_sql_and_live_filters_agree(
     instructors=ANY_IDS,
     rescoped=ANY_IDS,
     catalogue=st.booleans(),
+    users=ANY_USERS,
 )
 def test_live_filter_is_the_one_in_sync_scope(
     drawn: tuple[Principal, Scope],
@@ -170,11 +195,14 @@ def test_live_filter_is_the_one_in_sync_scope(
     instructors: set[str],
     rescoped: set[str],
     catalogue: bool,
+    users: set[str],
 ) -> None:
     who, scope = drawn
-    info = CommitInfo(TENANT, 2, students, instructors, catalogue, rescoped)
+    info = CommitInfo(TENANT, 2, students, instructors, catalogue, rescoped, user_ids=users)
     watch = _Watch(who, scope)
-    expected = rescopes(who, rescoped) or scope.touched_by(who, students, instructors, catalogue)
+    expected = rescopes(who, rescoped) or scope.touched_by(
+        who, students, instructors, catalogue, users
+    )
     assert watch.wants(info) == expected
     # A commit that changed this user's scope marks it for reloading, even when the same
     # commit also touched the catalogue (that once skipped the reload).

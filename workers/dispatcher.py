@@ -377,5 +377,8 @@ def _link_data(event_type: str, payload: dict[str, Any], role: str) -> dict[str,
     keys = ("booking_id", "lesson_id", "mock_test_id", "conflict_id", "payment_id")
     data = {k: str(payload[k]) for k in keys if payload.get(k)}
     screen = _SCREENS.get((event_type, role), "bookings" if role == "student" else "")
+    if event_type.startswith("message_") and payload.get("thread_id"):
+        data["thread_id"] = str(payload["thread_id"])
+        screen = f"messages/{payload['thread_id']}"  # the thread itself, for every role
     data["url"] = f"/#/{screen}" if screen else "/"
     return data

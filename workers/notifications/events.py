@@ -10,7 +10,7 @@ from typing import Any
 from schemas import BookingMove, MockTest, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
-from workers.notifications import time_off
+from workers.notifications import messages, time_off
 from workers.notifications.recipients import Expansion, Facts, Recipient, local_text
 
 Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
@@ -186,6 +186,7 @@ EXPANDERS: dict[str, Expander] = {
     "payment_refunded": _payment,
     **account_mail.EXPANDERS,
     **time_off.EXPANDERS,
+    **messages.EXPANDERS,
 }
 
 

@@ -60,12 +60,20 @@ EVENT_TYPES: dict[str, str] = {
     "payment_refunded": "A payment was refunded",
     "time_off_clash": "Your instructor is away at the time of a confirmed lesson",
     "time_off_clash_admin": "Time off lies over confirmed lessons (admins)",
+    "message_received": "A new message (push at once; email only if still unread later)",
 }
 ALL_EVENTS = "*"
 # Account mail (workers/notifications/accounts.py) carries a one-time link to set a
 # password: by email only (never push or SMS, whose text shows on a lock screen), whatever
 # the preferences say, and not listed above (there is nothing to choose).
 ACCOUNT_EVENTS = frozenset({"invitation_requested", "password_reset_requested"})
+# Event types delivered under another's preferences, on some of its channels: a new
+# message's push and SMS go at once (`message_received`), its email only when it is still
+# unread after the delay (`message_unread`, written by the scheduler).
+DELIVERED_AS: dict[str, tuple[str, frozenset[str]]] = {
+    "message_received": ("message_received", frozenset({"webpush", "sms", "whatsapp"})),
+    "message_unread": ("message_received", frozenset({"email"})),
+}
 SMS_BY_DEFAULT = frozenset({"booking_confirmed", "booking_cancelled", "booking_reminder"})
 DEFAULT_CHANNELS = ("webpush", "email")
 
@@ -101,6 +109,19 @@ def resolve(rows: dict[str, NotificationPreference], event_type: str, has_phone:
     """Combine a user's rows (by event type) into one choice for `event_type`."""
     if event_type in ACCOUNT_EVENTS:
         return Choice(("email",), None, False, False)
+    if event_type in DELIVERED_AS:
+        kind, allowed = DELIVERED_AS[event_type]
+        choice = _resolve(rows, kind, has_phone)
+        return Choice(
+            tuple(c for c in choice.channels if c in allowed),
+            choice.quiet,
+            choice.opted_out,
+            choice.customised,
+        )
+    return _resolve(rows, event_type, has_phone)
+
+
+def _resolve(rows: dict[str, NotificationPreference], event_type: str, has_phone: bool) -> Choice:
     own, everything = rows.get(event_type), rows.get(ALL_EVENTS)
     if own is not None:
         channels = tuple(c for c in (own.channels or ()) if c in CHANNELS)

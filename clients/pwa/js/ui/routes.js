@@ -12,11 +12,12 @@ import * as cal from './calendar.js';
 import * as audit from './audit.js';
 import * as catalogue from './catalogue.js';
 import * as bookings from './bookings.js';
+import * as messages from './messages.js';
 
 export const NAV = {
-  instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
-  student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['bookings', 'Bookings'], ['availability', 'Availability'],
+  instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['messages', 'Messages'], ['account', 'Account']],
+  student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['messages', 'Messages'], ['account', 'Account']],
+  admin: [['dashboard', 'Dashboard'], ['messages', 'Messages'], ['people', 'People'], ['calendar', 'Calendar'], ['bookings', 'Bookings'], ['availability', 'Availability'],
     ['catalogue', 'Catalogue'], ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'],
     ['school', 'School'], ['account', 'Account']],
 };
@@ -27,11 +28,12 @@ export const ROUTES = {
   instructor: {
     today: instructor.today, week: instructor.week, calendar: cal.calendar, students: instructor.students,
     student: instructor.studentDetail, lesson: lesson.lessonView, account: account.accountView,
-    availability: availability.availability,
+    availability: availability.availability, messages: messages.messages,
   },
   student: {
     home: student.home, theory: theory.topics, practice: theory.practice, mock: theory.mock,
     result: theory.result, bookings: student.bookings, calendar: cal.calendar, account: account.accountView,
+    messages: messages.messages,
   },
   admin: {
     dashboard: admin.dashboard, lessons: instructor.week, calendar: cal.calendar, lesson: lesson.lessonView,
@@ -39,7 +41,7 @@ export const ROUTES = {
     devices: admin.devices, school: admin.school, account: account.accountView,
     people: people.people, person: people.person, availability: availability.availability,
     audit: audit.auditView, catalogue: catalogue.catalogue,
-    bookings: bookings.bookings, booking: bookings.booking,
+    bookings: bookings.bookings, booking: bookings.booking, messages: messages.messages,
   },
 };
 ROUTES.guardian = ROUTES.student;

@@ -165,6 +165,8 @@ def _routes(
         details += ["calendar/month/2026-12-01", "calendar/day/2026-12-02"]
     if "messages" in tabs:  # a conversation, and a new one (issue 13)
         details += ["messages/new"] + ([f"messages/{thread}"] if thread else [])
+        if role != "student":  # staff start a lesson's conversation from the lesson
+            details.append(f"messages/new/lesson/{lesson}")
     return [*tabs, *details]
 
 

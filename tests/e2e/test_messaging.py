@@ -58,6 +58,7 @@ def test_an_offline_message_reaches_the_instructors_open_app_and_reads_clear_bot
     sp.select_option("[data-testid=message-to]", label="Priya Shah")
     sp.fill("[data-testid=message-subject]", "Thursday")
     sp.fill("[data-testid=message-body]", "Can we start at 9 on Thursday?")
+    shot(sp, shots, "messages-new-390")
     sp.click("form button[type=submit]")
     sp.wait_for_selector("#main[data-view=messages] [data-testid=messages]")
     sp.wait_for_selector("[data-pending='1']:has-text('Can we start at 9')")

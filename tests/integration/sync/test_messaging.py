@@ -261,3 +261,41 @@ async def test_a_message_emits_message_received(client: Any, db: Db) -> None:
 def test_member_ids_are_uuid5_of_thread_and_user() -> None:
     ns = uuid.UUID("6f1d3c2a-8b4e-4c1f-9a7d-2e5b8c0d4f13")
     assert member_id("a", "b") == str(uuid.uuid5(ns, "a:b"))
+
+
+async def _poked(ws: Any, within: float = 0.5) -> bool:
+    try:
+        msg = await ws.receive_json(timeout=within)
+    except TimeoutError:
+        return False
+    return bool(msg["type"] == "poke")
+
+
+async def test_a_message_pokes_its_two_sides_and_not_the_instructors_other_students(
+    client: Any,
+) -> None:
+    st1, st2, inst1, inst2 = await _devices(
+        client,
+        "student1@demo.test",
+        "student2@demo.test",
+        "instructor1@demo.test",
+        "instructor2@demo.test",
+    )
+    tid, _ = await _thread(st1, instructor_id=inst1.user["instructor_id"])
+    sockets = {}
+    for dev in (st1, st2, inst1, inst2):
+        ws = await client.ws_connect("/v1/sync/live", headers=dev.headers)
+        assert (await ws.receive_json(timeout=5))["type"] == "ready"
+        sockets[dev.email] = ws
+    assert (await _send(inst1, tid, "See you at 9"))["status"] == "applied"
+    assert await _poked(sockets["student1@demo.test"], 5)
+    assert await _poked(sockets["instructor1@demo.test"], 5)
+    assert not await _poked(sockets["instructor2@demo.test"])
+    # student2 follows instructor1 too: the filter pokes the students of an instructor a
+    # commit names (it cannot tell a thread from that instructor's availability, which they
+    # do read), but their pull brings nothing of the thread.
+    await _poked(sockets["student2@demo.test"])
+    changes = await st2.pull(entities="thread,message,thread_member")
+    assert changes == []
+    for ws in sockets.values():
+        await ws.close()

@@ -32,10 +32,17 @@ export function memberId(threadId, userId) {
   return uuid5(MEMBER_NS, `${threadId}:${userId}`);
 }
 
+/** A server time (ISO, UTC, `Z`) as a string that sorts as the time does: the server
+ * leaves out a zero fraction ("…:12Z"), which would sort after "…:12.5Z". */
+export function timeKey(iso) {
+  if (!iso) return '';
+  return String(iso).replace(/:(\d{2})(\.\d+)?Z$/, (_, sec, frac) => `:${sec}${(frac || '.').padEnd(7, '0')}Z`);
+}
+
 /** Whether `m` is unread by `me` with read mark `mark` (an ISO time or undefined). */
 export function isUnread(m, me, mark) {
   if (m._pending || m.author_id === me || !m.received_at) return false;
-  return !mark || m.received_at > mark;
+  return !mark || timeKey(m.received_at) > timeKey(mark);
 }
 
 /** Threads with their messages, my mark and unread count, newest activity first. */
@@ -46,11 +53,13 @@ export async function inbox(app) {
   const by = new Map(threads.map((t) => [t.id, []]));
   for (const m of messages) if (by.has(m.thread_id)) by.get(m.thread_id).push(m);
   const out = threads.map((t) => {
-    const list = sortBy(by.get(t.id), (m) => m.received_at || m.sent_at || '');
+    // Not sent yet: after everything the server has (its time is not known yet).
+    const list = sortBy(by.get(t.id), (m) => (m._pending ? `~${m.sent_at || ''}` : timeKey(m.received_at)));
     const mark = mine.get(t.id);
     const unread = list.filter((m) => isUnread(m, me, mark)).length;
     const last = list[list.length - 1];
-    return { thread: t, messages: list, mark, unread, at: (last && (last.received_at || last.sent_at)) || t.updated_at || '' };
+    const at = last ? (last._pending ? `~${last.sent_at}` : timeKey(last.received_at)) : timeKey(t.updated_at);
+    return { thread: t, messages: list, mark, unread, at };
   });
   return sortBy(out, (x) => x.at, true);
 }
@@ -82,8 +91,8 @@ function withWhom(app, t, names) {
 }
 
 /** The Messages screen: the list, one thread (`#/messages/<id>`) or a new one (`#/messages/new`). */
-export async function messages(app, id) {
-  if (id === 'new') return newThread(app);
+export async function messages(app, id, about, lessonId) {
+  if (id === 'new') return newThread(app, about === 'lesson' ? lessonId : null);
   if (id) return threadView(app, id);
   const [rows, names] = await Promise.all([inbox(app), people(app)]);
   const total = rows.reduce((n, x) => n + x.unread, 0);
@@ -119,9 +128,9 @@ async function threadView(app, id) {
   const x = rows.find((r) => r.thread.id === id) || { messages: [], mark: undefined, unread: 0 };
   const me = app.user.id;
   // Read: my mark moves to the newest message the server has taken (never back).
-  const newest = x.messages.filter((m) => !m._pending && m.received_at && m.author_id !== me)
-    .map((m) => m.received_at).sort().pop();
-  if (newest && (!x.mark || newest > x.mark)) {
+  const newest = sortBy(x.messages.filter((m) => !m._pending && m.received_at && m.author_id !== me),
+    (m) => timeKey(m.received_at)).map((m) => m.received_at).pop();
+  if (newest && (!x.mark || timeKey(newest) > timeKey(x.mark))) {
     await app.mutate('thread_member', 'put', await memberId(id, me), { thread_id: id, last_read_at: newest });
   }
   const body = h('textarea', { rows: 3, maxlength: MAX_CHARS, required: true, 'data-testid': 'composer' });
@@ -164,9 +173,9 @@ function readBy(t, x, marks, me) {
   const last = sent[sent.length - 1];
   if (!last) return null;
   const read = marks.some((k) => k.thread_id === t.id && k.user_id && k.user_id !== me
-    && k.last_read_at && k.last_read_at >= last.received_at);
+    && k.last_read_at && timeKey(k.last_read_at) >= timeKey(last.received_at));
   return h('p', { class: 'hint', 'data-testid': 'read-receipt', 'data-read': read ? '1' : '0' },
-    read ? 'Read' : 'Delivered, not read yet');
+    read ? 'Your last message was read' : 'Your last message is delivered, not read yet');
 }
 
 /** The people I may write to, from the replica (the server checks again). */
@@ -201,11 +210,24 @@ async function recipients(app) {
   return [...sortBy(learners, (o) => o.label), ...sortBy(staff, (o) => o.label)];
 }
 
-async function newThread(app) {
-  const options = await recipients(app);
+/** A lesson's conversation, with its student (staff open it from the lesson). */
+async function lessonRecipient(app, lessonId) {
+  const lesson = await app.get('lesson', lessonId);
+  const student = lesson && await app.get('student', lesson.student_id);
+  if (!lesson || !student || !student.user_id) return [];
+  return [{
+    key: 'lesson',
+    label: `${student.name} (about the lesson on ${fmt.day(lesson.scheduled_start)})`,
+    subject: `Lesson on ${fmt.day(lesson.scheduled_start)}`,
+    data: { kind: 'lesson', lesson_id: lesson.id, party_user_id: student.user_id, student_id: student.id, instructor_id: lesson.instructor_id },
+  }];
+}
+
+async function newThread(app, lessonId) {
+  const options = lessonId ? await lessonRecipient(app, lessonId) : await recipients(app);
   const to = h('select', { required: true, 'data-testid': 'message-to' },
-    h('option', { value: '' }, 'Choose…'), options.map((o) => h('option', { value: o.key }, o.label)));
-  const subject = h('input', { maxlength: 200, required: true, 'data-testid': 'message-subject' });
+    lessonId ? null : h('option', { value: '' }, 'Choose…'), options.map((o) => h('option', { value: o.key }, o.label)));
+  const subject = h('input', { maxlength: 200, required: true, 'data-testid': 'message-subject', value: (lessonId && options[0]?.subject) || '' });
   const body = h('textarea', { rows: 4, maxlength: MAX_CHARS, required: true, 'data-testid': 'message-body' });
   return h('div', {},
     h('p', {}, h('a', { href: '#/messages' }, '← All messages')),
@@ -219,6 +241,7 @@ async function newThread(app) {
         if (!choice || !text) { app.announce('Choose who to write to, and write a message'); return; }
         const tid = app.newId();
         await app.mutate('thread', 'put', tid, { subject: subject.value.trim() || excerpt(text, 60), kind: 'direct', ...choice.data });
+        // (a lesson's conversation carries kind: 'lesson' and its lesson in `choice.data`)
         await app.mutate('message', 'put', app.newId(), { thread_id: tid, body: text, sent_at: nowIso() });
         app.announce(navigator.onLine ? 'Message sent' : 'Message saved: it is sent when you are back online');
         app.navigate(`#/messages/${tid}`);

@@ -299,3 +299,26 @@ async def test_a_message_pokes_its_two_sides_and_not_the_instructors_other_stude
     assert changes == []
     for ws in sockets.values():
         await ws.close()
+
+
+async def test_a_thread_its_first_message_and_a_read_mark_in_one_push(client: Any) -> None:
+    """What a device queued offline goes up together: the parent first in the batch, its
+    children naming it (the foreign keys hold on both databases)."""
+    st1, inst1 = await _devices(client, "student1@demo.test", "instructor1@demo.test")
+    tid, mid = uid(), uid()
+    body = await st1.push(
+        st1.mutation(
+            "thread", tid, "put", {"subject": "Hi", "instructor_id": inst1.user["instructor_id"]}
+        ),
+        st1.mutation("message", mid, "put", {"thread_id": tid, "body": "First"}),
+        st1.mutation(
+            "thread_member",
+            member_id(tid, st1.user["id"]),
+            "put",
+            {"thread_id": tid, "last_read_at": "2026-01-01T00:00:00Z"},
+        ),
+    )
+    assert [r["status"] for r in body["results"]] == ["applied"] * 3, body
+    await inst1.pull(entities="thread,message,thread_member")
+    assert tid in inst1.of("thread") and mid in inst1.of("message")
+    assert inst1.of("message")[mid]["party_user_id"] == st1.user["id"]

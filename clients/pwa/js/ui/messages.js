@@ -45,6 +45,15 @@ export function isUnread(m, me, mark) {
   return !mark || timeKey(m.received_at) > timeKey(mark);
 }
 
+/** Whether a thread is addressed to me (its unread messages count on my tab): mine as its
+ * party or its instructor; for admins, the office's (no instructor, or no party). Admins
+ * read the others too, without being asked to. */
+export function addressedToMe(app, t) {
+  if (app.isAdmin) return !t.instructor_id || !t.party_user_id;
+  if (app.role === 'instructor') return t.instructor_id === app.user.instructor_id;
+  return !t.party_user_id || t.party_user_id === app.user.id;
+}
+
 /** Threads with their messages, my mark and unread count, newest activity first. */
 export async function inbox(app) {
   const me = app.user.id;
@@ -56,7 +65,7 @@ export async function inbox(app) {
     // Not sent yet: after everything the server has (its time is not known yet).
     const list = sortBy(by.get(t.id), (m) => (m._pending ? `~${m.sent_at || ''}` : timeKey(m.received_at)));
     const mark = mine.get(t.id);
-    const unread = list.filter((m) => isUnread(m, me, mark)).length;
+    const unread = addressedToMe(app, t) ? list.filter((m) => isUnread(m, me, mark)).length : 0;
     const last = list[list.length - 1];
     const at = last ? (last._pending ? `~${last.sent_at}` : timeKey(last.received_at)) : timeKey(t.updated_at);
     return { thread: t, messages: list, mark, unread, at };

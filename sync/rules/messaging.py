@@ -154,11 +154,15 @@ async def _check_parties(
         raise _refuse("a thread needs a student or guardian, or an instructor", "party_user_id")
     s = ctx.session
     if instructor is not None:
-        teacher = await s.scalar(
-            select(Instructor.id).where(Instructor.id == instructor, Instructor.deleted.is_(False))
+        active = await s.scalar(
+            select(Instructor.active).where(
+                Instructor.id == instructor, Instructor.deleted.is_(False)
+            )
         )
-        if teacher is None:
+        if active is None:
             raise Reject("not_found", "instructor_id names no instructor", "instructor_id")
+        if not active:
+            raise _refuse("this instructor is inactive: write to the office", "instructor_id")
     if party is None:
         if student is not None:
             raise Reject("invalid", "a staff-only thread concerns no learner", "student_id")
@@ -167,7 +171,9 @@ async def _check_parties(
     learners: set[str]
     if role == "student":
         own = await s.scalar(
-            select(Student.id).where(Student.user_id == party, Student.deleted.is_(False))
+            select(Student.id).where(
+                Student.user_id == party, Student.deleted.is_(False), Student.left_at.is_(None)
+            )
         )
         if own is None:
             raise _refuse("this student has left the school", "party_user_id")

@@ -467,6 +467,10 @@ async function boot() {
     scheduler.retryNow(); updateStatus();
     if (app.engine) app.announce('Back online: syncing your changes');
   });
+  // Back in sight: re-render (an open conversation is marked read only while visible).
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && app.engine) scheduleRender(0);
+  });
   addEventListener('offline', () => {
     updateStatus();
     if (app.engine) app.announce('You are offline. Changes are saved on this device and sent when you are back online.');

@@ -136,10 +136,11 @@ async function threadView(app, id) {
   }
   const x = rows.find((r) => r.thread.id === id) || { messages: [], mark: undefined, unread: 0 };
   const me = app.user.id;
-  // Read: my mark moves to the newest message the server has taken (never back).
+  // Read: my mark moves to the newest message the server has taken (never back), while
+  // the page is in sight (a conversation left open in a background tab is not read).
   const newest = sortBy(x.messages.filter((m) => !m._pending && m.received_at && m.author_id !== me),
     (m) => timeKey(m.received_at)).map((m) => m.received_at).pop();
-  if (newest && (!x.mark || timeKey(newest) > timeKey(x.mark))) {
+  if (newest && (!x.mark || timeKey(newest) > timeKey(x.mark)) && document.visibilityState !== 'hidden') {
     await app.mutate('thread_member', 'put', await memberId(id, me), { thread_id: id, last_read_at: newest });
   }
   const body = h('textarea', { rows: 3, maxlength: MAX_CHARS, required: true, 'data-testid': 'composer' });

@@ -501,6 +501,16 @@ ENTITIES: dict[str, EntitySpec] = {
 }
 
 CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.catalogue)
+PARTY_ENTITIES = frozenset(
+    name for name, spec in ENTITIES.items() if spec.visibility is Visibility.PARTY
+)
+
+
+def party_instructor(instructor_id: str) -> str:
+    """How a commit names the instructor a party record is addressed to, among the users it
+    is addressed to (CommitInfo.user_ids): that instructor's live connections are poked,
+    not those of every student who follows them (as `instructor_ids` would)."""
+    return f"instructor:{instructor_id}"
 
 
 def scope_keys(entity: str, row: Any) -> tuple[str | None, str | None, bool, str | None]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from sync.core.entities import PARTY_ENTITIES, party_instructor
 from sync.core.principal import Principal
 from sync.core.scope import Scope
+from sync.store import WriteTxn
 
 T = "t"
 S1, S2 = "student-1", "student-2"
@@ -87,6 +89,27 @@ def test_the_live_filter_pokes_the_addressed_user_and_instructor() -> None:
     assert instructor().touched_by(teacher, set(), {I1}, False, {U_STUDENT})
     other = Principal(T, "user-" + I2, "instructor", instructor_id=I2)
     assert not instructor(I2).touched_by(other, set(), {I1}, False, {U_STUDENT})
+
+
+def test_a_party_commit_pokes_its_instructor_not_the_students_who_follow_them() -> None:
+    """A commit of a party record names its instructor among its users (not among
+    `instructor_ids`, which every student of that instructor listens to, for their
+    availability)."""
+    txn = WriteTxn(None, T, 0)  # type: ignore[arg-type]
+    txn.index("message", "m1", txn.next_rev(), False, None, I1, False, U_STUDENT)
+    info = txn.commit_info(frozenset())
+    assert info.instructor_ids == set()
+    assert info.user_ids == {U_STUDENT, party_instructor(I1)}
+    teacher = Principal(T, "user-" + I1, "instructor", instructor_id=I1)
+    assert instructor().touched_by(teacher, set(), info.instructor_ids, False, info.user_ids)
+    # Another student of I1 hears nothing; the addressed one does.
+    other = Principal(T, U_OTHER, "student", student_id=S1)
+    assert not student(U_OTHER).touched_by(other, set(), set(), False, info.user_ids)
+    who = Principal(T, U_STUDENT, "student", student_id=S1)
+    assert student().touched_by(who, set(), set(), False, info.user_ids)
+    # Their availability still reaches them.
+    assert student(U_OTHER).touched_by(other, set(), {I1}, False, set())
+    assert PARTY_ENTITIES == {"thread", "thread_member", "message"}
 
 
 def test_the_user_key_is_not_in_the_fingerprint() -> None:

@@ -35,10 +35,14 @@ lint: install
 	$(VENV)/bin/mypy schemas sync workers server
 	$(VENV)/bin/lint-imports
 
-# The browser tests run in their own pytest process: Playwright's sync API keeps an event
-# loop on the main thread, which the asyncio tests cannot share.
+# The suite in three runs: the tests that do not measure time on both cores (pytest-xdist,
+# each worker with its own template databases), then the ones that measure latency or speed
+# (marker `timing`) alone, then the browser tests in their own process (Playwright's sync
+# API keeps an event loop on the main thread, which the asyncio tests cannot share).
+TEST_WORKERS ?= 2
 test: install browser lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider --ignore=tests/e2e
+	$(VENV)/bin/pytest -q -p no:cacheprovider --ignore=tests/e2e -m "not timing" -n $(TEST_WORKERS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider --ignore=tests/e2e -m timing
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e
 
 # Without the browser tests and linters, for a quick loop while editing.

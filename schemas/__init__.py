@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas.base import Base, UtcDateTime, utcnow
     from schemas.bookings import BookingHistory, BookingMove
+    from schemas.inbox import InboxItem
     from schemas.lessons import (
         Booking,
         BookingSeries,
@@ -80,6 +81,7 @@ TABLE_MODULES = (
     "schemas.bookings",
     "schemas.messaging",
     "schemas.threads",
+    "schemas.inbox",
     "schemas.money",
     "schemas.syncmeta",
 )
@@ -116,6 +118,7 @@ __all__ = [
     "CalendarFeed",
     "Device",
     "Guardian",
+    "InboxItem",
     "Instructor",
     "JournalEntry",
     "Lesson",

@@ -22,6 +22,7 @@ from schemas.wire import (
     BookingMoveRecord,
     BookingRecord,
     BookingSeriesRecord,
+    InboxItemRecord,
     InstructorRecord,
     LessonNoteRecord,
     LessonRecord,
@@ -228,6 +229,10 @@ class MessageChange(_Change[MessageRecord]):
     entity: Literal["message"]
 
 
+class InboxItemChange(_Change[InboxItemRecord]):
+    entity: Literal["inbox_item"]
+
+
 # One change of a pull page; `entity` says which record it carries.
 Change = Annotated[
     LessonChange
@@ -254,7 +259,8 @@ Change = Annotated[
     | PaymentChange
     | ThreadChange
     | ThreadMemberChange
-    | MessageChange,
+    | MessageChange
+    | InboxItemChange,
     Field(discriminator="entity"),
 ]
 

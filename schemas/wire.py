@@ -784,6 +784,25 @@ class PaymentRecord(_Record):
     status: str
 
 
+# --- the notification centre ---------------------------------------------------------------
+class InboxItemWrite(_Write):
+    """Its owner marks it read (the only field a client writes; a read item stays read)."""
+
+    read_at: Utc | None = None
+
+
+class InboxItemRecord(_Record):
+    """One notification the user was sent (server-written; its owner alone reads it)."""
+
+    user_id: str
+    kind: str
+    title: str
+    body: str
+    link: str | None
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+
 WRITE_MODELS: dict[str, type[_Write]] = {
     "lesson": LessonWrite,
     "lesson_note": LessonNoteWrite,
@@ -807,6 +826,7 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "thread": ThreadWrite,
     "thread_member": ThreadMemberWrite,
     "message": MessageWrite,
+    "inbox_item": InboxItemWrite,
 }
 
 RECORD_MODELS: dict[str, type[_Record]] = {
@@ -835,6 +855,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "thread": ThreadRecord,
     "thread_member": ThreadMemberRecord,
     "message": MessageRecord,
+    "inbox_item": InboxItemRecord,
 }
 
 # ----- envelopes -------------------------------------------------------------------------

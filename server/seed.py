@@ -22,6 +22,7 @@ from schemas import (
     LessonNote,
     Membership,
     NoteRevision,
+    Payment,
     Service,
     Skill,
     SkillAssessment,
@@ -289,6 +290,23 @@ async def _seed_lessons(
             )
             txn.stamp("booking", booking)
             await s.flush()
+            if past:  # badged paid: the payment that paid it is there too (cash at the desk)
+                txn.stamp(
+                    "payment",
+                    Payment(
+                        tenant_id=tenant_id,
+                        id=sid(plan.slug, "payment", key),
+                        booking_id=booking.id,
+                        student_id=student.id,
+                        amount_cents=booking.price_cents,
+                        currency=booking.currency,
+                        status="succeeded",
+                        provider="desk",
+                        provider_ref=None,
+                        field_hlc={},
+                        deleted=False,
+                    ),
+                )
             lesson = Lesson(
                 tenant_id=tenant_id,
                 id=sid(plan.slug, "lesson", key),

@@ -39,7 +39,7 @@ async def _live_students(session: AsyncSession, ids: set[str]) -> set[str]:
 async def load_scope(session: AsyncSession, who: Principal) -> Scope:
     """The scope `who` has now (admins: everything; others from the assignments)."""
     if who.is_admin:
-        return Scope(who.role, everything=True)
+        return Scope(who.role, everything=True, user_id=who.user_id)
     students: set[str] = set()
     instructors: set[str] = set()
     if who.role == "instructor" and who.instructor_id:
@@ -78,7 +78,7 @@ class ScopeCache:
     def get(self, who: Principal, at_rev: int) -> Scope | None:
         """`who`'s scope at the tenant's rev `at_rev`, or None (load it)."""
         if who.is_admin:
-            return Scope(who.role, everything=True)
+            return Scope(who.role, everything=True, user_id=who.user_id)
         entry = self._entries.get(who)
         if entry is None:
             return None

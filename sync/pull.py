@@ -29,7 +29,7 @@ from schemas import SyncRecord, TenantRev
 from schemas.wire import SCHEMA_VERSION as DEFAULT_SCHEMA_VERSION
 from sync.access import ScopeCache, load_scope, load_snapshot, save_snapshot
 from sync.core.cursor import Cursor, CursorError, ScopeDiff
-from sync.core.entities import ENTITIES, Visibility
+from sync.core.entities import ENTITIES, PERSONAL_ENTITIES, Visibility
 from sync.core.principal import Principal
 from sync.core.scope import Scope, changed_members
 from sync.errors import Invalid, ResetRequired, UpgradeRequired
@@ -55,9 +55,14 @@ def reach(scope: Scope, only: frozenset[str] | None) -> ColumnElement[bool]:
     """SQL for the index rows a user may hear about: the records they can see, plus those
     they could see but for the `private` flag (sent to them as deletes)."""
     if scope.everything:
+        # Everything but other people's personal records (their inboxes).
+        mine = or_(
+            SyncRecord.entity.not_in(sorted(PERSONAL_ENTITIES)),
+            SyncRecord.user_id == scope.user_id,
+        )
         if only is None:
-            return and_(True)
-        return SyncRecord.entity.in_(sorted(only))
+            return mine
+        return and_(SyncRecord.entity.in_(sorted(only)), mine)
     parts: list[ColumnElement[bool]] = []
     catalogue = scope.entities_by_visibility(Visibility.CATALOGUE, only)
     if catalogue:
@@ -79,14 +84,16 @@ def reach(scope: Scope, only: frozenset[str] | None) -> ColumnElement[bool]:
             )
         )
     by_party = scope.entities_by_visibility(Visibility.PARTY, only)
-    if by_party:
-        addressed: list[ColumnElement[bool]] = []
-        if scope.user_id:
-            addressed.append(SyncRecord.user_id == scope.user_id)
-        if scope.role == "instructor" and scope.instructor_ids:
-            addressed.append(SyncRecord.instructor_id.in_(sorted(scope.instructor_ids)))
-        if addressed:
-            parts.append(and_(SyncRecord.entity.in_(by_party), or_(*addressed)))
+    if by_party and scope.user_id:  # addressed to this user (personal records: only so)
+        parts.append(and_(SyncRecord.entity.in_(by_party), SyncRecord.user_id == scope.user_id))
+    staff_party = [e for e in by_party if e not in PERSONAL_ENTITIES]
+    if staff_party and scope.role == "instructor" and scope.instructor_ids:
+        parts.append(
+            and_(
+                SyncRecord.entity.in_(staff_party),
+                SyncRecord.instructor_id.in_(sorted(scope.instructor_ids)),
+            )
+        )
     return or_(*parts) if parts else false()
 
 

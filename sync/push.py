@@ -47,6 +47,7 @@ from sync.rules.batch import Context, TenantInfo, preload
 from sync.rules.booking import apply_booking
 from sync.rules.booking_move import apply_move
 from sync.rules.catalogue import apply_catalogue
+from sync.rules.inbox import apply_inbox
 from sync.rules.lww import apply_lww
 from sync.rules.messaging import apply_messaging
 from sync.rules.people import apply_people
@@ -76,6 +77,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.CATALOGUE: apply_catalogue,
     Policy.MOVE: apply_move,
     Policy.MESSAGING: apply_messaging,
+    Policy.INBOX: apply_inbox,
 }
 
 

@@ -36,11 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import PushSubscription, Tenant, utcnow
 from sync.database import read_options
+from sync.store import Store
 from sync.tenancy import bind_tenant
 from workers import outbox
 from workers.config import WorkerConfig
 from workers.notifications import accounts as account_mail
-from workers.notifications import delivery_log, preferences, scheduler
+from workers.notifications import delivery_log, inbox, preferences, scheduler
 from workers.notifications.channels import Channel, Message, PushTarget, SendError, SendResult
 from workers.notifications.delivery_log import Attempt
 from workers.notifications.events import expand
@@ -73,6 +74,11 @@ class Tally:
     gone: list[str] = field(default_factory=list)  # push subscriptions to delete
 
 
+# Events never kept in the recipients' inboxes: account mail (a one-time link), and new
+# messages, which have their own unread counts and place (the Messages tab).
+NOT_INBOXED = frozenset({*account_mail.EVENTS, "message_received", "message_unread"})
+
+
 class Dispatcher:
     """Delivers outbox events; see the module docstring."""
 
@@ -84,10 +90,14 @@ class Dispatcher:
         worker_id: str,
         channels: dict[str, Channel],
         clock: Callable[[], dt.datetime] = utcnow,
+        store: Store | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
         self.dialect = dialect
+        # Inbox items are synced records: written through a Store (the server's own when
+        # the dispatcher runs in it, so its live connections hear of them at once).
+        self.store = store or Store(sessions, dialect)
         self.worker_id = worker_id
         self.channels = channels
         self.clock = clock
@@ -224,10 +234,17 @@ class Dispatcher:
             people = expansion.recipients
             prefs = await preferences.load(session, [p.user_id for p in people if p.user_id])
             plan: list[tuple[Delivery, preferences.Choice]] = []
+            wanted: list[Recipient] = []  # not a guardian who did not choose this kind
             for person in people:
                 choice = preferences.resolve(
-                    prefs.get(person.user_id or "", {}), c.event_type, bool(person.phone)
+                    prefs.get(person.user_id or "", {}),
+                    c.event_type,
+                    bool(person.phone),
+                    person.role,
                 )
+                if person.role == "guardian" and (not choice.channels or choice.opted_out):
+                    continue
+                wanted.append(person)
                 for channel in choice.channels:
                     plan.append(
                         (Delivery(person, channel, f"{c.id}:{person.key}:{channel}"), choice)
@@ -237,7 +254,9 @@ class Dispatcher:
             targets = await self._push_targets(
                 session, [d.recipient.user_id for d, _ in plan if d.channel == "webpush"]
             )
-            overrides = await load_overrides(session, c.event_type) if plan else {}
+            kept = [p for p in wanted if p.user_id] if c.event_type not in NOT_INBOXED else []
+            overrides = await load_overrides(session, c.event_type) if plan or kept else {}
+        await self._keep_in_inbox(c, expansion.context, kept, overrides.get("webpush"))
         now = self.clock()
         sends = []
         for d, choice in plan:
@@ -269,6 +288,28 @@ class Dispatcher:
             )
             sends.append(self._send(c, d, message, tally))
         await asyncio.gather(*sends)
+
+    async def _keep_in_inbox(
+        self,
+        c: outbox.Claimed,
+        context: dict[str, Any],
+        people: list[Recipient],
+        override: Any,
+    ) -> None:
+        """Each recipient's inbox gets the push wording of the event (once per event)."""
+        items = []
+        for person in people:
+            assert person.user_id is not None
+            rendered = self.renderer.render(
+                c.event_type, "webpush", context | {"recipient": {"name": person.name}}, override
+            )
+            url = _link_data(c.event_type, c.payload, person.role)["url"]
+            items.append(
+                inbox.Item(
+                    person.user_id, rendered.subject, rendered.short, url.lstrip("/") or None
+                )
+            )
+        await inbox.keep(self.store, c.tenant_id, c.id, c.event_type, items)
 
     async def _send(self, c: outbox.Claimed, d: Delivery, message: Message, tally: Tally) -> None:
         channel = self.channels.get(d.channel)

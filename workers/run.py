@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sync.database import make_engine, make_sessionmaker
+from sync.store import Store
 from workers.config import WorkerConfig
 from workers.dispatcher import Dispatcher
 from workers.notifications.channels import Channel
@@ -70,12 +71,13 @@ def make_dispatcher(
     sessions: async_sessionmaker[AsyncSession],
     dialect: str,
     worker_id: str,
+    store: Store | None = None,
 ) -> Dispatcher:
     """A dispatcher with the configured channels (must be called inside the event loop)."""
     channels = build_channels(config)
     kinds = ", ".join(f"{n}={type(c).__name__}" for n, c in sorted(channels.items()))
     log.info("dispatcher %s channels: %s", worker_id, kinds)
-    return Dispatcher(config, sessions, dialect, worker_id, channels)
+    return Dispatcher(config, sessions, dialect, worker_id, channels, store=store)
 
 
 async def run_worker(settings: Any, once: bool = False, worker_id: str = "worker") -> int:

@@ -210,7 +210,9 @@ async def _effects(app: web.Application) -> AsyncIterator[None]:
         if not settings.run_dispatcher:
             yield
             return
-        dispatcher = make_dispatcher(config, store.sessions, store.dialect, f"server-{os.getpid()}")
+        dispatcher = make_dispatcher(
+            config, store.sessions, store.dialect, f"server-{os.getpid()}", store
+        )
 
         async def wake(_info: CommitInfo) -> None:
             dispatcher.wake()  # a commit may have written outbox rows: look now

@@ -38,6 +38,7 @@ class Policy(StrEnum):
     # Threads, messages and read marks: who may talk to whom, fixed party keys, append-only
     # messages, read marks that only move forward (sync.rules.messaging).
     MESSAGING = "messaging"
+    INBOX = "inbox"  # server-written; its owner marks it read (sync.rules.inbox)
     READ_ONLY = "read_only"  # no client writes
 
 
@@ -138,6 +139,9 @@ class EntitySpec:
     # Record fields only staff (owners, admins, instructors) read: left out of every record
     # built for a student or guardian (sync.records), in pulls and push answers alike.
     staff_only: frozenset[str] = frozenset()
+    # A party record only the user it is addressed to reads and writes, admins included
+    # (an inbox item is its owner's, not the school's).
+    personal: bool = False
 
     @cached_property  # asked per record and per mutation; the models never change
     def record_fields(self) -> tuple[str, ...]:
@@ -497,8 +501,20 @@ ENTITIES: dict[str, EntitySpec] = {
             NOBODY,
             readers=STUDENT_READ,
         ),
+        _spec(
+            "inbox_item",
+            "inbox_items",
+            Policy.INBOX,
+            Visibility.PARTY,
+            EVERYONE,
+            ScopeKeys(user="user_id"),
+            readers=ALL_READ,
+            personal=True,
+        ),
     )
 }
+
+PERSONAL_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.personal)
 
 CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.catalogue)
 PARTY_ENTITIES = frozenset(

@@ -73,9 +73,11 @@ class Scope:
         user_id: str | None = None,
     ) -> bool:
         """Whether a record with these scope keys is visible to this user."""
+        spec = ENTITIES[entity]
+        if spec.personal:  # its owner's alone, whoever else asks
+            return user_id is not None and user_id == self.user_id
         if self.everything:
             return True
-        spec = ENTITIES[entity]
         if not self.readable(spec):
             return False
         if spec.visibility is Visibility.CATALOGUE:

@@ -29,6 +29,7 @@ from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.core.pricing import price_for
 from sync.rules import booking_cancel, booking_history
 from sync.rules.batch import Context, load_row
+from sync.rules.booking_follow import close_open_moves
 from sync.rules.lww import check_nulls, check_visible
 
 BOOKING = ENTITIES["booking"]
@@ -116,23 +117,27 @@ def check_required(spec: EntitySpec, data: dict[str, Any]) -> None:
         raise Reject("invalid", f"{missing[0]} is required", missing[0])
 
 
-async def _request(ctx: Context, m: Command) -> Outcome:
-    check_required(BOOKING, m.data)
-    d = dict(m.data)
+async def check_request(
+    ctx: Context, data: dict[str, Any], what: str = "booking"
+) -> tuple[dict[str, Any], str, Any]:
+    """The checks a new booking and a new series share: who books for whom, the starting
+    status, the assignment and the service. Returns the data with the student filled in
+    (a student books for themselves), the status and the service row."""
+    d = dict(data)
     who = ctx.who
     if who.role == "student":
         if d.get("student_id") not in (None, who.student_id):
             raise Reject("forbidden", "a student books only for themselves", "student_id")
         d["student_id"] = who.student_id
         if d.get("status", "requested") != "requested":
-            raise Reject("invalid_transition", "a student's booking starts as requested", "status")
+            raise Reject("invalid_transition", f"a student's {what} starts as requested", "status")
     if d.get("student_id") is None:
         raise Reject("invalid", "student_id is required", "student_id")
     if who.role == "instructor" and d["instructor_id"] != who.instructor_id:
         raise Reject("forbidden", "an instructor books only into their own diary", "instructor_id")
     status = d.get("status") or "requested"
     if status not in LIVE_BOOKING:
-        raise Reject("invalid_transition", "a new booking is requested or confirmed", "status")
+        raise Reject("invalid_transition", f"a new {what} is requested or confirmed", "status")
     assigned = await ctx.session.scalar(
         select(StudentInstructor.instructor_id).where(
             StudentInstructor.student_id == d["student_id"],
@@ -146,6 +151,13 @@ async def _request(ctx: Context, m: Command) -> Outcome:
     service = await load_row(ctx, "service", d["service_id"])
     if service is None or service.deleted or not service.active:
         raise Reject("not_found", "service_id names no bookable service", "service_id")
+    return d, status, service
+
+
+async def _request(ctx: Context, m: Command) -> Outcome:
+    check_required(BOOKING, m.data)
+    d, status, service = await check_request(ctx, m.data)
+    who = ctx.who
     start = d["start"]
     end = d.get("end") or start + dt.timedelta(minutes=service.duration_min)
     if end <= start:
@@ -292,6 +304,7 @@ async def _follow_status(
     ):
         lesson.status = "cancelled"
         ctx.stamp("lesson", lesson)
+    await close_open_moves(ctx, row)
     payload = {
         "booking_id": row.id,
         "student_id": row.student_id,

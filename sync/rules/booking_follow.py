@@ -4,10 +4,29 @@ in the car completes or cancels its confirmed booking, with the booking's own bo
 
 from __future__ import annotations
 
-from schemas import Booking
+from sqlalchemy import select
+
+from schemas import Booking, BookingMove
 from sync.core.hlc import Hlc
+from sync.core.policy import LIVE_BOOKING
 from sync.rules import booking_cancel, booking_history
 from sync.rules.batch import Context
+
+
+async def close_open_moves(ctx: Context, booking: Booking) -> None:
+    """A booking that is no longer live (cancelled, declined, completed) takes its open move
+    requests with it: they are closed as `withdrawn`, so nobody is left asked to accept a
+    move of a lesson that will not happen. Not told on their own: the booking's change is."""
+    if booking.status in LIVE_BOOKING:
+        return
+    rows = await ctx.session.scalars(
+        select(BookingMove).where(
+            BookingMove.booking_id == booking.id, BookingMove.status == "requested"
+        )
+    )
+    for move in rows:
+        move.status = "withdrawn"
+        ctx.stamp("booking_move", move)
 
 
 async def booking_follows(ctx: Context, booking: Booking, status: str, hlc: str | None) -> None:
@@ -19,3 +38,4 @@ async def booking_follows(ctx: Context, booking: Booking, status: str, hlc: str 
     booking.status = status
     ctx.stamp("booking", booking)
     booking_history.log_changes(ctx, booking, before)
+    await close_open_moves(ctx, booking)

@@ -28,14 +28,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from schemas import Booking, BookingSeries, StudentInstructor
+from schemas import Booking, BookingSeries
 from sync.core.command import Command, Outcome, Reject
 from sync.core.entities import ENTITIES
 from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.core.series import SeriesShapeError, occurrence_starts
 from sync.rules import booking_cancel, booking_history
 from sync.rules.batch import Context, load_row
-from sync.rules.booking import _follow_status, _price, check_slot
+from sync.rules.booking import _follow_status, _price, check_request, check_slot
 from sync.rules.lww import check_nulls, check_visible
 
 SERIES = ENTITIES["booking_series"]
@@ -64,34 +64,8 @@ async def apply_series(ctx: Context, m: Command) -> Outcome:
 
 
 async def _create(ctx: Context, m: Command) -> Outcome:
-    d = dict(m.data)
+    d, status, service = await check_request(ctx, m.data, "series")
     who = ctx.who
-    if who.role == "student":
-        if d.get("student_id") not in (None, who.student_id):
-            raise Reject("forbidden", "a student books only for themselves", "student_id")
-        d["student_id"] = who.student_id
-        if d.get("status", "requested") != "requested":
-            raise Reject("invalid_transition", "a student's series starts as requested", "status")
-    if d.get("student_id") is None:
-        raise Reject("invalid", "student_id is required", "student_id")
-    if who.role == "instructor" and d["instructor_id"] != who.instructor_id:
-        raise Reject("forbidden", "an instructor books only into their own diary", "instructor_id")
-    status = d.get("status") or "requested"
-    if status not in LIVE_BOOKING:
-        raise Reject("invalid_transition", "a new series is requested or confirmed", "status")
-    assigned = await ctx.session.scalar(
-        select(StudentInstructor.instructor_id).where(
-            StudentInstructor.student_id == d["student_id"],
-            StudentInstructor.instructor_id == d["instructor_id"],
-        )
-    )
-    if assigned is None:
-        raise Reject(
-            "not_assigned", "this student is not assigned to this instructor", "instructor_id"
-        )
-    service = await load_row(ctx, "service", d["service_id"])
-    if service is None or service.deleted or not service.active:
-        raise Reject("not_found", "service_id names no bookable service", "service_id")
     try:
         starts = occurrence_starts(
             d["first_start"], d["every"], d.get("count"), d.get("until"), ctx.tenant.timezone

@@ -135,8 +135,12 @@ def _recorder(pushes: list[dict[str, Any]]) -> Any:
 
 
 @pytest.fixture
-def server(templates: Templates, tmp_path: Path) -> Iterator[LiveServer]:
-    """The real app on a fresh copy of the demo school, in a thread with its own loop."""
+def server(
+    templates: Templates, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """The real app on a fresh copy of the demo school, in a thread with its own loop. A
+    test marked `dispatcher` gets the outbox dispatcher in the server too (notifications
+    are sent to files under var/, and kept in inboxes), without the clock's reminders."""
     from server.app import create_app
 
     db_path = tmp_path / "e2e.sqlite3"
@@ -149,6 +153,8 @@ def server(templates: Templates, tmp_path: Path) -> Iterator[LiveServer]:
         var_dir=tmp_path / "var",
         heartbeat_s=10.0,
         vapid_private_key=new_vapid_keys()[0],
+        run_dispatcher=request.node.get_closest_marker("dispatcher") is not None,
+        worker_scheduler_interval_s=0,
     )
     pushes: list[dict[str, Any]] = []
     link = Link()

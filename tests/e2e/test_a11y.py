@@ -167,7 +167,7 @@ def _routes(
         details += ["messages/new"] + ([f"messages/{thread}"] if thread else [])
         if role != "student":  # staff start a lesson's conversation from the lesson
             details.append(f"messages/new/lesson/{lesson}")
-    return [*tabs, *details]
+    return [*tabs, "inbox", *details]  # the inbox opens from the header, for every role
 
 
 def _both_sizes(page: Any, cdp: Any, where: str) -> list[dict[str, Any]]:

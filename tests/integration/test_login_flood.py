@@ -37,6 +37,9 @@ import pytest
 from server.app import create_app
 from tests.conftest import TEST_SECRET, Db, Templates, make_settings
 
+# Latency under load: run alone, after the parallel part of the suite (Makefile).
+pytestmark = pytest.mark.timing
+
 ROOT = Path(__file__).resolve().parents[2]
 FLOODERS = 6
 RATE = 25  # sign-ins a second from each flooder: 150/s in all

@@ -33,7 +33,8 @@ from sync.store import Store
 from tests.conftest import REQUIRE_PG, TEST_SECRET
 from tests.pgcluster import PgCluster, throwaway_cluster, unavailable
 
-pytestmark = pytest.mark.pg_only
+# Outage timings: run alone, after the parallel part of the suite (Makefile).
+pytestmark = [pytest.mark.pg_only, pytest.mark.timing]
 
 LOGIN = {"tenant": "demo", "email": "instructor1@demo.test", "password": "drive-demo-1"}
 OUTAGE_S = 4.0  # how long PostgreSQL stays down

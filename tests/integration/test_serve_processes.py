@@ -30,7 +30,11 @@ import pytest
 
 from tests.conftest import PG_URL, REQUIRE_PG, RUN_ID, _pg_admin, _pg_available, _pg_sa_url
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc (Linux)")
+# Several server processes and their timings: run alone, after the parallel part (Makefile).
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="reads /proc (Linux)"),
+    pytest.mark.timing,
+]
 
 CLI = [sys.executable, "-m", "server.cli"]
 LOGIN = {"tenant": "demo", "email": "instructor1@demo.test", "password": "drive-demo-1"}

@@ -126,6 +126,7 @@ async def _until_closed(reader: asyncio.StreamReader, within: float) -> bytes:
     return received
 
 
+@pytest.mark.timing  # latency: run alone, after the parallel part (Makefile)
 async def test_unfinished_requests_do_not_starve_other_schools(db: Db, tmp_path: Path) -> None:
     gen = _serve(db, tmp_path)
     base = await gen.__anext__()

@@ -107,6 +107,7 @@ ENTITIES = frozenset(
         "rate_card",
         "theory_question",
         "payment",
+        "inbox_item",  # personal: its owner's alone, admins included
     }
 )
 BY_STUDENT = frozenset(
@@ -511,6 +512,7 @@ class Who:
     role: str
     student_id: str | None
     instructor_id: str | None
+    user_id: str | None = None
 
 
 @dataclass
@@ -572,7 +574,13 @@ class Run:
 
     def who(self, device: Device) -> Who:
         user = device.user
-        return Who(device.tenant, user["role"], user.get("student_id"), user.get("instructor_id"))
+        return Who(
+            device.tenant,
+            user["role"],
+            user.get("student_id"),
+            user.get("instructor_id"),
+            user.get("id"),
+        )
 
     def admin_headers(self, tenant: str) -> dict[str, str]:
         tokens = self.world.users[ADMIN_EMAIL[tenant]].tokens
@@ -604,6 +612,8 @@ class Run:
 
     def may_read(self, who: Who, entity: str, record: Record) -> bool:
         """PROTOCOL.md's scope rules, applied to one record of the user's tenant."""
+        if entity == "inbox_item":
+            return bool(record["user_id"] == who.user_id)
         if who.role in ("owner", "admin") or entity in CATALOGUE:
             return True
         if entity in ("instructor", "availability", "availability_exception"):

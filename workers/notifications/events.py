@@ -190,12 +190,21 @@ EXPANDERS: dict[str, Expander] = {
 }
 
 
+async def _copy_guardians(facts: Facts, expansion: Expansion) -> None:
+    """A student's guardians are recipients of what the student is told: whether a copy
+    goes, and how, is each guardian's choice (preferences.resolve, role "guardian")."""
+    students = [p.student_id for p in expansion.recipients if p.role == "student" and p.student_id]
+    copies = [g for sid in students for g in await facts.guardians_of(sid)]
+    expansion.recipients = _only(*expansion.recipients, *copies)
+
+
 async def expand(facts: Facts, event_type: str, payload: dict[str, Any]) -> Expansion:
     """Recipients and facts of one event; an unknown type has none (logged as skipped)."""
     expander = EXPANDERS.get(event_type)
     if expander is None:
         return Expansion(stale=f"no notifications for event type {event_type}")
     expansion = await expander(facts, payload)
+    await _copy_guardians(facts, expansion)
     expansion.context.setdefault(
         "school", {"name": facts.tenant.name, "brand_color": facts.tenant.brand_color}
     )

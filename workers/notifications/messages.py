@@ -13,6 +13,10 @@
   message of the window written by someone else is not mailed; the office counts as having
   read a message once any admin has. Nobody left: skipped (`stale`).
 
+Recipients are built from their user (no `student_id`): a student's messages are never
+copied to their guardians (events._copy_guardians), and neither event is kept in the inbox
+(dispatcher.NOT_INBOXED): Messages has its own unread counts.
+
 The email is the `message_received` preference's email channel: a user chooses channels for
 "new message" once (preferences.DELIVERED_AS), push at once, email only when unread.
 """

@@ -76,6 +76,25 @@ DELIVERED_AS: dict[str, tuple[str, frozenset[str]]] = {
 }
 SMS_BY_DEFAULT = frozenset({"booking_confirmed", "booking_cancelled", "booking_reminder"})
 DEFAULT_CHANNELS = ("webpush", "email")
+# What a guardian receives a copy of until they choose otherwise: what a parent paying for
+# and driving to lessons needs. Any other kind a learner is told goes to a guardian only
+# once they choose channels for it (a row of theirs for that kind).
+GUARDIAN_DEFAULTS = frozenset(
+    {
+        "booking_confirmed",
+        "booking_cancelled",
+        "booking_declined",
+        "booking_move_accepted",
+        "booking_reminder",
+        "series_confirmed",
+        "series_cancelled",
+        "lesson_completed",
+        "payment_succeeded",
+        "payment_failed",
+        "payment_refunded",
+        "time_off_clash",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -105,26 +124,37 @@ def parse_hhmm(text: str | None) -> dt.time | None:
     return dt.time(int(hours), int(minutes))
 
 
-def resolve(rows: dict[str, NotificationPreference], event_type: str, has_phone: bool) -> Choice:
-    """Combine a user's rows (by event type) into one choice for `event_type`."""
+def resolve(
+    rows: dict[str, NotificationPreference],
+    event_type: str,
+    has_phone: bool,
+    role: str | None = None,
+) -> Choice:
+    """Combine a user's rows (by event type) into one choice for `event_type`. A guardian
+    (a copy of what their learner is told) gets the kinds of GUARDIAN_DEFAULTS until they
+    choose, and no others."""
     if event_type in ACCOUNT_EVENTS:
         return Choice(("email",), None, False, False)
     if event_type in DELIVERED_AS:
         kind, allowed = DELIVERED_AS[event_type]
-        choice = _resolve(rows, kind, has_phone)
+        choice = _resolve(rows, kind, has_phone, role)
         return Choice(
             tuple(c for c in choice.channels if c in allowed),
             choice.quiet,
             choice.opted_out,
             choice.customised,
         )
-    return _resolve(rows, event_type, has_phone)
+    return _resolve(rows, event_type, has_phone, role)
 
 
-def _resolve(rows: dict[str, NotificationPreference], event_type: str, has_phone: bool) -> Choice:
+def _resolve(
+    rows: dict[str, NotificationPreference], event_type: str, has_phone: bool, role: str | None
+) -> Choice:
     own, everything = rows.get(event_type), rows.get(ALL_EVENTS)
     if own is not None:
         channels = tuple(c for c in (own.channels or ()) if c in CHANNELS)
+    elif role == "guardian" and event_type not in GUARDIAN_DEFAULTS:
+        channels = ()
     else:
         channels = default_channels(event_type, has_phone)
     quiet_row = own if own is not None and own.quiet_start and own.quiet_end else everything
@@ -203,7 +233,7 @@ async def describe(session: AsyncSession, who: Principal, timezone: str) -> dict
         quiet = {"start": everything.quiet_start, "end": everything.quiet_end}
     events = {}
     for event_type, description in EVENT_TYPES.items():
-        choice = resolve(rows, event_type, has_phone)
+        choice = resolve(rows, event_type, has_phone, who.role)
         own = rows.get(event_type)
         events[event_type] = {
             "description": description,

@@ -24,6 +24,11 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | time_off_clash_admin | the school's owners and admins (workers/notifications/time_off.py) |
 | message_received | the thread's other side (its party; its instructor or the admins) |
 | message_unread | those of them who have not read the window's messages (messages.py) |
+
+Wherever a student is a recipient, so are their guardians (a copy): by default only for the
+kinds a parent needs (preferences.GUARDIAN_DEFAULTS), for any other kind once they choose
+channels for it. Every recipient with an account also finds it in their inbox
+(workers/notifications/inbox.py), a guardian only for the copies they receive.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas import (
     Booking,
     BookingSeries,
+    Guardian,
     Instructor,
     Lesson,
     LessonNote,
@@ -48,6 +54,7 @@ from schemas import (
     Skill,
     SkillAssessment,
     Student,
+    StudentGuardian,
     StudentInstructor,
     Tenant,
     User,
@@ -66,6 +73,8 @@ class Recipient:
     email: str | None
     phone: str | None
     role: str
+    # A student recipient's student record: their guardians may receive a copy.
+    student_id: str | None = None
 
 
 @dataclass
@@ -114,7 +123,34 @@ class Facts:
             email=row.email or (user.email if user else None),
             phone=row.phone or (user.phone if user else None),
             role="student",
+            student_id=row.id,
         )
+
+    async def guardians_of(self, student_id: str) -> list[Recipient]:
+        """The guardians following a student who can be told (an account that is not
+        disabled, or at least an address), in a stable order."""
+        rows = await self.s.execute(
+            select(Guardian)
+            .join(StudentGuardian, StudentGuardian.guardian_id == Guardian.id)
+            .where(StudentGuardian.student_id == student_id)
+            .order_by(Guardian.id)
+        )
+        out = []
+        for (row,) in rows:
+            user = await self._user(row.user_id)
+            if user is not None and not user.is_active:
+                continue
+            out.append(
+                Recipient(
+                    key=row.user_id or f"guardian:{row.id}",
+                    user_id=row.user_id,
+                    name=row.name,
+                    email=row.email or (user.email if user else None),
+                    phone=row.phone or (user.phone if user else None),
+                    role="guardian",
+                )
+            )
+        return out
 
     async def instructor(self, instructor_id: str | None) -> Recipient | None:
         row: Instructor | None = await self._get(Instructor, instructor_id)

@@ -20,6 +20,7 @@ import { accountLink, accountLinkView } from './ui/accept.js';
 import { problemsDialog } from './ui/problems.js';
 import { recorder } from './ui/trip.js';
 import * as focusKeeper from './ui/focus.js';
+import { unreadCount } from './ui/inbox.js';
 
 const channel = 'BroadcastChannel' in self ? new BroadcastChannel('drivesync') : null;
 const $ = (sel) => document.querySelector(sel);
@@ -263,6 +264,7 @@ async function render({ focus }) {
   deferred = false;
   const { name, view, params } = currentRoute();
   paintNav(name);
+  paintInbox(name);
   const main = $('#main');
   let node;
   try {
@@ -307,6 +309,17 @@ function tabLabel(route, label) {
     h('span', { class: 'sr-only' }, ', '), String(n), h('span', { class: 'sr-only' }, ' unread'))];
 }
 
+/** The header's Inbox link: its unread count (in its text, so a screen reader says it). */
+async function paintInbox(active) {
+  const link = $('#inbox-link');
+  if (active === 'inbox') link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
+  const unread = app.engine ? await unreadCount(app) : 0;
+  const count = $('#inbox-count');
+  count.hidden = !unread;
+  count.textContent = unread ? String(unread) : '';
+  if (unread) count.append(h('span', { class: 'sr-only' }, ' unread'));
+}
+
 function paintNav(active) {
   const nav = $('#nav');
   const items = NAV[app.isAdmin ? 'admin' : app.role] || [];
@@ -342,6 +355,7 @@ async function start(session) {
   document.body.dataset.role = app.role;
   $('#who').textContent = `${app.user.name || app.user.email || ''} · ${app.role}`;
   $('#signout').hidden = false;
+  $('#inbox-link').hidden = false;
   $('#signout').onclick = () => signOut({});
   app.live = new Live(async (rev) => {
     const last = (await replica.metaGet(app.db, 'last_pull_rev')) ?? -1;
@@ -402,6 +416,7 @@ function showLogin(message) {
   document.body.dataset.role = '';
   $('#who').textContent = '';
   $('#signout').hidden = true;
+  $('#inbox-link').hidden = true;
   $('#nav').replaceChildren();
   delete $('#nav').dataset.painted;
   badges.messages = 0;

@@ -47,6 +47,7 @@ export const WRITABLE = {
   thread: ['subject', 'kind', 'lesson_id', 'party_user_id', 'instructor_id', 'student_id'],
   thread_member: ['thread_id', 'last_read_at'],
   message: ['thread_id', 'body', 'sent_at'],
+  inbox_item: ['read_at'],
 };
 
 /** Entities whose patches may be folded together while unsent. */

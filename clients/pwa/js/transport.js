@@ -27,8 +27,8 @@ export const REFRESH_MARGIN_S = 60;
  */
 export const PULLED_ENTITIES = [
   'availability', 'availability_exception', 'booking', 'booking_history', 'booking_move',
-  'booking_series', 'instructor', 'lesson', 'lesson_note', 'message', 'mock_test', 'payment',
-  'rate_card', 'service', 'skill', 'skill_assessment', 'student', 'student_instructor',
+  'booking_series', 'inbox_item', 'instructor', 'lesson', 'lesson_note', 'message', 'mock_test',
+  'payment', 'rate_card', 'service', 'skill', 'skill_assessment', 'student', 'student_instructor',
   'student_progress', 'theory_attempt', 'theory_question', 'thread', 'thread_member', 'trip',
 ];
 

@@ -452,3 +452,17 @@ async def test_a_move_requests_note_is_the_students(client: Any) -> None:
     assert st.of("booking_move")[ask]["note"] == "Work shift"
     late = await st.one("booking_move", ask, "patch", {"note": "Please"})
     assert late["error"]["code"] == "forbidden"  # answered: nothing more to edit
+
+
+async def test_cancelling_a_booking_closes_its_open_move_request(client: Any) -> None:
+    st, inst, bid, _start = await _booked(client, days=11)
+    ask = uid()
+    r = await st.one("booking_move", ask, "put", {"booking_id": bid, "start": slot(11, 15)})
+    assert r["status"] == "applied", r
+    assert (await inst.one("booking", bid, "patch", {"status": "cancelled"}))["status"] == (
+        "applied"
+    )
+    await inst.pull()
+    assert inst.of("booking_move")[ask]["status"] == "withdrawn"  # nothing left to answer
+    late = await inst.one("booking_move", ask, "patch", {"status": "accepted"})
+    assert late["status"] == "rejected", late

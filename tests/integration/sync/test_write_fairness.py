@@ -56,6 +56,7 @@ async def _until(condition: Any, what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
+@pytest.mark.timing  # latency: run alone, after the parallel part (Makefile)
 async def test_a_busy_school_does_not_starve_another(db: Db) -> None:
     demo, rival = await _tenants(db)
     engine = make_engine(db.url, pool_size=2)

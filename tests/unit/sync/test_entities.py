@@ -59,6 +59,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "thread",  # issue 13: messaging, addressed to its two sides (Visibility.PARTY)
         "thread_member",
         "message",
+        "inbox_item",  # issue 13: the notification centre (personal)
     }
     assert all(name == spec.name for name, spec in ENTITIES.items())
 
@@ -178,6 +179,8 @@ def test_writers_follow_the_protocol() -> None:
         "thread": staff | {"student", "guardian"},
         "thread_member": staff | {"student", "guardian"},
         "message": staff | {"student", "guardian"},
+        # issue 13: everyone marks their own inbox items read (sync.rules.inbox)
+        "inbox_item": {"owner", "admin", "instructor", "student", "guardian"},
     }
     assert {s.name: set(s.writers) for s in WRITTEN} == expected
 

@@ -185,7 +185,7 @@ def test_guardians_scope_follows_their_wards() -> None:
 
 def test_admins_need_no_entry_and_the_cache_is_bounded() -> None:
     cache = ScopeCache(TenantHeads(), size=3)
-    assert cache.get(ADMIN, 99) == Scope("admin", everything=True)
+    assert cache.get(ADMIN, 99) == Scope("admin", everything=True, user_id=ADMIN.user_id)
     cache.put(ADMIN, Scope("admin", everything=True), 1)
     assert len(cache) == 0
     for n in range(5):

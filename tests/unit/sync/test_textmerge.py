@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -136,6 +137,7 @@ def test_multiline_paragraphs() -> None:
     )
 
 
+@pytest.mark.timing  # latency: run alone, after the parallel part (Makefile)
 def test_long_note_is_fast_enough() -> None:
     base = " ".join(f"word{i}." for i in range(2000))
     ours = base.replace("word10.", "changed10.")

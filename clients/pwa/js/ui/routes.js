@@ -13,6 +13,7 @@ import * as audit from './audit.js';
 import * as catalogue from './catalogue.js';
 import * as bookings from './bookings.js';
 import * as messages from './messages.js';
+import * as inbox from './inbox.js';
 
 export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['messages', 'Messages'], ['account', 'Account']],
@@ -45,3 +46,5 @@ export const ROUTES = {
   },
 };
 ROUTES.guardian = ROUTES.student;
+// Every role's notification centre, opened from the header's Inbox link (not a tab).
+for (const routes of Object.values(ROUTES)) routes.inbox = inbox.inboxView;

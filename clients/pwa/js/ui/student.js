@@ -230,6 +230,10 @@ export async function bookings(app) {
     })) : empty('No bookings yet.')),
     awaySection(exceptions, myInstructors),
     section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),
-    section('Payments', payments.length ? h('ul', { class: 'plain list' }, payments.map((p) => h('li', {},
-      `${fmt.money(p.amount_cents, p.currency)} · ${p.status}`))) : empty('No payments recorded yet.')));
+    section('Payments', payments.length ? h('ul', { class: 'plain list', 'data-testid': 'payments' },
+      sortBy(payments, (p) => (list.find((b) => b.id === p.booking_id) || {}).start || '', true).map((p) => {
+        const b = list.find((x) => x.id === p.booking_id);
+        return h('li', {}, `${fmt.money(p.amount_cents, p.currency)} · ${p.status.replace('_', ' ')}`,
+          b ? h('span', { class: 'hint' }, ` · lesson on ${fmt.day(b.start)} ${fmt.time(b.start)}`) : null);
+      })) : empty('No payments recorded yet.')));
 }

@@ -7,7 +7,8 @@ keys are the party columns (`party_user_id`, `instructor_id`), indexed in sync_r
 migration 0012.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0016 (numbered 0015 when planned, after 0012; the inbox's 0016 reached main first,
+so messaging follows it: one line of revisions, one head)
 Create Date: 2026-12-02 06:45:00
 """
 
@@ -22,7 +23,7 @@ from alembic import op
 import schemas.base
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

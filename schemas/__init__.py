@@ -72,6 +72,7 @@ if TYPE_CHECKING:
         Tenant,
         User,
     )
+    from schemas.threads import Message, Thread, ThreadMember
 
 # The modules that define tables, in the order they register them.
 TABLE_MODULES = (
@@ -81,6 +82,7 @@ TABLE_MODULES = (
     "schemas.lessons",
     "schemas.bookings",
     "schemas.messaging",
+    "schemas.threads",
     "schemas.inbox",
     "schemas.money",
     "schemas.syncmeta",
@@ -126,6 +128,7 @@ __all__ = [
     "LessonSignature",
     "LoginAttempt",
     "Membership",
+    "Message",
     "MockTest",
     "MutationResult",
     "NoteRevision",
@@ -153,6 +156,8 @@ __all__ = [
     "TestRecord",
     "TheoryAttempt",
     "TheoryQuestion",
+    "Thread",
+    "ThreadMember",
     "Trip",
     "TripSegment",
     "User",

@@ -29,6 +29,7 @@ from schemas.wire import (
     LessonNoteRecord,
     LessonRecord,
     LessonSignatureRecord,
+    MessageRecord,
     MockTestRecord,
     Omitted,
     Outgoing,
@@ -44,6 +45,8 @@ from schemas.wire import (
     TestRecordRecord,
     TheoryAttemptRecord,
     TheoryQuestionRecord,
+    ThreadMemberRecord,
+    ThreadRecord,
     TokenResponse,
     TripRecord,
     TripSegmentRecord,
@@ -222,6 +225,18 @@ class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
 
+class ThreadChange(_Change[ThreadRecord]):
+    entity: Literal["thread"]
+
+
+class ThreadMemberChange(_Change[ThreadMemberRecord]):
+    entity: Literal["thread_member"]
+
+
+class MessageChange(_Change[MessageRecord]):
+    entity: Literal["message"]
+
+
 class InboxItemChange(_Change[InboxItemRecord]):
     entity: Literal["inbox_item"]
 
@@ -268,7 +283,10 @@ Change = Annotated[
     | InboxItemChange
     | GuardianChange
     | GuardianStudentChange
-    | TestRecordChange,
+    | TestRecordChange
+    | ThreadChange
+    | ThreadMemberChange
+    | MessageChange,
     Field(discriminator="entity"),
 ]
 

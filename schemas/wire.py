@@ -794,6 +794,78 @@ class TheoryQuestionWrite(_Write):
     active: bool | None = None
 
 
+# --- messaging ----------------------------------------------------------------------------
+ThreadKind = Literal["direct", "lesson"]
+# Wider than the accepted length (schemas.threads.MESSAGE_MAX_CHARS, refused by the rule as
+# `message_too_long` with the limit in its details): a too-long message gets that code.
+MessageBody = Annotated[str, Field(strict=True, min_length=1, max_length=20_000), Storable]
+
+
+class ThreadWrite(_Write):
+    """A conversation between one student or guardian (`party_user_id`; null: staff only)
+    and one instructor (`instructor_id`; null: the office). A student or guardian opening one
+    is its party (left out, it is filled in); an instructor is its instructor. The two keys,
+    `kind`, `lesson_id` and `student_id` never change after creation (`party_immutable`)."""
+
+    subject: ShortText | None = None
+    kind: ThreadKind | None = None
+    lesson_id: Uuid | None = None
+    party_user_id: Uuid | None = None
+    instructor_id: Uuid | None = None
+    student_id: Uuid | None = None
+
+
+class ThreadRecord(_Record):
+    subject: str
+    kind: ThreadKind
+    lesson_id: str | None
+    party_user_id: str | None
+    party_role: str | None = Field(description="student or guardian; null for staff only")
+    instructor_id: str | None
+    student_id: str | None
+    created_by: str | None
+
+
+class ThreadMemberWrite(_Write):
+    """A member's read mark: written by that member only (`user_id` is theirs, filled in),
+    with the id `uuid5(thread_id + ":" + user_id)` in the namespace of
+    sync.rules.messaging.MEMBER_NS. An older `last_read_at` than the stored one is ignored."""
+
+    thread_id: Uuid | None = None
+    user_id: Uuid | None = None
+    last_read_at: Utc | None = None
+
+
+class ThreadMemberRecord(_Record):
+    thread_id: str
+    user_id: str
+    last_read_at: dt.datetime | None
+    party_user_id: str | None
+    instructor_id: str | None
+
+
+class MessageWrite(_Write):
+    """A message (append-only), up to 4,000 characters (`message_too_long` beyond)."""
+
+    thread_id: Uuid | None = None
+    body: MessageBody | None = None
+    sent_at: Utc | None = None
+
+
+class MessageRecord(_Record):
+    thread_id: str
+    body: str
+    sent_at: dt.datetime
+    received_at: dt.datetime = Field(
+        description="When the server took it: read marks compare with this"
+    )
+    author_id: str
+    author_role: str
+    author_name: str
+    party_user_id: str | None
+    instructor_id: str | None
+
+
 # --- read-only replicas -------------------------------------------------------------------
 class PaymentRecord(_Record):
     booking_id: str
@@ -845,6 +917,9 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "rate_card": RateCardWrite,
     "skill": SkillWrite,
     "theory_question": TheoryQuestionWrite,
+    "thread": ThreadWrite,
+    "thread_member": ThreadMemberWrite,
+    "message": MessageWrite,
     "inbox_item": InboxItemWrite,
 }
 
@@ -875,6 +950,9 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "service": ServiceRecord,
     "rate_card": RateCardRecord,
     "payment": PaymentRecord,
+    "thread": ThreadRecord,
+    "thread_member": ThreadMemberRecord,
+    "message": MessageRecord,
     "inbox_item": InboxItemRecord,
 }
 

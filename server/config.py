@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     )
     worker_reminder_offsets_h: list[int] = Field(default=[24, 2])
     worker_digest_hour: int = Field(default=18, ge=0, le=23)
+    worker_message_email_delay_min: float = Field(
+        default=15.0,
+        ge=0,
+        le=7 * 24 * 60,
+        description="Minutes a message stays unread before it is emailed; 0 = never.",
+    )
 
     @field_validator("worker_reminder_offsets_h")
     @classmethod

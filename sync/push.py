@@ -49,6 +49,7 @@ from sync.rules.booking_move import apply_move
 from sync.rules.catalogue import apply_catalogue
 from sync.rules.inbox import apply_inbox
 from sync.rules.lww import apply_lww
+from sync.rules.messaging import apply_messaging
 from sync.rules.people import apply_people
 from sync.rules.series import apply_series
 from sync.rules.test_record import apply_test_record
@@ -76,6 +77,7 @@ HANDLERS: dict[Policy, Rule] = {
     Policy.SERIES: apply_series,
     Policy.CATALOGUE: apply_catalogue,
     Policy.MOVE: apply_move,
+    Policy.MESSAGING: apply_messaging,
     Policy.INBOX: apply_inbox,
     Policy.TEST: apply_test_record,
 }

@@ -32,7 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas import Student, StudentGuardian, StudentInstructor, SyncRecord, TenantRev, utcnow
 from sync.bulk import insert_from, payload
-from sync.core.entities import CATALOGUE_ENTITIES, scope_keys
+from sync.core.entities import CATALOGUE_ENTITIES, PARTY_ENTITIES, party_instructor, scope_keys
 from sync.database import insert_for, read_options
 from sync.tenancy import bind_tenant
 
@@ -65,7 +65,9 @@ class CommitInfo:
     # The Store that committed it: a process hearing its own NOTIFY back (it has already
     # told its listeners) does not deliver it twice.
     origin: str = ""
-    # Users a party record of this commit is addressed to (Visibility.PARTY).
+    # Users a party record of this commit is addressed to (Visibility.PARTY), and the
+    # instructors it names, as `party_instructor(id)`: only they are poked, not every student
+    # who follows them (a party record's instructor is not in `instructor_ids`).
     user_ids: set[str] = field(default_factory=set)
 
 
@@ -274,7 +276,10 @@ class WriteTxn:
             if values["student_id"]:
                 info.student_ids.add(values["student_id"])
             if values["instructor_id"]:
-                info.instructor_ids.add(values["instructor_id"])
+                if entity in PARTY_ENTITIES:  # that instructor alone (sync.core.scope)
+                    info.user_ids.add(party_instructor(values["instructor_id"]))
+                else:
+                    info.instructor_ids.add(values["instructor_id"])
             if values["user_id"]:
                 info.user_ids.add(values["user_id"])
             if entity in catalogue_entities:

@@ -69,6 +69,9 @@ class WorkerConfig:
     scheduler_interval_s: float = 60.0
     reminder_offsets_h: tuple[int, ...] = (24, 2)
     digest_hour: int = 18
+    # A message still unread this many minutes after the server took it is emailed (one
+    # email per thread per window of this length; 0: never). workers/notifications/messages.py
+    message_email_delay_min: float = 15.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

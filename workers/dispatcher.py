@@ -77,6 +77,12 @@ class Tally:
     gone: list[str] = field(default_factory=list)  # push subscriptions to delete
 
 
+# Events never kept in the recipients' inboxes: account mail (a one-time link), an admin's
+# test of a template, and new messages, which have their own unread counts and place (the
+# Messages tab).
+NOT_INBOXED = frozenset({*preferences.EMAIL_ONLY, "message_received", "message_unread"})
+
+
 class Dispatcher:
     """Delivers outbox events; see the module docstring."""
 
@@ -256,11 +262,7 @@ class Dispatcher:
             )
             # The wording is the event's own, or for an admin's test the tested kind's.
             kind = str(expansion.context.get("template_kind") or c.event_type)
-            kept = (
-                [p for p in wanted if p.user_id]
-                if c.event_type not in preferences.EMAIL_ONLY
-                else []
-            )
+            kept = [p for p in wanted if p.user_id] if c.event_type not in NOT_INBOXED else []
             overrides = await load_overrides(session, kind) if plan or kept else {}
         await self._keep_in_inbox(c, expansion.context, kept, overrides.get("webpush"))
         now = self.clock()
@@ -425,5 +427,8 @@ def _link_data(event_type: str, payload: dict[str, Any], role: str) -> dict[str,
     keys = ("booking_id", "lesson_id", "mock_test_id", "conflict_id", "payment_id")
     data = {k: str(payload[k]) for k in keys if payload.get(k)}
     screen = _SCREENS.get((event_type, role), "bookings" if role == "student" else "")
+    if event_type.startswith("message_") and payload.get("thread_id"):
+        data["thread_id"] = str(payload["thread_id"])
+        screen = f"messages/{payload['thread_id']}"  # the thread itself, for every role
     data["url"] = f"/#/{screen}" if screen else "/"
     return data

@@ -4,7 +4,7 @@ Every notification a user is sent is also kept as their own `inbox_item` (the co
 every synced record; the index leads with the user, the school last as 0003 has it).
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-02 07:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import schemas.base
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -35,6 +35,9 @@ class Policy(StrEnum):
     TIMEOFF = "timeoff"  # LWW, all-day blocks widened to local days, clashes told (timeoff.py)
     CATALOGUE = "catalogue"  # admins' writes of the catalogue: LWW plus checks; retired, kept
     MOVE = "move"  # a booking's move requests: asked, then accepted (slot checks) or declined
+    # Threads, messages and read marks: who may talk to whom, fixed party keys, append-only
+    # messages, read marks that only move forward (sync.rules.messaging).
+    MESSAGING = "messaging"
     INBOX = "inbox"  # server-written; its owner marks it read (sync.rules.inbox)
     TEST = "test"  # driving tests: LWW, then the merged record checked (sync.rules.test_record)
     READ_ONLY = "read_only"  # no client writes
@@ -188,6 +191,13 @@ STAFF_READ = frozenset({"instructor"})
 ALL_READ = frozenset({"instructor", "student", "guardian"})
 STUDENT_READ = frozenset({"student", "guardian"})
 EVERYONE = frozenset({"owner", "admin", "instructor", "student", "guardian"})
+# A thread's two sides: its student or guardian, and its instructor (null: the office).
+BY_PARTY = ScopeKeys(user="party_user_id", instructor="instructor_id")
+THREAD_REF = Ref(
+    "thread_id",
+    "thread",
+    copy=(("party_user_id", "party_user_id"), ("instructor_id", "instructor_id")),
+)
 
 BY_STUDENT = ScopeKeys(student="student_id")
 LESSON_REF = Ref("lesson_id", "lesson", copy=(("student_id", "student_id"),))
@@ -495,6 +505,38 @@ ENTITIES: dict[str, EntitySpec] = {
             defaults={"explanation": "", "active": True},
         ),
         _spec(
+            "thread",
+            "threads",
+            Policy.MESSAGING,
+            Visibility.PARTY,
+            EVERYONE,
+            BY_PARTY,
+            defaults={"subject": "", "kind": "direct"},
+            server_fills=frozenset({"party_user_id", "instructor_id", "student_id"}),
+        ),
+        _spec(
+            "thread_member",
+            "thread_members",
+            Policy.MESSAGING,
+            Visibility.PARTY,
+            EVERYONE,
+            BY_PARTY,
+            ("thread_id", "last_read_at"),
+            refs=(THREAD_REF,),
+            server_fills=frozenset({"user_id"}),
+        ),
+        _spec(
+            "message",
+            "messages",
+            Policy.MESSAGING,
+            Visibility.PARTY,
+            EVERYONE,
+            BY_PARTY,
+            ("thread_id", "body"),
+            refs=(THREAD_REF,),
+            server_fills=frozenset({"sent_at"}),
+        ),
+        _spec(
             "payment",
             "payments",
             Policy.READ_ONLY,
@@ -518,6 +560,16 @@ ENTITIES: dict[str, EntitySpec] = {
 PERSONAL_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.personal)
 
 CATALOGUE_ENTITIES = frozenset(name for name, spec in ENTITIES.items() if spec.catalogue)
+PARTY_ENTITIES = frozenset(
+    name for name, spec in ENTITIES.items() if spec.visibility is Visibility.PARTY
+)
+
+
+def party_instructor(instructor_id: str) -> str:
+    """How a commit names the instructor a party record is addressed to, among the users it
+    is addressed to (CommitInfo.user_ids): that instructor's live connections are poked,
+    not those of every student who follows them (as `instructor_ids` would)."""
+    return f"instructor:{instructor_id}"
 
 
 def scope_keys(entity: str, row: Any) -> tuple[str | None, str | None, bool, str | None]:

@@ -28,7 +28,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 
-from sync.core.entities import ENTITIES, EntitySpec, Visibility
+from sync.core.entities import ENTITIES, EntitySpec, Visibility, party_instructor
 from sync.core.principal import Principal
 
 # The version of each role's read rules (1 when not listed): raised whenever a role may
@@ -156,6 +156,12 @@ class Scope:
         if who.user_id in user_ids:
             return True
         if who.instructor_id and who.instructor_id in instructor_ids:
+            return True
+        # A party record's instructor is named among its users (sync.store): it reaches the
+        # instructors `sees` lets read it, not the students who follow them.
+        if self.role == "instructor" and any(
+            party_instructor(i) in user_ids for i in self.instructor_ids
+        ):
             return True
         if who.student_id and who.student_id in student_ids:
             return True

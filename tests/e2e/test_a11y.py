@@ -95,12 +95,56 @@ def _time_off(server: LiveServer) -> None:
     assert body["results"][0]["status"] == "applied", body
 
 
+def _thread(server: LiveServer) -> str:
+    """student1 writes to instructor1 (issue 13): the Messages screens have a conversation
+    to list and to open, for the student, the instructor and the admin alike."""
+    token = server.token("student1@demo.test")
+    ((instructor,),) = server.sql(
+        "SELECT id FROM instructors WHERE email = 'instructor1@demo.test'"
+    )
+    client, thread = str(uuid.uuid4()), str(uuid.uuid4())
+    now = int(time.time() * 1000)
+    body = server.api(
+        "POST",
+        "/v1/sync/push",
+        {
+            "client_id": client,
+            "mutations": [
+                {
+                    "seq": 1,
+                    "entity": "thread",
+                    "id": thread,
+                    "op": "put",
+                    "hlc": f"{now:013d}-0000-{client}",
+                    "data": {"subject": "Thursday", "instructor_id": instructor},
+                },
+                {
+                    "seq": 2,
+                    "entity": "message",
+                    "id": str(uuid.uuid4()),
+                    "op": "put",
+                    "hlc": f"{now:013d}-0001-{client}",
+                    "data": {"thread_id": thread, "body": "Can we start at 9?"},
+                },
+            ],
+        },
+        token=token,
+    )
+    assert [r["status"] for r in body["results"]] == ["applied", "applied"], body
+    return thread
+
+
 # The Catalogue's forms (issue 11); its lists are a tab, walked with the others.
 CATALOGUE_FORMS = ("service", "rate_card", "skill", "theory_question")
 
 
 def _routes(
-    page: Any, role: str, lesson: str, student: str, bookings: tuple[str, ...] = ()
+    page: Any,
+    role: str,
+    lesson: str,
+    student: str,
+    bookings: tuple[str, ...] = (),
+    thread: str | None = None,
 ) -> list[str]:
     """Every tab the app shows this role (read from its own navigation, so a new screen is
     walked without touching this test), then the screens reached from them."""
@@ -130,6 +174,10 @@ def _routes(
     # The calendar's other views (its tab opens the week).
     if "calendar" in tabs:
         details += ["calendar/month/2026-12-01", "calendar/day/2026-12-02"]
+    if "messages" in tabs:  # a conversation, and a new one (issue 13)
+        details += ["messages/new"] + ([f"messages/{thread}"] if thread else [])
+        if role != "student":  # staff start a lesson's conversation from the lesson
+            details.append(f"messages/new/lesson/{lesson}")
     return [*tabs, "inbox", *details]  # the inbox opens from the header, for every role
 
 
@@ -156,6 +204,7 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
 ) -> None:
     lesson, student = _ids(server)
     _time_off(server)
+    thread = _thread(server)
     if role == "admin":
         _journal_entry(server, lesson)
     ctx = launch(f"axe-{role}", viewport=DESKTOP)
@@ -184,7 +233,8 @@ def test_every_screen_has_no_serious_or_critical_axe_violation(
         "AND start > datetime('now') ORDER BY start LIMIT 1)",
         lesson,
     )
-    for route in _routes(page, role, lesson, student, tuple(b for (b,) in bookings if b)):
+    booked = tuple(b for (b,) in bookings if b)
+    for route in _routes(page, role, lesson, student, booked, thread):
         go(page, route)
         page.wait_for_timeout(200)  # live cards (journal, devices, notifications) settle
         found += _both_sizes(page, cdp, f"{role} #{route}")

@@ -42,6 +42,7 @@ from yarl import URL
 
 from server.app import create_app
 from server.keys import SETTINGS as APP_SETTINGS
+from sync.rules.messaging import member_id
 from tests.conftest import Templates, _make_db, _need_pg, make_settings
 from tests.helpers import Device, uid
 
@@ -237,7 +238,7 @@ def kind_of(name: str) -> str:
         return "int"
     if name in ("private", "attended"):
         return "bool"
-    if name in ("status", "mode"):
+    if name in ("status", "mode", "kind"):
         return "enum"
     if name in ("points", "answers", "tags"):
         return name
@@ -308,6 +309,7 @@ class School:
     questions: list[str]
     trip: str
     instructor_id: str
+    thread: str  # student1's conversation with instructor1 (issue 13)
     kind: str = "sqlite"
     runner: asyncio.Runner | None = None
 
@@ -341,6 +343,11 @@ async def _school(client: Any) -> School:
     trip = uid()
     result = await inst.one("trip", trip, "put", {"lesson_id": lessons[0], "started_at": iso(now)})
     assert result["status"] == "applied", result
+    thread = uid()
+    opened = await student.one(
+        "thread", thread, "put", {"subject": "Hi", "instructor_id": inst.user["instructor_id"]}
+    )
+    assert opened["status"] == "applied", opened
     return School(
         client=client,
         instructor=inst,
@@ -353,6 +360,7 @@ async def _school(client: Any) -> School:
         questions=sorted(student.of("theory_question")),
         trip=trip,
         instructor_id=inst.user["instructor_id"],
+        thread=thread,
     )
 
 
@@ -467,6 +475,15 @@ def valid_write(school: School, entity: str, pick: Pick) -> tuple[str, str, str,
             "all_day": bool(pick.int(0, 1)),
         }
         return "instructor", "put", uid(), data
+    if entity == "thread":
+        data = {"subject": "Thursday", "kind": "direct", "instructor_id": school.instructor_id}
+        return "student", "put", uid(), data
+    if entity == "message":
+        data = {"thread_id": school.thread, "body": "See you at 9", "sent_at": iso(now)}
+        return pick.one(["student", "instructor"]), "put", uid(), data
+    if entity == "thread_member":  # the student's own read mark, at its derived id
+        data = {"thread_id": school.thread, "last_read_at": iso(now)}
+        return "student", "put", member_id(school.thread, school.student.user["id"]), data
     assert entity == "availability"
     data = {
         "weekday": pick.int(0, 6),
@@ -489,6 +506,9 @@ WRITABLE = [
     "booking",
     "availability",
     "availability_exception",
+    "thread",  # issue 13: messaging
+    "message",
+    "thread_member",
 ]
 
 

@@ -336,4 +336,29 @@ DEFAULTS: dict[str, Defaults] = {
         "<strong>{{ payment.refunded }}</strong> to your card.</p>" + _BOOKING_HTML,
         short="{{ school.name }}: {{ payment.refunded }} refunded to your card.",
     ),
+    # A new message: pushed at once (short form); emailed only when still unread later
+    # (message_unread, workers/notifications/messages.py), telling the window's messages.
+    "message_received": Defaults(
+        subject="{{ message.author }}: {{ thread.subject }}",
+        text="Hello {{ recipient.name }},\n\n{{ message.author }} wrote ({{ message.at }}):\n\n"
+        "{{ message.body }}\n\nReply in the app, under Messages.",
+        html="<p>Hello {{ recipient.name }},</p><p>{{ message.author }} wrote "
+        "({{ message.at }}):</p><blockquote>{{ message.body }}</blockquote>"
+        "<p>Reply in the app, under Messages.</p>",
+        short="{{ message.author }}: {{ message.body }}",
+    ),
+    "message_unread": Defaults(
+        subject="Unread: {{ thread.subject }}{% if count > 1 %} ({{ count }} messages){% endif %}",
+        text="Hello {{ recipient.name }},\n\n"
+        "{{ 'A message' if count == 1 else count ~ ' messages' }} in \"{{ thread.subject }}\" "
+        "{{ 'is' if count == 1 else 'are' }} waiting for you:\n"
+        "{% for m in messages %}\n{{ m.author }} ({{ m.at }}):\n{{ m.body }}\n{% endfor %}"
+        "\nRead and reply in the app, under Messages.",
+        html="<p>Hello {{ recipient.name }},</p><p>{{ 'A message' if count == 1 else count ~ "
+        "' messages' }} in &ldquo;{{ thread.subject }}&rdquo; {{ 'is' if count == 1 else 'are' }}"
+        " waiting for you:</p>{% for m in messages %}<p><strong>{{ m.author }}</strong> "
+        "({{ m.at }})</p><blockquote>{{ m.body }}</blockquote>{% endfor %}"
+        "<p>Read and reply in the app, under Messages.</p>",
+        short="{{ school.name }}: unread messages in {{ thread.subject }}",
+    ),
 }

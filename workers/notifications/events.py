@@ -10,7 +10,7 @@ from typing import Any
 from schemas import BookingMove, MockTest, TestRecord, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
-from workers.notifications import template_admin, time_off
+from workers.notifications import messages, template_admin, time_off
 from workers.notifications.recipients import Expansion, Facts, Recipient, local_text
 
 Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
@@ -209,6 +209,7 @@ EXPANDERS: dict[str, Expander] = {
     **account_mail.EXPANDERS,
     **time_off.EXPANDERS,
     template_admin.TEST_EVENT: template_admin.expand_test,
+    **messages.EXPANDERS,
 }
 
 

@@ -61,6 +61,7 @@ EVENT_TYPES: dict[str, str] = {
     "payment_refunded": "A payment was refunded",
     "time_off_clash": "Your instructor is away at the time of a confirmed lesson",
     "time_off_clash_admin": "Time off lies over confirmed lessons (admins)",
+    "message_received": "A new message (push at once; email only if still unread later)",
 }
 ALL_EVENTS = "*"
 # Account mail (workers/notifications/accounts.py) carries a one-time link to set a
@@ -70,6 +71,13 @@ ACCOUNT_EVENTS = frozenset({"invitation_requested", "password_reset_requested"})
 # An admin's test of a template (workers/notifications/template_admin.py) goes by email to
 # them alone, whatever their preferences, like account mail.
 EMAIL_ONLY = ACCOUNT_EVENTS | {"template_test"}
+# Event types delivered under another's preferences, on some of its channels: a new
+# message's push and SMS go at once (`message_received`), its email only when it is still
+# unread after the delay (`message_unread`, written by the scheduler).
+DELIVERED_AS: dict[str, tuple[str, frozenset[str]]] = {
+    "message_received": ("message_received", frozenset({"webpush", "sms", "whatsapp"})),
+    "message_unread": ("message_received", frozenset({"email"})),
+}
 SMS_BY_DEFAULT = frozenset({"booking_confirmed", "booking_cancelled", "booking_reminder"})
 DEFAULT_CHANNELS = ("webpush", "email")
 # What a guardian receives a copy of until they choose otherwise: what a parent paying for
@@ -132,6 +140,21 @@ def resolve(
     choose, and no others."""
     if event_type in EMAIL_ONLY:
         return Choice(("email",), None, False, False)
+    if event_type in DELIVERED_AS:
+        kind, allowed = DELIVERED_AS[event_type]
+        choice = _resolve(rows, kind, has_phone, role)
+        return Choice(
+            tuple(c for c in choice.channels if c in allowed),
+            choice.quiet,
+            choice.opted_out,
+            choice.customised,
+        )
+    return _resolve(rows, event_type, has_phone, role)
+
+
+def _resolve(
+    rows: dict[str, NotificationPreference], event_type: str, has_phone: bool, role: str | None
+) -> Choice:
     own, everything = rows.get(event_type), rows.get(ALL_EVENTS)
     if own is not None:
         channels = tuple(c for c in (own.channels or ()) if c in CHANNELS)

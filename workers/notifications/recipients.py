@@ -23,6 +23,8 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | payment_succeeded, payment_failed, payment_refunded | the student |
 | time_off_clash | the student whose confirmed lessons the time off covers (one each) |
 | time_off_clash_admin | the school's owners and admins (workers/notifications/time_off.py) |
+| message_received | the thread's other side (its party; its instructor or the admins) |
+| message_unread | those of them who have not read the window's messages (messages.py) |
 
 Wherever a student is a recipient, so are their guardians (a copy): by default only for the
 kinds a parent needs (preferences.GUARDIAN_DEFAULTS), for any other kind once they choose

@@ -1,6 +1,7 @@
 """Notifications caused by the clock: lesson reminders (24 h and 2 h before, by default),
-every instructor's evening digest of tomorrow's lessons, and the evening reminder before a
-driving test.
+every instructor's evening digest of tomorrow's lessons, the evening reminder before a
+driving test, and the email of a message still unread after a delay
+(workers/notifications/messages.py).
 
 A tick writes outbox rows for what falls due soon; the row's `available_at` is the moment it
 should go out, and its dedupe key (unique per school) makes the write idempotent, so every
@@ -30,6 +31,7 @@ from schemas import Booking, OutboxEvent, Tenant, TestRecord
 from sync.database import insert_for
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.config import WorkerConfig
+from workers.notifications import messages
 
 # How far ahead a tick writes reminders: a little more than the scheduler's period, so a
 # reminder is in the queue (due at its exact time) before that time arrives.
@@ -79,6 +81,7 @@ async def tick(
             rows = await _reminders(session, config, now)
             rows += await _digests(session, config, now)
             rows += await _test_reminders(session, config, now)
+            rows += await messages.unread_rows(session, config, now)
             return await _insert_new(session, rows, now)
 
 

@@ -14,6 +14,7 @@ import { clearSession, clientId, getSession, setSession } from './session.js';
 import { SyncEngine } from './sync.js';
 import { h, fmt, clear, plural, verb } from './ui/dom.js';
 import { ROUTES, NAV } from './ui/routes.js';
+import { unreadTotal } from './ui/messages.js';
 import { loginView } from './ui/login.js';
 import { accountLink, accountLinkView } from './ui/accept.js';
 import { problemsDialog } from './ui/problems.js';
@@ -268,11 +269,14 @@ async function render({ focus }) {
   let node;
   try {
     node = await view(app, ...params);
+    // After the view: opening a thread marks it read first.
+    badges.messages = await unreadTotal(app);
   } catch (err) {
     console.error(err);
     node = h('div', { class: 'card' }, h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', {}, String(err.message || err)));
   }
   if (token !== renderToken) return;
+  paintNav(name);
   // The focused control (or the last one, if the focus already fell to <body>): the new
   // view gets the same control, or its heading, back (ui/focus.js). Read now, not before
   // the view's data loaded: a key pressed meanwhile moved the focus, and a render that
@@ -293,6 +297,18 @@ async function render({ focus }) {
   }
 }
 
+/** Counts shown on tabs (unread messages), kept between renders. */
+const badges = { messages: 0 };
+
+/** A tab's label with its count: the number is in the link's text, so a screen reader
+ * reads "Messages, 3 unread". */
+function tabLabel(route, label) {
+  const n = badges[route] || 0;
+  if (!n) return label;
+  return [label, h('span', { class: 'tab-count', 'data-testid': `${route}-badge`, 'data-count': n },
+    h('span', { class: 'sr-only' }, ', '), String(n), h('span', { class: 'sr-only' }, ' unread'))];
+}
+
 /** The header's Inbox link: its unread count (in its text, so a screen reader says it). */
 async function paintInbox(active) {
   const link = $('#inbox-link');
@@ -307,8 +323,13 @@ async function paintInbox(active) {
 function paintNav(active) {
   const nav = $('#nav');
   const items = NAV[app.isAdmin ? 'admin' : app.role] || [];
+  const next = JSON.stringify([active, items, badges]);
+  if (nav.dataset.painted === next && nav.firstChild) return; // a keyboard user's focus stays
+  nav.dataset.painted = next;
+  const focused = nav.contains(document.activeElement) ? document.activeElement.getAttribute('href') : null;
   nav.replaceChildren(h('ul', {}, items.map(([route, label]) => h('li', {},
-    h('a', { href: `#/${route}`, 'aria-current': route === active ? 'page' : false }, label)))));
+    h('a', { href: `#/${route}`, 'aria-current': route === active ? 'page' : false }, tabLabel(route, label))))));
+  if (focused) nav.querySelector(`a[href="${focused}"]`)?.focus();
   // On a phone the bar scrolls sideways: bring the current tab into sight (only sideways:
   // the page itself must not move under a re-render).
   const current = nav.querySelector('a[aria-current="page"]');
@@ -397,6 +418,8 @@ function showLogin(message) {
   $('#signout').hidden = true;
   $('#inbox-link').hidden = true;
   $('#nav').replaceChildren();
+  delete $('#nav').dataset.painted;
+  badges.messages = 0;
   $('#sync-status').replaceChildren();
   delete $('#sync-status').dataset.painted;
   $('#main').replaceChildren(loginView(async (body) => {
@@ -458,6 +481,10 @@ async function boot() {
     if (app.lastError && app.lastError.offline) app.lastError = null; // that was our network
     scheduler.retryNow(); updateStatus();
     if (app.engine) app.announce('Back online: syncing your changes');
+  });
+  // Back in sight: re-render (an open conversation is marked read only while visible).
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && app.engine) scheduleRender(0);
   });
   addEventListener('offline', () => {
     updateStatus();

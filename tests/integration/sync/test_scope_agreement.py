@@ -189,3 +189,15 @@ def test_live_filter_is_the_one_in_sync_scope(
     # A commit that changed this user's scope marks it for reloading, even when the same
     # commit also touched the catalogue (that once skipped the reload).
     assert watch.stale == rescopes(who, rescoped)
+
+
+def test_the_rows_hold_each_party_entity_addressed_to_a_user_and_an_instructor() -> None:
+    """The draw covers every party record (issue 13's threads, messages and read marks, and
+    inbox items): addressed to a user, to an instructor alone, to both, to nobody but
+    admins."""
+    party = {n for n, spec in ENTITIES.items() if spec.visibility is Visibility.PARTY}
+    assert {"thread", "thread_member", "message"} <= party
+    for entity in party:
+        keys = {(r["user_id"], r["instructor_id"]) for r in ROWS if r["entity"] == entity}
+        assert (USERS[0], None) in keys and (None, INSTRUCTORS[0]) in keys
+        assert (USERS[0], INSTRUCTORS[0]) in keys and (None, None) in keys

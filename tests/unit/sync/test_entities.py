@@ -57,6 +57,9 @@ def test_registry_holds_the_protocol_entities() -> None:
         "rate_card",
         "theory_question",
         "payment",
+        "thread",  # issue 13: messaging, addressed to its two sides (Visibility.PARTY)
+        "thread_member",
+        "message",
         "inbox_item",  # issue 13: the notification centre (personal)
         "guardian",  # issue 13: guardians and their links to learners
         "guardian_student",
@@ -101,7 +104,7 @@ def test_refs_name_registry_entities_and_real_fields(spec: EntitySpec) -> None:
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_scope_key_columns_exist(spec: EntitySpec) -> None:
     cols = columns(spec.name)
-    for key in (spec.keys.student, spec.keys.instructor, spec.keys.private):
+    for key in (spec.keys.student, spec.keys.instructor, spec.keys.private, spec.keys.user):
         assert key is None or key in cols, key
 
 
@@ -180,6 +183,10 @@ def test_writers_follow_the_protocol() -> None:
         "rate_card": {"owner", "admin"},
         "skill": {"owner", "admin"},
         "theory_question": {"owner", "admin"},
+        # issue 13: everyone messages (who with whom: sync.rules.messaging)
+        "thread": staff | {"student", "guardian"},
+        "thread_member": staff | {"student", "guardian"},
+        "message": staff | {"student", "guardian"},
         # issue 13: everyone marks their own inbox items read (sync.rules.inbox)
         "inbox_item": {"owner", "admin", "instructor", "student", "guardian"},
     }

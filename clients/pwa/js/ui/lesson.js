@@ -142,9 +142,10 @@ function tripSection(app, lesson, trips, segments) {
 }
 
 export async function lessonView(app, id) {
-  const [lesson, students, notes, skills, assessments, trips, segments, signatures] = await Promise.all([
+  const [lesson, students, notes, skills, assessments, trips, segments, signatures, threads] = await Promise.all([
     app.get('lesson', id), app.all('student'), app.all('lesson_note'), app.all('skill'),
-    app.all('skill_assessment'), app.all('trip'), app.all('trip_segment'), app.all('lesson_signature')]);
+    app.all('skill_assessment'), app.all('trip'), app.all('trip_segment'), app.all('lesson_signature'),
+    app.all('thread')]);
   if (!lesson) return h('div', {}, h('h1', {}, 'Lesson'), empty('This lesson is not on this device.'));
   const student = byKey(students).get(lesson.student_id);
   const booking = lesson.booking_id ? await app.get('booking', lesson.booking_id) : null;
@@ -172,7 +173,8 @@ export async function lessonView(app, id) {
     h('p', { class: 'sub-line' }, `${fmt.day(lesson.scheduled_start)} · ${fmt.time(lesson.scheduled_start)}–${fmt.time(lesson.scheduled_end)}`,
       lesson.started_at ? ` · started ${fmt.time(lesson.started_at)}` : '', lesson.ended_at ? ` · finished ${fmt.time(lesson.ended_at)}` : '',
       lesson._pending ? badge('not synced', 'pending') : null,
-      student ? h('a', { href: `#/student/${student.id}`, class: 'inline-link' }, 'Progress and history') : null),
+      student ? h('a', { href: `#/student/${student.id}`, class: 'inline-link' }, 'Progress and history') : null,
+      lessonThreadLink(app, lesson, student, threads)),
     booking && booking.pickup_location ? h('p', { class: 'pickup', 'data-testid': 'pickup' }, h('strong', {}, 'Pickup: '), booking.pickup_location) : null,
     h('div', { class: 'actions' }, actions),
     lesson.status !== 'scheduled' && lesson.status !== 'cancelled'
@@ -182,4 +184,14 @@ export async function lessonView(app, id) {
     assessSection(app, lesson, skills, assessments),
     tripSection(app, lesson, trips, segments),
     lesson.status !== 'completed' ? signatureSection(app, lesson, student, signatures) : null);
+}
+
+/** The conversation about this lesson with its student (issue 13): open it, or start one
+ * (the lesson's instructor, or an admin; the student needs an account). */
+function lessonThreadLink(app, lesson, student, threads) {
+  const thread = threads.find((t) => t.lesson_id === lesson.id);
+  if (thread) return h('a', { href: `#/messages/${thread.id}`, class: 'inline-link', 'data-testid': 'lesson-thread' }, 'Messages about this lesson');
+  const mine = app.isAdmin || lesson.instructor_id === app.user.instructor_id;
+  if (!mine || !student || !student.user_id) return null;
+  return h('a', { href: `#/messages/new/lesson/${lesson.id}`, class: 'inline-link', 'data-testid': 'lesson-thread' }, 'Message the student about this lesson');
 }

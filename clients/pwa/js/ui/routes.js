@@ -12,30 +12,32 @@ import * as cal from './calendar.js';
 import * as audit from './audit.js';
 import * as catalogue from './catalogue.js';
 import * as bookings from './bookings.js';
+import * as messages from './messages.js';
 import * as inbox from './inbox.js';
 import * as guardian from './guardian.js';
 import * as settings from './settings.js';
 
 export const NAV = {
-  instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['account', 'Account']],
-  student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['account', 'Account']],
-  admin: [['dashboard', 'Dashboard'], ['people', 'People'], ['calendar', 'Calendar'], ['bookings', 'Bookings'], ['availability', 'Availability'],
+  instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['messages', 'Messages'], ['account', 'Account']],
+  student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['messages', 'Messages'], ['account', 'Account']],
+  admin: [['dashboard', 'Dashboard'], ['messages', 'Messages'], ['people', 'People'], ['calendar', 'Calendar'], ['bookings', 'Bookings'], ['availability', 'Availability'],
     ['catalogue', 'Catalogue'], ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'],
     ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
-NAV.guardian = [['home', 'Learners'], ['calendar', 'Calendar'], ['account', 'Account']];
+NAV.guardian = [['home', 'Learners'], ['calendar', 'Calendar'], ['messages', 'Messages'], ['account', 'Account']];
 
 export const ROUTES = {
   instructor: {
     today: instructor.today, week: instructor.week, calendar: cal.calendar, students: instructor.students,
     student: instructor.studentDetail, lesson: lesson.lessonView, account: account.accountView,
     availability: availability.availability, settings: settings.settingsView,
+    messages: messages.messages,
   },
   student: {
     home: student.home, theory: theory.topics, practice: theory.practice, mock: theory.mock,
     result: theory.result, bookings: student.bookings, calendar: cal.calendar, account: account.accountView,
-    settings: settings.settingsView,
+    settings: settings.settingsView, messages: messages.messages,
   },
   admin: {
     dashboard: admin.dashboard, lessons: instructor.week, calendar: cal.calendar, lesson: lesson.lessonView,
@@ -44,10 +46,12 @@ export const ROUTES = {
     people: people.people, person: people.person, availability: availability.availability,
     audit: audit.auditView, catalogue: catalogue.catalogue,
     bookings: bookings.bookings, booking: bookings.booking, settings: settings.settingsView,
+    messages: messages.messages,
   },
 };
 ROUTES.guardian = {
   home: guardian.home, calendar: cal.calendar, account: account.accountView, settings: settings.settingsView,
+  messages: messages.messages,
 };
 // Every role's notification centre, opened from the header's Inbox link (not a tab).
 for (const routes of Object.values(ROUTES)) routes.inbox = inbox.inboxView;

@@ -173,6 +173,30 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "bookings": [_BOOKING],
     },
     "time_off_clash_admin": {"time_off": _TIME_OFF, "bookings": [_BOOKING]},
+    "message_received": {
+        "thread": {"id": "00000000-0000-4000-8000-000000000006", "subject": "Pick-up point"},
+        "message": {
+            "author": "Amelia Clarke",
+            "body": "Could you pick me up at the station on Thursday?",
+            "at": "Tue 15 Dec 2026, 18:05",
+        },
+    },
+    "message_unread": {
+        "thread": {"id": "00000000-0000-4000-8000-000000000006", "subject": "Pick-up point"},
+        "messages": [
+            {
+                "author": "Amelia Clarke",
+                "body": "Could you pick me up at the station on Thursday?",
+                "at": "Tue 15 Dec 2026, 18:05",
+            },
+            {
+                "author": "Amelia Clarke",
+                "body": "At 8:30 if you can.",
+                "at": "Tue 15 Dec 2026, 18:06",
+            },
+        ],
+        "count": 2,
+    },
     "test_reminder": {
         "test": {
             "student": "Amelia Clarke",

@@ -251,15 +251,23 @@ CHECK_BUDGET_S = 0.5
 
 @contextmanager
 def _time_budget(seconds: float) -> Iterator[None]:
-    """Stop the code run inside (this thread's new frames) once `seconds` have passed: a
-    trace function checks the clock at each line of the compiled template and raises
-    TooSlow. Only for checking an admin's template (tracing slows the rendering)."""
+    """Stop a template's rendering once `seconds` have passed: a trace function checks the
+    clock at each line of the compiled template (its frames' file is "<template>") and
+    raises TooSlow there. Other frames are neither traced nor interrupted: an exception
+    raised in, say, a garbage collector's weakref callback that runs meanwhile would be
+    lost (and reported as unraisable) instead of stopping the template. Only for checking
+    an admin's template (tracing slows the rendering)."""
     deadline = time.monotonic() + seconds
 
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
+    def in_template(frame: Any, event: str, arg: Any) -> Any:
         if time.monotonic() > deadline:
             raise TooSlow
-        return tracer
+        return in_template
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != "<template>":
+            return None  # not the template's code: leave it alone
+        return in_template(frame, event, arg)
 
     previous = sys.gettrace()
     sys.settrace(tracer)

@@ -110,38 +110,33 @@ class Facts:
         user: User | None = await self._get(User, user_id)
         return user
 
-    async def student(self, student_id: str | None) -> Recipient | None:
-        row: Student | None = await self._get(Student, student_id)
-        if row is None or row.deleted or row.left_at is not None:
-            return None
+    async def _person(self, row: Any, role: str) -> Recipient | None:
+        """A student, instructor or guardian record as a recipient: none when their sign-in
+        is disabled; the record's own address first, else their account's."""
         user = await self._user(row.user_id)
         if user is not None and not user.is_active:
             return None
         return Recipient(
-            key=row.user_id or f"student:{row.id}",
+            key=row.user_id or f"{role}:{row.id}",
             user_id=row.user_id,
             name=row.name,
             email=row.email or (user.email if user else None),
             phone=row.phone or (user.phone if user else None),
-            role="student",
-            student_id=row.id,
+            role=role,
+            student_id=row.id if role == "student" else None,
         )
+
+    async def student(self, student_id: str | None) -> Recipient | None:
+        row: Student | None = await self._get(Student, student_id)
+        if row is None or row.deleted or row.left_at is not None:
+            return None
+        return await self._person(row, "student")
 
     async def instructor(self, instructor_id: str | None) -> Recipient | None:
         row: Instructor | None = await self._get(Instructor, instructor_id)
         if row is None or row.deleted:
             return None
-        user = await self._user(row.user_id)
-        if user is not None and not user.is_active:
-            return None
-        return Recipient(
-            key=row.user_id or f"instructor:{row.id}",
-            user_id=row.user_id,
-            name=row.name,
-            email=row.email or (user.email if user else None),
-            phone=row.phone or (user.phone if user else None),
-            role="instructor",
-        )
+        return await self._person(row, "instructor")
 
     async def admins(self) -> list[Recipient]:
         rows = await self.s.execute(
@@ -273,22 +268,8 @@ class Facts:
             )
             .order_by(Guardian.id)
         )
-        out = []
-        for row in rows.all():
-            user = await self._user(row.user_id)
-            if user is not None and not user.is_active:
-                continue
-            out.append(
-                Recipient(
-                    key=row.user_id or f"guardian:{row.id}",
-                    user_id=row.user_id,
-                    name=row.name,
-                    email=row.email or (user.email if user else None),
-                    phone=row.phone or (user.phone if user else None),
-                    role="guardian",
-                )
-            )
-        return out
+        found = [await self._person(row, "guardian") for row in rows.all()]
+        return [r for r in found if r is not None]
 
     async def payment(self, payment_id: str | None) -> Payment | None:
         row: Payment | None = await self._get(Payment, payment_id)

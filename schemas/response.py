@@ -418,6 +418,20 @@ class AuditPage(Outgoing):
     next: str | None
 
 
+class MoneyReportPage(Outgoing):
+    """`GET /v1/admin/money/{kind}` answer: one page of payments, refunds or payouts, newest
+    first. `columns` names the keys of every row (the CSV export's header); `count` and
+    `totals` (integer cents per amount column) cover every row the filters match, not just
+    this page; `next` asks for the following page."""
+
+    kind: Literal["payments", "refunds", "payouts"]
+    columns: list[str]
+    rows: list[dict[str, str | int | bool | None]]
+    count: int
+    totals: dict[str, int]
+    next: str | None
+
+
 class ResolveResult(Outgoing):
     id: str
     status: Literal["resolved"]
@@ -483,5 +497,6 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "replay_response": ReplayResult,
     "devices_response": DeviceList,
     "audit_response": AuditPage,
+    "money_report": MoneyReportPage,
     "calendar_feed": CalendarFeedStatus,
 }

@@ -31,6 +31,7 @@ from server.routes.effects import (
     SubscriptionBody,
 )
 from server.routes.templates import PreviewBody, TemplateBody
+from sync import money_reports
 from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
 from workers.notifications import delivery_log
 
@@ -119,6 +120,12 @@ def _op(
 
 def _ok(name: str | None, description: str = "ok", status: int = 200) -> dict[str, Any]:
     return {str(status): {"description": description, **_json(name)}}
+
+
+def _with_csv(operation: dict[str, Any]) -> dict[str, Any]:
+    """An operation whose 200 may also be text/csv (`?format=csv`)."""
+    operation["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return operation
 
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -370,6 +377,32 @@ def _admin_paths() -> dict[str, dict[str, Any]]:
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
                     _query("before", {"type": "string", "description": "`next` of a page"}),
                 ],
+            )
+        },
+        "/v1/admin/money/{kind}": {
+            "get": _with_csv(
+                op(
+                    "Payments, refunds or payouts, newest first, filtered; with format=csv "
+                    "every matching row as text/csv (at most 50,000)",
+                    "MoneyReportPage",
+                    422,
+                    params=[
+                        {
+                            "name": "kind",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": sorted(money_reports.REPORTS)},
+                        },
+                        _query("since", {"type": "string", "format": "date"}),
+                        _query("until", {"type": "string", "format": "date"}),
+                        _query("status", {"type": "string", "maxLength": 32}),
+                        _query("student_id", {"type": "string", "format": "uuid"}),
+                        _query("instructor_id", {"type": "string", "format": "uuid"}),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                        _query("before", {"type": "string", "description": "`next` of a page"}),
+                        _query("format", {"type": "string", "enum": ["json", "csv"]}),
+                    ],
+                )
             )
         },
     }

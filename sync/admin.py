@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from schemas import Device, Instructor, JournalEntry, LessonNote, Student, Tenant, TenantRev
 from schemas.response import JournalEntryBody, JournalKind
 from schemas.wire import SchoolInfo
-from sync import assignments
+from sync import assignments, money_reports
 from sync.access import load_scope, principal_for
 from sync.assignments import server_hlc
 from sync.audit_log import AuditQuery, read_page
@@ -215,6 +215,18 @@ class AdminService:
         async with self.store.read(who.tenant_id) as s:
             timezone = await s.scalar(select(Tenant.timezone).where(Tenant.id == who.tenant_id))
             return await read_page(s, query, timezone or "UTC")
+
+    async def money(self, who: Principal, query: money_reports.MoneyQuery) -> dict[str, Any]:
+        """A page of one money report (sync.money_reports), newest first."""
+        async with self.store.read(who.tenant_id) as s:
+            timezone = await s.scalar(select(Tenant.timezone).where(Tenant.id == who.tenant_id))
+            return await money_reports.read_page(s, query, who.tenant_id, timezone or "UTC")
+
+    async def money_csv(self, who: Principal, query: money_reports.MoneyQuery) -> str:
+        """Every row of one money report the filters match, as CSV text."""
+        async with self.store.read(who.tenant_id) as s:
+            timezone = await s.scalar(select(Tenant.timezone).where(Tenant.id == who.tenant_id))
+            return await money_reports.export_csv(s, query, who.tenant_id, timezone or "UTC")
 
     async def entry(self, who: Principal, entry_id: str) -> dict[str, Any]:
         async with self.store.read(who.tenant_id) as s:

@@ -16,6 +16,7 @@ from schemas.response import (
     JournalEntryBody,
     JournalPage,
     LeaveResult,
+    MoneyReportPage,
     ReplayResult,
     ResolveResult,
     SchoolSettings,
@@ -24,6 +25,7 @@ from schemas.wire import Storable, Uuid
 from server.http import parse, read_json, reply, require_admin
 from server.keys import SYNC
 from server.params import int_param, path_id, text_param, uuid_param
+from sync import money_reports
 from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
 from sync.audit_log import MAX_PAGE, AuditQuery
 from sync.errors import Invalid
@@ -205,3 +207,40 @@ async def audit(request: web.Request) -> web.Response:
         before=text_param(request.query, "before", max_length=400),
     )
     return reply(request, AuditPage, await request.app[SYNC].admin.audit(who, query))
+
+
+def _money_query(request: web.Request) -> money_reports.MoneyQuery:
+    kind = request.match_info["kind"]
+    report = money_reports.report_of(kind)
+    return money_reports.MoneyQuery(
+        kind=kind,
+        since=_day(request, "since"),
+        until=_day(request, "until"),
+        status=text_param(request.query, "status", choices=report.statuses, max_length=32),
+        student_id=uuid_param(request.query, "student_id"),
+        instructor_id=uuid_param(request.query, "instructor_id"),
+        limit=int_param(request.query, "limit", 50, 1, money_reports.MAX_PAGE),
+        before=text_param(request.query, "before", max_length=400),
+    )
+
+
+@routes.get("/v1/admin/money/{kind}")
+async def money(request: web.Request) -> web.Response:
+    """A page of payments, refunds or payouts, filtered; `?format=csv` downloads every
+    matching row instead."""
+    who = require_admin(request)
+    query = _money_query(request)
+    fmt = text_param(request.query, "format", choices=("json", "csv"), max_length=8)
+    if fmt != "csv":
+        return reply(request, MoneyReportPage, await request.app[SYNC].admin.money(who, query))
+    text = await request.app[SYNC].admin.money_csv(who, query)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{query.kind}-{stamp}.csv"',
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -10,6 +10,7 @@ import * as people from './people.js';
 import * as availability from './availability.js';
 import * as cal from './calendar.js';
 import * as audit from './audit.js';
+import * as money from './money.js';
 import * as catalogue from './catalogue.js';
 import * as bookings from './bookings.js';
 import * as messages from './messages.js';
@@ -21,7 +22,7 @@ export const NAV = {
   instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['messages', 'Messages'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['messages', 'Messages'], ['account', 'Account']],
   admin: [['dashboard', 'Dashboard'], ['messages', 'Messages'], ['people', 'People'], ['calendar', 'Calendar'], ['bookings', 'Bookings'], ['availability', 'Availability'],
-    ['catalogue', 'Catalogue'], ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'],
+    ['catalogue', 'Catalogue'], ['money', 'Money'], ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'],
     ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
@@ -44,7 +45,7 @@ export const ROUTES = {
     student: instructor.studentDetail, journal: admin.journal, notifications: admin.notifications,
     devices: admin.devices, school: admin.school, account: account.accountView,
     people: people.people, person: people.person, availability: availability.availability,
-    audit: audit.auditView, catalogue: catalogue.catalogue,
+    audit: audit.auditView, catalogue: catalogue.catalogue, money: money.moneyView,
     bookings: bookings.bookings, booking: bookings.booking, settings: settings.settingsView,
     messages: messages.messages,
   },

@@ -484,6 +484,32 @@ def valid_write(school: School, entity: str, pick: Pick) -> tuple[str, str, str,
     if entity == "thread_member":  # the student's own read mark, at its derived id
         data = {"thread_id": school.thread, "last_read_at": iso(now)}
         return "student", "put", member_id(school.thread, school.student.user["id"]), data
+    if entity == "test_record":
+        data = {
+            "student_id": pick.one(school.students),
+            "kind": "practical",
+            "date": (later.date()).isoformat(),
+            "centre": "Town",
+            "result": "booked",
+        }
+        return "instructor", "put", uid(), data
+    if entity == "lesson_signature":
+        data = {
+            "lesson_id": lesson,
+            "signed_by": "Sam Student",
+            "signed_at": iso(now),
+            "strokes": [[100, 100, 20, 5, 15, -3]],
+        }
+        return "instructor", "put", uid(), data
+    if entity == "booking_series":
+        data = {
+            "instructor_id": school.instructor_id,
+            "service_id": pick.one(school.services),
+            "first_start": iso(later),
+            "every": "week",
+            "count": pick.int(1, 3),
+        }
+        return "student", "put", uid(), data
     assert entity == "availability"
     data = {
         "weekday": pick.int(0, 6),
@@ -509,6 +535,11 @@ WRITABLE = [
     "thread",  # issue 13: messaging
     "message",
     "thread_member",
+    # Written by staff or students, added after issue 13: a driving test's record, a
+    # lesson's sign-off (refused unless the lesson is under way or done) and a series.
+    "test_record",
+    "lesson_signature",
+    "booking_series",
 ]
 
 

@@ -51,7 +51,7 @@ class Package(SyncedMixin, Base):
 
 class CreditEntry(SyncedMixin, Base):
     """One line of a student's ledger. `lessons` and `minutes` are signed credit units,
-    `amount_cents` the signed money side (+ owed by the student, − paid or credited).
+    `amount_cents` the signed money side (+ owed by the student, - paid or credited).
     `source_id` names the purchase or adjustment a draw, return or expiry acts on
     (sync.core.credits)."""
 

@@ -16,7 +16,7 @@ that one rule and nothing else:
 A lesson's value (for the instructor's earnings) is priced by the sources its credit came
 from: the source's price times the units drawn over the units it granted, floored to
 whole cents. Balances are sums: lessons, minutes and cents owed (+ owed by the student,
-− paid or credited) over all the student's entries.
+- paid or credited) over all the student's entries.
 """
 
 from __future__ import annotations

@@ -448,3 +448,19 @@ async def test_balance_is_the_sum_of_the_ledger_after_random_operations(
         balance = await _balance(db, me)
         assert balance == await _ledger_sum(db, me), op
         assert balance[0] >= 0 and balance[1] >= 0, op
+
+
+async def test_the_demo_sells_packages_and_student2_holds_credit(client: Any, db: Db) -> None:
+    st = await Device(client, "student2@demo.test").login()
+    await st.pull()
+    me = st.user["student_id"]
+    names = sorted(p["name"] for p in st.of("package").values())
+    assert names == ["10 lessons", "5 lessons", "600 minutes"]
+    balance = st.of("student_balance")[me]
+    assert (balance["lessons_left"], balance["owed_cents"]) == (4, 0)
+    assert balance["next_expiry"] is not None
+    kinds = sorted(e["kind"] for e in st.of("credit_entry").values())
+    assert kinds == ["booking", "payment", "purchase"]
+    on_credit = [b for b in st.of("booking").values() if b["payment_status"] == "credit"]
+    assert len(on_credit) == 1
+    assert await _balance(db, me) == await _ledger_sum(db, me)

@@ -464,3 +464,39 @@ async def test_the_demo_sells_packages_and_student2_holds_credit(client: Any, db
     on_credit = [b for b in st.of("booking").values() if b["payment_status"] == "credit"]
     assert len(on_credit) == 1
     assert await _balance(db, me) == await _ledger_sum(db, me)
+
+
+HOSTILE = [None, "", "x" * 300, -1, 0, 2**63, 1.5, True, [], {}, "GBP\x00", "\ud800", "credit "]
+
+
+async def test_hostile_package_and_pay_with_values_are_rejected_alone(client: Any) -> None:
+    """Every field of a package, and a booking's pay_with, given hostile values: each is
+    refused (or applied when it happens to be valid) on its own, never a 500, and the
+    device's queue goes on."""
+    admin = await Device(client, "admin@demo.test").login()
+    valid = {"name": "5 lessons", "lessons": 5, "price_cents": 100, "valid_days": 30}
+    for name in ("name", "lessons", "minutes", "price_cents", "currency", "valid_days", "active"):
+        for value in HOSTILE:
+            resp = await admin.push_raw(
+                [admin.mutation("package", uid(), "put", {**valid, name: value})]
+            )
+            assert resp.status == 200, await resp.text()
+            (result,) = (await resp.json())["results"]
+            assert result["status"] in ("applied", "rejected"), (name, value, result)
+    st, inst, service = await _setup(client)
+    day = iter(weekdays(8, len(HOSTILE) + 1))
+    for value in HOSTILE:
+        data = {**_booking(inst, service, slot_on(next(day), 9)), "pay_with": value}
+        resp = await st.push_raw([st.mutation("booking", uid(), "put", data)])
+        assert resp.status == 200, await resp.text()
+        (result,) = (await resp.json())["results"]
+        if value is None:  # left out: paid by card
+            assert result["status"] == "applied", result
+            assert result["filled"]["payment_status"] == "unpaid", result
+            continue
+        assert result["status"] == "rejected", (value, result)
+        assert result["error"]["code"] in ("invalid", "insufficient_credit"), result
+    ok = await st.one(
+        "booking", uid(), "put", _booking(inst, service, slot_on(next(day), 9), "card")
+    )
+    assert ok["status"] == "applied", ok

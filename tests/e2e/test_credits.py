@@ -1,7 +1,8 @@
 """Booking with credit in the PWA (issue 12): the demo's student2 holds 4 lessons of a
 5-lesson package; on a phone, offline, they request a lesson paid with credit; back online
 the server draws it and their balance drops to 3; the office sees the balance on the
-student's page and the packages in the catalogue. Screenshots at 390 px and 1280 px."""
+student's page and the packages in the catalogue, their guardian on the learner's card.
+Screenshots at 390 px and 1280 px."""
 
 from __future__ import annotations
 
@@ -107,4 +108,16 @@ def test_student_books_with_credit_offline_and_sees_the_balance_drop(
     admin.wait_for_timeout(100)
     assert admin.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     snap(admin, shots, "catalogue-packages-390")
+
+    # The guardian following student2 sees the same balance on their learner's card.
+    gctx = launch("guardian-credit", viewport=PHONE_390)
+    guardian = page_of(gctx)
+    guardian.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(guardian, server.url, "guardian1@demo.test")
+    card = guardian.locator(f"[data-testid=learner][data-id='{sid}']")
+    card.locator("[data-testid=credit-lessons]:has-text('3')").wait_for()
+    assert guardian.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    snap(guardian, shots, "credit-guardian-390")
+    guardian.set_viewport_size(DESKTOP)
+    snap(guardian, shots, "credit-guardian-desktop")
     assert errors == []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas.base import Base, UtcDateTime, utcnow
     from schemas.bookings import BookingHistory, BookingMove
+    from schemas.credits import CreditEntry, Package, StudentBalance
     from schemas.inbox import InboxItem
     from schemas.lessons import (
         Booking,
@@ -85,6 +86,7 @@ TABLE_MODULES = (
     "schemas.threads",
     "schemas.inbox",
     "schemas.money",
+    "schemas.credits",
     "schemas.syncmeta",
 )
 
@@ -118,6 +120,7 @@ __all__ = [
     "BookingSeries",
     "Branch",
     "CalendarFeed",
+    "CreditEntry",
     "Device",
     "Guardian",
     "InboxItem",
@@ -136,6 +139,7 @@ __all__ = [
     "NotificationPreference",
     "NotificationTemplate",
     "OutboxEvent",
+    "Package",
     "Payment",
     "Payout",
     "PushSubscription",
@@ -147,6 +151,7 @@ __all__ = [
     "Skill",
     "SkillAssessment",
     "Student",
+    "StudentBalance",
     "StudentGuardian",
     "StudentInstructor",
     "StudentProgress",

@@ -66,7 +66,7 @@ class Booking(SyncedMixin, Base):
             name="status",
         ),
         CheckConstraint(
-            "payment_status IN ('unpaid', 'pending', 'paid', 'refunded', 'failed')",
+            "payment_status IN ('unpaid', 'pending', 'paid', 'refunded', 'failed', 'credit')",
             name="payment_status",
         ),
         CheckConstraint('start < "end"', name="ordered"),

@@ -22,6 +22,7 @@ from schemas.wire import (
     BookingMoveRecord,
     BookingRecord,
     BookingSeriesRecord,
+    CreditEntryRecord,
     GuardianRecord,
     GuardianStudentRecord,
     InboxItemRecord,
@@ -33,12 +34,14 @@ from schemas.wire import (
     MockTestRecord,
     Omitted,
     Outgoing,
+    PackageRecord,
     PaymentRecord,
     RateCardRecord,
     SchoolInfo,
     ServiceRecord,
     SkillAssessmentRecord,
     SkillRecord,
+    StudentBalanceRecord,
     StudentInstructorRecord,
     StudentProgressRecord,
     StudentRecord,
@@ -225,6 +228,18 @@ class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
 
+class PackageChange(_Change[PackageRecord]):
+    entity: Literal["package"]
+
+
+class CreditEntryChange(_Change[CreditEntryRecord]):
+    entity: Literal["credit_entry"]
+
+
+class StudentBalanceChange(_Change[StudentBalanceRecord]):
+    entity: Literal["student_balance"]
+
+
 class ThreadChange(_Change[ThreadRecord]):
     entity: Literal["thread"]
 
@@ -280,6 +295,9 @@ Change = Annotated[
     | ServiceChange
     | RateCardChange
     | PaymentChange
+    | PackageChange
+    | CreditEntryChange
+    | StudentBalanceChange
     | InboxItemChange
     | GuardianChange
     | GuardianStudentChange
@@ -480,6 +498,13 @@ class CalendarFeedStatus(Outgoing):
     url: str | None = None
 
 
+class CreditAdjustment(Outgoing):
+    """An admin's credit adjustment: the entries written and the student's new balance."""
+
+    entries: list[CreditEntryRecord]
+    balance: StudentBalanceRecord
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "error": ErrorResponse,
     "token_response": TokenResponse,
@@ -499,4 +524,5 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "audit_response": AuditPage,
     "money_report": MoneyReportPage,
     "calendar_feed": CalendarFeedStatus,
+    "credit_adjustment": CreditAdjustment,
 }

@@ -155,6 +155,7 @@ GpsPoint = Annotated[list[float | Int64 | None], Field(min_length=3, max_length=
 
 LessonStatus = Literal["scheduled", "in_progress", "completed", "no_show", "cancelled"]
 BookingStatus = Literal["requested", "confirmed", "declined", "cancelled", "completed"]
+PayWith = Literal["card", "credit"]
 
 
 # A key the server leaves out rather than sending null: `rev: int | Omitted = None` is "an
@@ -435,6 +436,9 @@ class BookingWrite(_Write):
     end: Utc | None = None
     status: BookingStatus | None = None
     pickup_location: Place | None = None
+    # How a new booking is paid: by card (later, in the app or at the desk) or from the
+    # student's credit, drawn when the booking is made (sync.rules.booking_credit).
+    pay_with: PayWith | None = None
 
 
 class BookingRecord(_Record):
@@ -476,6 +480,7 @@ class BookingSeriesWrite(_Write):
     until: Day | None = None
     pickup_location: Place | None = None
     status: SeriesStatus | None = None
+    pay_with: PayWith | None = None  # credit: each occurrence draws its own, or is refused
 
 
 class BookingSeriesRecord(_Record):
@@ -874,6 +879,62 @@ class PaymentRecord(_Record):
     status: str
 
 
+class PackageWrite(_Write):
+    """A package of lessons (or of minutes: exactly one of the two) sold for a price and
+    valid for `valid_days` from its purchase. Retired (`active: false`), never deleted."""
+
+    name: Name | None = None
+    lessons: Annotated[int, Field(strict=True, ge=1, le=1000)] | None = None
+    minutes: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None
+    price_cents: Cents | None = None
+    currency: Currency | None = None
+    valid_days: Annotated[int, Field(strict=True, ge=1, le=3660)] | None = None
+    active: bool | None = None
+
+
+class PackageRecord(_Record):
+    name: str
+    lessons: int | None
+    minutes: int | None
+    price_cents: int
+    currency: str
+    valid_days: int
+    active: bool
+
+
+CreditKind = Literal["purchase", "booking", "refund", "expiry", "adjustment", "fee", "payment"]
+
+
+class CreditEntryRecord(_Record):
+    """One line of a student's credit ledger (server-written, never edited)."""
+
+    student_id: str
+    kind: CreditKind
+    lessons: int = Field(description="Signed lesson credits (0 for money only).")
+    minutes: int = Field(description="Signed minute credits.")
+    amount_cents: int = Field(description="Signed money: + owed by the student, - paid.")
+    currency: str
+    booking_id: str | None
+    payment_id: str | None
+    package_id: str | None
+    refund_id: str | None
+    source_id: str | None = Field(description="The purchase or adjustment drawn from.")
+    expires_at: dt.datetime | None
+    note: str | None
+    created_at: dt.datetime
+
+
+class StudentBalanceRecord(_Record):
+    """The sums of a student's ledger (id = student_id)."""
+
+    student_id: str
+    lessons_left: int
+    minutes_left: int
+    owed_cents: int
+    currency: str
+    next_expiry: dt.datetime | None
+
+
 # --- the notification centre ---------------------------------------------------------------
 class InboxItemWrite(_Write):
     """Its owner marks it read (the only field a client writes; a read item stays read)."""
@@ -915,6 +976,7 @@ WRITE_MODELS: dict[str, type[_Write]] = {
     "test_record": TestRecordWrite,
     "service": ServiceWrite,
     "rate_card": RateCardWrite,
+    "package": PackageWrite,
     "skill": SkillWrite,
     "theory_question": TheoryQuestionWrite,
     "thread": ThreadWrite,
@@ -950,6 +1012,9 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "service": ServiceRecord,
     "rate_card": RateCardRecord,
     "payment": PaymentRecord,
+    "package": PackageRecord,
+    "credit_entry": CreditEntryRecord,
+    "student_balance": StudentBalanceRecord,
     "thread": ThreadRecord,
     "thread_member": ThreadMemberRecord,
     "message": MessageRecord,

@@ -23,6 +23,7 @@ from schemas.accounts import ACCOUNT_REQUESTS
 from schemas.response import RESPONSE_MODELS
 from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS, RefreshRequest, TripRoute
 from server.routes.admin import AssignBody, ResolveBody, SchoolBody
+from server.routes.credits import CreditAdjustmentBody
 from server.routes.effects import (
     EndpointBody,
     IntentBody,
@@ -35,7 +36,7 @@ from sync import money_reports
 from sync.admin import JOURNAL_KINDS, JOURNAL_STATUSES
 from workers.notifications import delivery_log
 
-ADMIN_REQUESTS = (AssignBody, ResolveBody, SchoolBody)
+ADMIN_REQUESTS = (AssignBody, ResolveBody, SchoolBody, CreditAdjustmentBody)
 EFFECT_REQUESTS = (
     SubscriptionBody,
     EndpointBody,
@@ -344,6 +345,16 @@ def _admin_paths() -> dict[str, dict[str, Any]]:
         },
         "/v1/admin/students/{student_id}/leave": {
             "post": op("A student leaves the school", "LeaveResult", 404)
+        },
+        "/v1/admin/students/{student_id}/credit-adjustments": {
+            "post": _op(
+                "Adjust a student's credit or money owed (409 insufficient_credit)",
+                _ok("CreditAdjustment", "adjusted", 201),
+                403,
+                404,
+                409,
+                body=_body("CreditAdjustmentBody"),
+            )
         },
         "/v1/admin/journal": {
             "get": op(

@@ -24,6 +24,7 @@ from schemas import (
     LessonNote,
     Membership,
     NoteRevision,
+    Package,
     Payment,
     Service,
     Skill,
@@ -43,6 +44,7 @@ from schemas import (
 from server.auth.passwords import hash_password
 from server.demo import load_skills, load_theory_bank
 from sync.core.derive import Assessed, progress, trip_totals
+from sync.money import ledger
 from sync.store import Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
 
@@ -252,6 +254,69 @@ async def _seed_school(
             txn.stamp("theory_question", row)
         await s.flush()
         await _seed_lessons(txn, plan, students, services["lesson-60"], skills, rng, tz, today)
+        if plan.slug == DEMO.slug:
+            await _seed_credit(txn, plan, [row for row, _inst in students])
+
+
+# The demo school's packages: (key, name, lessons, minutes, price, valid days).
+PACKAGES = [
+    ("five", "5 lessons", 5, None, 20000, 180),
+    ("ten", "10 lessons", 10, None, 38000, 365),
+    ("minutes", "600 minutes", None, 600, 40000, 365),
+]
+
+
+async def _seed_credit(txn: WriteTxn, plan: SchoolPlan, students: list[Student]) -> None:
+    """The packages on sale, and student2's 5 lessons bought at the desk with one drawn by
+    their lesson in two days (written through the ledger, as the app would)."""
+    packages = {}
+    for key, name, lessons, minutes, price, days in PACKAGES:
+        row = Package(
+            tenant_id=txn.tenant_id,
+            id=sid(plan.slug, "package", key),
+            name=name,
+            lessons=lessons,
+            minutes=minutes,
+            price_cents=price,
+            currency="GBP",
+            valid_days=days,
+        )
+        txn.stamp("package", row)
+        packages[key] = row
+    await txn.session.flush()
+    student = students[1]
+    payment_id = sid(plan.slug, "payment", "package", student.id)
+    # A package payment names no booking: `payments.booking_id` becomes nullable with the
+    # checkout slice (migration 0018); until then the ledger names the payment alone.
+    if Payment.__table__.c.booking_id.nullable:
+        txn.stamp(
+            "payment",
+            Payment(
+                tenant_id=txn.tenant_id,
+                id=payment_id,
+                booking_id=None,
+                student_id=student.id,
+                amount_cents=packages["five"].price_cents,
+                currency="GBP",
+                status="succeeded",
+                provider="desk",
+                provider_ref=None,
+                field_hlc={},
+                deleted=False,
+            ),
+        )
+        await txn.session.flush()
+    await ledger.grant_package(
+        txn, student_id=student.id, package_id=packages["five"].id, payment_id=payment_id
+    )
+    booking = await txn.session.scalar(
+        select(Booking).where(Booking.id == sid(plan.slug, "booking", f"{student.id}:2"))
+    )
+    if booking is not None and await ledger.draw_for_booking(
+        txn, student_id=student.id, booking_id=booking.id, duration_min=60
+    ):
+        booking.payment_status = "credit"
+        txn.stamp("booking", booking)
 
 
 async def _seed_guardian(

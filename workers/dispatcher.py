@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas import PushSubscription, Tenant, utcnow
 from sync.database import read_options
+from sync.money.office import expire_all
 from sync.store import Store
 from sync.tenancy import bind_tenant
 from workers import outbox
@@ -167,6 +168,10 @@ class Dispatcher:
             await scheduler.tick(self.sessions, self.config, self.clock())
         except Exception:
             log.exception("scheduling reminders failed; will retry")
+        try:  # unused credit on expired packages (sync.money.office)
+            await expire_all(self.store, self.clock())
+        except Exception:
+            log.exception("expiring credit failed; will retry")
 
     async def process(self, c: outbox.Claimed) -> str:
         """Deliver one claimed event and settle it; returns the outcome (done, retry,

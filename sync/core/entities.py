@@ -544,6 +544,35 @@ ENTITIES: dict[str, EntitySpec] = {
             NOBODY,
             readers=STUDENT_READ,
         ),
+        # Issue 12: packages (catalogue), the credit ledger and the balances it sums
+        # (server-written: sync.money.ledger); instructors read their students' ones.
+        _spec(
+            "package",
+            "packages",
+            Policy.CATALOGUE,
+            Visibility.CATALOGUE,
+            ADMINS,
+            ScopeKeys(),
+            ("name", "price_cents", "valid_days"),
+            defaults={"active": True},
+            server_fills=frozenset({"currency"}),  # the school's currency when left out
+        ),
+        _spec(
+            "credit_entry",
+            "credit_entries",
+            Policy.READ_ONLY,
+            Visibility.STUDENT,
+            NOBODY,
+            readers=ALL_READ,
+        ),
+        _spec(
+            "student_balance",
+            "student_balances",
+            Policy.READ_ONLY,
+            Visibility.STUDENT,
+            NOBODY,
+            readers=ALL_READ,
+        ),
         _spec(
             "inbox_item",
             "inbox_items",

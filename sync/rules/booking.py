@@ -27,7 +27,7 @@ from sync.core.command import Command, Outcome, Reject
 from sync.core.entities import ENTITIES, EntitySpec
 from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.core.pricing import price_for
-from sync.rules import booking_cancel, booking_history
+from sync.rules import booking_cancel, booking_credit, booking_history
 from sync.rules.batch import Context, load_row
 from sync.rules.booking_follow import close_open_moves
 from sync.rules.lww import check_nulls, check_visible
@@ -63,6 +63,7 @@ async def apply_booking(ctx: Context, m: Command) -> Outcome:
     for fixed in ("student_id", "instructor_id", "service_id"):
         if fixed in data and data[fixed] != getattr(row, fixed):
             raise Reject("invalid", f"{fixed} of a booking cannot change", fixed)
+    booking_credit.check_unchanged(row, data)
     role = ctx.who.role
     status = data.pop("status", row.status)
     if status != row.status and not booking_move_ok(role, row.status, status):
@@ -182,6 +183,7 @@ async def _request(ctx: Context, m: Command) -> Outcome:
         deleted=False,
     )
     check_visible(ctx, BOOKING, row)
+    await booking_credit.pay_new(ctx, row, d.get("pay_with"))
     rev = ctx.stamp("booking", row)
     await ctx.session.flush()
     await _follow_status(ctx, row, None)
@@ -276,6 +278,7 @@ async def _follow_status(
     is false: a series sends one notification for all its occurrences, sync.rules.series)."""
     if row.status == previous:
         return
+    await booking_credit.follow(ctx, row, previous)
     lesson_id = lesson_id_for(row.id)
     lesson: Any = await lesson_of(ctx, row.id)
     if row.status == "confirmed":

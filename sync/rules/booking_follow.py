@@ -9,7 +9,7 @@ from sqlalchemy import select
 from schemas import Booking, BookingMove
 from sync.core.hlc import Hlc
 from sync.core.policy import LIVE_BOOKING
-from sync.rules import booking_cancel, booking_history
+from sync.rules import booking_cancel, booking_credit, booking_history
 from sync.rules.batch import Context
 
 
@@ -32,10 +32,12 @@ async def close_open_moves(ctx: Context, booking: Booking) -> None:
 async def booking_follows(ctx: Context, booking: Booking, status: str, hlc: str | None) -> None:
     """Move `booking` to `status` because its lesson moved there (a change stamped `hlc`)."""
     before = booking_history.snapshot(booking)
+    previous = booking.status
     if status == "cancelled":
         stamp = hlc or str(Hlc(int(ctx.txn.now.timestamp() * 1000), 0, "server"))
         await booking_cancel.settle(ctx, booking, booking.status, stamp, None)
     booking.status = status
     ctx.stamp("booking", booking)
+    await booking_credit.follow(ctx, booking, previous)
     booking_history.log_changes(ctx, booking, before)
     await close_open_moves(ctx, booking)

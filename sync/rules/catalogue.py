@@ -1,5 +1,5 @@
 """The catalogue written through sync by admins (the CATALOGUE policy): services, rate
-cards, skills and theory questions.
+cards, packages, skills and theory questions.
 
 Each is a last-writer-wins record (sync.rules.lww) checked first, on the state it would
 have once the write's winning fields are applied, so a patch cannot leave a record that a
@@ -11,6 +11,8 @@ put would have been refused for:
   offered on devices but stays readable;
 - a skill's `code` is unique in the school (`code_taken`);
 - a question's `correct_option` must be one of its `options` (`invalid`);
+- a package holds either lessons or minutes (exactly one, positive), priced in the
+  school's currency (`invalid`); retired, never deleted (the ledger names it);
 - a rate card names a service and, unless it is the school's default, an instructor of
   the school (`not_found`); `valid_until` may not precede `valid_from` (`invalid_period`),
   and two live cards of the same service and instructor may not share a day (`overlap`,
@@ -43,7 +45,7 @@ from sync.rules.batch import Context, load_row
 from sync.rules.lww import apply_lww
 
 # Entities that are retired, never deleted: other records name them.
-RETIRED_NOT_DELETED = frozenset({"service", "skill", "theory_question"})
+RETIRED_NOT_DELETED = frozenset({"service", "skill", "theory_question", "package"})
 
 
 async def apply_catalogue(ctx: Context, m: Command) -> Outcome:
@@ -65,12 +67,14 @@ async def apply_catalogue(ctx: Context, m: Command) -> Outcome:
         _check_question(after)
     elif name == "rate_card":
         await _check_card(ctx, m, after)
+    elif name == "package":
+        _check_package(ctx, after)
     return await apply_lww(ctx, m)
 
 
 async def _fill(ctx: Context, m: Command) -> Command:
     """A new service or card with no currency gets the school's or its service's."""
-    if m.data.get("currency") is not None or m.spec.name not in ("service", "rate_card"):
+    if m.data.get("currency") is not None or m.spec.name not in ("service", "rate_card", "package"):
         return m
     currency = ctx.tenant.currency
     if m.spec.name == "rate_card" and isinstance(m.data.get("service_id"), str):
@@ -97,6 +101,21 @@ async def _check_skill(ctx: Context, m: Command, after: dict[str, Any]) -> None:
     taken = await ctx.session.scalar(select(Skill.id).where(Skill.code == code, Skill.id != m.id))
     if taken is not None:
         raise Reject("code_taken", f"another skill has the code {code!r}", "code", skill_id=taken)
+
+
+def _check_package(ctx: Context, after: dict[str, Any]) -> None:
+    """A package holds lessons or minutes (exactly one), in the school's currency: the
+    ledger sums one currency per school."""
+    units = [f for f in ("lessons", "minutes") if after.get(f) is not None]
+    if len(units) != 1:
+        raise Reject("invalid", "a package holds either lessons or minutes", "lessons")
+    currency = after.get("currency")
+    if currency is not None and currency != ctx.tenant.currency:
+        raise Reject(
+            "invalid",
+            f"a package is sold in the school's currency ({ctx.tenant.currency})",
+            "currency",
+        )
 
 
 def _check_question(after: dict[str, Any]) -> None:

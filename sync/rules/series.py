@@ -3,7 +3,8 @@
 A new series is expanded into one booking per date (sync.core.series), each checked on its
 own exactly as a single booking is (in the future, inside the instructor's availability
 and outside their time off, clashing with no live booking of the instructor or the
-student, the earlier dates of the same series included). A date that fails is refused with
+student, the earlier dates of the same series included; paid with credit, drawing its
+own, `insufficient_credit` once the credit runs out). A date that fails is refused with
 its own code and reason in the series' `occurrences`; the others are created (requested,
 or confirmed when staff book them). If no date can be booked the series is refused.
 
@@ -33,7 +34,7 @@ from sync.core.command import Command, Outcome, Reject
 from sync.core.entities import ENTITIES
 from sync.core.policy import LIVE_BOOKING, booking_move_ok
 from sync.core.series import SeriesShapeError, occurrence_starts
-from sync.rules import booking_cancel, booking_history
+from sync.rules import booking_cancel, booking_credit, booking_history
 from sync.rules.batch import Context, load_row
 from sync.rules.booking import _follow_status, _price, check_request, check_slot
 from sync.rules.lww import check_nulls, check_visible
@@ -129,6 +130,12 @@ async def _create(ctx: Context, m: Command) -> Outcome:
             field_hlc={},
             deleted=False,
         )
+        if d.get("pay_with") == "credit":  # each date draws its own credit, or is refused
+            if not await booking_credit.draw(ctx, booking):
+                short = booking_credit.refused()
+                entry["refused"], entry["reason"] = short.code, short.message
+                continue
+            booking.payment_status = "credit"
         ctx.stamp("booking", booking)
         # Flushed at once: the next date's overlap check must see this one.
         await ctx.session.flush()
@@ -151,6 +158,8 @@ async def _create(ctx: Context, m: Command) -> Outcome:
 
 
 async def _change(ctx: Context, series: BookingSeries, data: dict[str, Any], hlc: str) -> Outcome:
+    if "pay_with" in data:
+        raise Reject("invalid", "pay_with of a series is chosen when it is made", "pay_with")
     for fixed in _FIXED:
         if fixed in data and data[fixed] != getattr(series, fixed):
             raise Reject(

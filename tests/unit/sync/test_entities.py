@@ -64,6 +64,9 @@ def test_registry_holds_the_protocol_entities() -> None:
         "guardian",  # issue 13: guardians and their links to learners
         "guardian_student",
         "test_record",  # issue 13: theory and practical tests
+        "package",  # issue 12: packages of lessons (catalogue)
+        "credit_entry",  # issue 12: the students' credit ledger (read-only)
+        "student_balance",  # issue 12: its sums (read-only)
     }
     assert all(name == spec.name for name, spec in ENTITIES.items())
 
@@ -134,7 +137,7 @@ def test_catalogue_entities() -> None:
     by_visibility = {s.name for s in SPECS if s.visibility is Visibility.CATALOGUE}
     assert by_visibility == CATALOGUE_ENTITIES
     # PROTOCOL.md, and issue 11's rate cards
-    assert CATALOGUE_ENTITIES == {"skill", "service", "rate_card", "theory_question"}
+    assert CATALOGUE_ENTITIES == {"skill", "service", "rate_card", "theory_question", "package"}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
@@ -183,6 +186,7 @@ def test_writers_follow_the_protocol() -> None:
         "rate_card": {"owner", "admin"},
         "skill": {"owner", "admin"},
         "theory_question": {"owner", "admin"},
+        "package": {"owner", "admin"},  # issue 12
         # issue 13: everyone messages (who with whom: sync.rules.messaging)
         "thread": staff | {"student", "guardian"},
         "thread_member": staff | {"student", "guardian"},

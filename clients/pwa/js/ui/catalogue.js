@@ -14,7 +14,7 @@ import { h, section, empty, badge, fmt, sortBy, field, byKey } from './dom.js';
 import { STAGES } from './progress.js';
 
 const KINDS = { lesson: 'Lesson', mock_test: 'Mock driving test' };
-const TITLES = { service: 'service', rate_card: 'rate card', skill: 'skill', theory_question: 'question' };
+const TITLES = { service: 'service', rate_card: 'rate card', package: 'package', skill: 'skill', theory_question: 'question' };
 
 function state(record) {
   if (record.active === false) return badge('retired', 'bad');
@@ -26,6 +26,12 @@ function period(card) {
   if (!card.valid_until) return `From ${fmt.day(card.valid_from)}`;
   if (!card.valid_from) return `Until ${fmt.day(card.valid_until)}`;
   return `${fmt.day(card.valid_from)} – ${fmt.day(card.valid_until)}`;
+}
+
+/** What a package holds: "10 lessons" or "600 minutes". */
+export function holds(p) {
+  if (p.lessons) return `${p.lessons} lesson${p.lessons === 1 ? '' : 's'}`;
+  return p.minutes ? `${p.minutes} minutes` : '';
 }
 
 /** Questions by topic (a bank has hundreds: each topic folds), retired last in each. */
@@ -62,15 +68,16 @@ function addButton(app, entity, text, primary = false) {
 /** `#/catalogue` (the lists) and `#/catalogue/<entity>/<id|new>` (one form). */
 export async function catalogue(app, entity, id) {
   if (entity) return form(app, entity, id || 'new');
-  const [services, cards, skills, questions, instructors] = await Promise.all([
-    app.all('service'), app.all('rate_card'), app.all('skill'), app.all('theory_question'), app.all('instructor')]);
+  const [services, cards, skills, questions, instructors, packages] = await Promise.all([
+    app.all('service'), app.all('rate_card'), app.all('skill'), app.all('theory_question'), app.all('instructor'),
+    app.all('package')]);
   const svc = byKey(services);
   const inst = byKey(instructors);
   return h('div', { class: 'catalogue' },
     h('h1', {}, 'Catalogue'),
     h('div', { class: 'actions' },
       addButton(app, 'service', 'Add a service', true), addButton(app, 'rate_card', 'Add a rate card'),
-      addButton(app, 'skill', 'Add a skill'), addButton(app, 'theory_question', 'Add a question')),
+      addButton(app, 'package', 'Add a package'), addButton(app, 'skill', 'Add a skill'), addButton(app, 'theory_question', 'Add a question')),
     section(`Services (${services.length})`, services.length
       ? table('Services', 'catalogue-services', ['Service', 'Length', 'Price'],
         sortBy(services, (s) => `${s.active === false ? 1 : 0}${s.name}`).map((s) => h('tr', { 'data-id': s.id },
@@ -87,6 +94,15 @@ export async function catalogue(app, entity, id) {
             h('td', {}, c.instructor_id ? (inst.get(c.instructor_id) || {}).name || 'Instructor' : 'School default'),
             h('td', {}, fmt.money(c.price_cents, c.currency)), h('td', {}, period(c)))))
         : empty('No rate cards: bookings take each service\'s own price.')),
+    section(`Packages (${packages.length})`,
+      h('p', { class: 'hint' }, 'Lessons or minutes bought up front; a booking paid with credit draws from them.'),
+      packages.length
+        ? table('Packages', 'catalogue-packages', ['Package', 'Holds', 'Price', 'Valid'],
+          sortBy(packages, (p) => `${p.active === false ? 1 : 0}${p.name}`).map((p) => h('tr', { 'data-id': p.id },
+            h('th', { scope: 'row' }, link('package', p.id, p.name), ' ', state(p)),
+            h('td', {}, holds(p)), h('td', {}, fmt.money(p.price_cents, p.currency)),
+            h('td', {}, `${p.valid_days} days`))))
+        : empty('No packages: students pay lesson by lesson.')),
     section(`Skills (${skills.length})`, skills.length
       ? table('Skills', 'catalogue-skills', ['Skill', 'Stage', 'Code'],
         sortBy(skills, (s) => (s.active === false ? 1e6 : 0) + s.stage * 1000 + s.position).map((s) => h('tr', { 'data-id': s.id },
@@ -145,6 +161,16 @@ function controlsFor(entity, current, lists) {
       valid_until: [input('valid_until', current.valid_until, { type: 'date' }), text, 'Valid until'],
     };
   }
+  if (entity === 'package') {
+    return {
+      name: [input('name', current.name, { required: true, maxlength: 200, autocomplete: 'off' }), text, 'Name'],
+      lessons: [input('lessons', current.lessons, { type: 'number', min: 1, max: 1000 }), int, 'Lessons'],
+      minutes: [input('minutes', current.minutes, { type: 'number', min: 1, max: 100000 }), int, 'Or minutes'],
+      price_cents: [input('price', price, { inputmode: 'decimal', pattern: '\\d{1,7}([.,]\\d{1,2})?', required: true, autocomplete: 'off' }), money, 'Price'],
+      currency: [input('currency', current.currency || lists.currency, { readonly: true, maxlength: 3 }), text, 'Currency'],
+      valid_days: [input('valid_days', current.valid_days ?? 365, { type: 'number', min: 1, max: 3660, required: true }), int, 'Valid for (days)'],
+    };
+  }
   if (entity === 'skill') {
     return {
       name: [input('name', current.name, { required: true, maxlength: 200, autocomplete: 'off' }), text, 'Name'],
@@ -166,6 +192,7 @@ function controlsFor(entity, current, lists) {
 
 const HINTS = {
   service: { currency: 'Three capital letters, such as GBP.' },
+  package: { lessons: 'Fill lessons or minutes, not both.', currency: 'The school\'s currency.', valid_days: 'Counted from the purchase; unused credit then expires.' },
   rate_card: { valid_from: 'Days in the school\'s timezone, both included; leave empty for no limit.', instructor_id: 'An instructor\'s card wins over the school default.' },
   skill: { code: 'Short and unique in the school, such as mirrors.' },
   theory_question: { correct_option: '1 for the first line.' },
@@ -215,6 +242,11 @@ async function form(app, entity, id) {
         return;
       }
     }
+    if (entity === 'package') {
+      const lessons = data.lessons !== undefined ? data.lessons : current.lessons;
+      const minutes = data.minutes !== undefined ? data.minutes : current.minutes;
+      if (!lessons === !minutes) { status.textContent = 'Fill lessons or minutes, not both.'; return; }
+    }
     if (entity === 'rate_card' && (data.valid_from !== undefined || data.valid_until !== undefined)) {
       const from = data.valid_from !== undefined ? data.valid_from : current.valid_from;
       const until = data.valid_until !== undefined ? data.valid_until : current.valid_until;
@@ -252,6 +284,7 @@ async function form(app, entity, id) {
     const retired = current.active === false;
     const what = { service: 'It can no longer be booked; bookings made keep it.',
       skill: 'It is no longer offered for assessment; assessments made keep it.',
+      package: 'It is no longer sold; credit already bought stays valid until it expires.',
       theory_question: 'It is no longer offered in practice or mock tests; answers already given keep showing it.' }[entity];
     root.append(section('Status', h('p', {}, retired ? 'Retired.' : `Offered. ${what}`),
       h('button', { type: 'button', class: retired ? '' : 'danger', 'data-testid': retired ? 'catalogue-restore' : 'catalogue-retire', onclick: async () => {

@@ -4,8 +4,8 @@
  * bookings, lessons with the instructor's public notes, driving tests and theory practice.
  * Everything reads the local replica, so it works offline.
  *
- * Read-only: paying for lessons and messaging instructors are to come (their own sections
- * slot in below each learner's tests).
+ * Read-only: each learner's credit (lessons left, money owed, the ledger) is shown; paying
+ * is to come (its own section slots in below each learner's tests).
  */
 
 import { h, section, empty, fmt, byKey, sortBy, startOfDay } from './dom.js';
@@ -13,10 +13,11 @@ import { progressSection } from './progress.js';
 import { statusBadge } from './instructor.js';
 import { testsSection } from './drivingtests.js';
 import { pushCard } from './account.js';
+import { creditSection } from './credit.js';
 
 async function load(app) {
   const names = ['student', 'skill', 'student_progress', 'lesson', 'lesson_note', 'booking', 'service',
-    'instructor', 'test_record', 'mock_test'];
+    'instructor', 'test_record', 'mock_test', 'student_balance', 'credit_entry'];
   const lists = await Promise.all(names.map((n) => app.all(n)));
   return Object.fromEntries(names.map((n, i) => [n, lists[i]]));
 }
@@ -39,6 +40,7 @@ function learnerCard(d, s) {
       h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',
       ' · ', (inst.get(b.instructor_id) || {}).name || '', ' ', statusBadge(b.status))))
       : empty('No lessons booked.')),
+    creditSection(d.student_balance, d.credit_entry, s.id),
     section('Lessons', lessons.length ? h('ul', { class: 'plain history', 'data-testid': 'learner-lessons' }, lessons.map((l) => h('li', { class: 'card inner' },
       h('strong', {}, `${fmt.day(l.scheduled_start)} ${fmt.time(l.scheduled_start)}`), ' ', statusBadge(l.status),
       ' · ', (inst.get(l.instructor_id) || {}).name || '',

@@ -4,6 +4,7 @@
  * Everything reads the local replica, so it all works offline.
  */
 
+import { creditSection } from './credit.js';
 import { h, section, empty, badge, fmt, startOfDay, startOfWeek, addDays, byKey, sortBy, nowIso, plural } from './dom.js';
 import { moveRequestsSection } from './moves.js';
 import { progressSection } from './progress.js';
@@ -135,8 +136,9 @@ export async function studentDetail(app, id) {
   const [student, skills, progress, lessons, notes, assessments, trips, segments] = await Promise.all([
     app.get('student', id), app.all('skill'), app.all('student_progress'), app.all('lesson'),
     app.all('lesson_note'), app.all('skill_assessment'), app.all('trip'), app.all('trip_segment')]);
-  const [testRecords, mockTests, attempts] = await Promise.all([
-    app.all('test_record'), app.all('mock_test'), app.all('theory_attempt')]);
+  const [testRecords, mockTests, attempts, balances, entries] = await Promise.all([
+    app.all('test_record'), app.all('mock_test'), app.all('theory_attempt'), app.all('student_balance'),
+    app.all('credit_entry')]);
   if (!student) return h('div', {}, h('h1', {}, 'Student'), empty('This student is not on this device.'));
   const prog = progress.find((p) => p.student_id === id);
   const history = sortBy(lessons.filter((l) => l.student_id === id), (l) => l.scheduled_start, true);
@@ -155,6 +157,7 @@ export async function studentDetail(app, id) {
     app.role === 'instructor' ? h('p', {}, h('button', { type: 'button', class: 'primary', onclick: newLesson }, 'Start an unscheduled lesson')) : null,
     progressSection(skills, prog, 'Progress', { mockTests, tests: testRecords, studentId: id }),
     staffTestsSection(app, testRecords, id),
+    creditSection(balances, entries, id),
     theorySection(mockTests, attempts, id),
     section('History', history.length ? h('ul', { class: 'plain history' }, history.map((l) => {
       const ns = notes.filter((n) => n.lesson_id === l.id);

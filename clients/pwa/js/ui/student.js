@@ -15,12 +15,14 @@ import { priceFor } from './pricing.js';
 import { askForm, feeBadge, lateFee, openMoves } from './moves.js';
 import { testsSection } from './drivingtests.js';
 import { signedLessons } from './signature.js';
+import { creditSection, creditLeft } from './credit.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
-  const [skills, progress, lessons, notes, tests, instructors, testRecords, signatures] = await Promise.all([
+  const [skills, progress, lessons, notes, tests, instructors, testRecords, signatures, balances, entries] = await Promise.all([
     app.all('skill'), app.all('student_progress'), app.all('lesson'), app.all('lesson_note'),
-    app.all('mock_test'), app.all('instructor'), app.all('test_record'), app.all('lesson_signature')]);
+    app.all('mock_test'), app.all('instructor'), app.all('test_record'), app.all('lesson_signature'),
+    app.all('student_balance'), app.all('credit_entry')]);
   const prog = progress.find((p) => p.student_id === sid);
   const inst = byKey(instructors);
   const upcoming = sortBy(lessons.filter((l) => l.status === 'scheduled' && new Date(l.scheduled_end) >= startOfDay()), (l) => l.scheduled_start).slice(0, 3);
@@ -33,6 +35,7 @@ export async function home(app) {
     section('Next lessons', upcoming.length ? h('ul', { class: 'plain list' }, upcoming.map((l) => h('li', {},
       h('strong', {}, `${fmt.day(l.scheduled_start)} ${fmt.time(l.scheduled_start)}`), ' with ', (inst.get(l.instructor_id) || {}).name || 'your instructor')))
       : empty('No lessons booked. Request one under Bookings.')),
+    creditSection(balances, entries, sid, { title: 'Your credit' }),
     section('From your instructor', latestNotes.length ? latestNotes.map((n) => h('blockquote', {}, n.body,
       h('footer', {}, fmt.day((lessonById.get(n.lesson_id) || {}).scheduled_start)))) : empty('No notes yet.')),
     signedLessons(signatures, lessonById),
@@ -130,6 +133,8 @@ export async function bookings(app) {
     app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
     app.get('student', sid), app.all('availability_exception'), app.all('rate_card'), app.all('booking_move')]);
   const series = (await app.all('booking_series')).filter((x) => x.student_id === sid || x._pending);
+  const balance = (await app.all('student_balance')).find((x) => x.student_id === sid);
+  const left = creditLeft(balance);
   const asked = openMoves(moves);
   const svc = byKey(services);
   const inst = byKey(instructors);
@@ -159,6 +164,8 @@ export async function bookings(app) {
   const timeSel = h('select', { id: 'book-time', required: true });
   const pickup = h('input', { id: 'book-pickup', maxlength: 500, autocomplete: 'street-address' });
   const repeat = repeatFields();
+  // Credit is drawn by the server when the request syncs (refused if none is left by then).
+  const useCredit = left ? h('input', { id: 'book-credit', type: 'checkbox', checked: true, 'data-testid': 'book-credit' }) : null;
   // The price the server will snapshot: the day picked is the school's day of the lesson.
   const priceOut = h('output', { id: 'book-price', 'data-testid': 'book-price', for: 'book-instructor book-service book-day' });
   const showPrice = () => {
@@ -191,6 +198,7 @@ export async function bookings(app) {
       if (!timeSel.value) { app.announce('Choose a day with free times'); return; }
       const data = { instructor_id: instSel.value, service_id: svcSel.value, start: timeSel.value };
       if (pickup.value.trim()) data.pickup_location = pickup.value.trim();
+      if (useCredit && useCredit.checked) data.pay_with = 'credit';
       const rep = repeat.value();
       if (rep) {
         const { start, ...rest } = data;
@@ -206,6 +214,7 @@ export async function bookings(app) {
   field('Instructor', instSel), field('Lesson', svcSel), field('Day', dayIn), field('Start time', timeSel, 'Times follow the school\'s timezone and your instructor\'s availability.'),
   field('Pickup address (optional)', pickup), ...repeat.nodes,
   h('p', { class: 'price-line' }, h('span', {}, 'Price: '), priceOut),
+  useCredit ? h('div', { class: 'field' }, h('label', { class: 'check', for: 'book-credit' }, useCredit, ` Pay with credit (${left} left)`)) : null,
   h('button', { type: 'submit', class: 'primary' }, 'Request lesson'));
   const future = (b) => new Date(b.start) > new Date();
   return h('div', {},
@@ -219,7 +228,8 @@ export async function bookings(app) {
           ' · ', (inst.get(b.instructor_id) || {}).name || ''),
         h('div', {}, statusBadge(b.status), ' ',
           b.price_cents !== undefined ? `${fmt.money(b.price_cents, b.currency)} · ` : '',
-          payment ? badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '') : null,
+          payment === 'credit' ? badge('paid with credit', 'completed')
+            : payment ? badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '') : null,
           b._pending ? badge('not synced', 'pending') : null),
         feeBadge(b),
         asked.get(b.id) && ['requested', 'confirmed'].includes(b.status) ? h('div', { class: 'hint', 'data-testid': 'move-asked' },

@@ -313,6 +313,10 @@ class StripePeer:
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.deliveries: list[tuple[str, int]] = []
+        # Stripe's webhooks may reach the server after the payer is back in the app: a delay
+        # here sends them that long after the redirect instead of before it.
+        self.webhook_delay_s = 0.0
+        self._later: set[asyncio.Task[None]] = set()
 
     def _auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.secret_key}"
@@ -454,8 +458,18 @@ class StripePeer:
         }
         self.intents[pid] = intent
         session.update(status="complete", payment_status="paid", payment_intent=pid)
-        await self.deliver("checkout.session.completed", session)
-        await self.deliver("payment_intent.succeeded", intent)
+
+        async def send(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await self.deliver("checkout.session.completed", session)
+            await self.deliver("payment_intent.succeeded", intent)
+
+        if self.webhook_delay_s:
+            task = asyncio.ensure_future(send(self.webhook_delay_s))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+        else:
+            await send(0)
         raise web.HTTPSeeOther(session["success_url"])
 
     async def deliver(self, kind: str, obj: dict[str, Any]) -> int:

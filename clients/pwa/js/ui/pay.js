@@ -34,10 +34,10 @@ function show(app, button) {
 
 // The browser's network comes and goes while a screen is open: the buttons follow.
 for (const kind of typeof addEventListener === 'function' ? ['online', 'offline'] : []) {
-  addEventListener(kind, () => {
+  addEventListener(kind, () => setTimeout(() => { // after the app's own handler (lastError)
     const app = globalThis.__drivesync;
     if (app) document.querySelectorAll('button[data-testid="pay"]').forEach((b) => show(app, b));
-  });
+  }, 0));
 }
 
 /** The Pay button for one booking; `returnTo` is the screen Stripe sends the payer back to. */
@@ -75,7 +75,7 @@ export function returnNotice(flag, bookings) {
   const b = id && bookings.find((x) => x.id === id);
   const done = b && b.payment_status === 'paid';
   return h('p', { class: 'notice', role: 'status', 'data-testid': 'pay-notice' },
-    done ? `Payment received — your lesson on ${fmt.day(b.start)} is paid.` : 'Payment received — updating…');
+    done ? `Payment received — the lesson on ${fmt.day(b.start)} is paid.` : 'Payment received — updating…');
 }
 
 /** What a payment was for, in words: a lesson's date, a package's name, or the balance. */

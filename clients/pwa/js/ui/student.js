@@ -226,16 +226,16 @@ export async function bookings(app, flag) {
           payment ? h('span', { 'data-testid': 'payment-badge' }, badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '')) : null,
           b._pending ? badge('not synced', 'pending') : null),
         feeBadge(b),
-        payable(b) ? h('div', { class: 'actions' }, payButton(app, b, 'bookings')) : null,
         asked.get(b.id) && ['requested', 'confirmed'].includes(b.status) ? h('div', { class: 'hint', 'data-testid': 'move-asked' },
           `You asked to move it to ${fmt.day(asked.get(b.id).start)} ${fmt.time(asked.get(b.id).start)}.`, ' ',
           h('button', { type: 'button', onclick: withdraw(asked.get(b.id)) }, 'Withdraw request')) : null,
         ['requested', 'confirmed'].includes(b.status) && future(b)
-          ? h('div', { class: 'actions' },
+          ? h('div', { class: 'actions' }, payable(b) ? payButton(app, b, 'bookings') : null,
             h('button', { type: 'button', onclick: cancel(b) }, 'Cancel'), followingButton(app, b),
             asked.get(b.id) ? null : h('details', { class: 'move' }, h('summary', {}, 'Ask to move'),
               askForm(app, b, (day) => slots(availability, list.filter((x) => x.id !== b.id), b.instructor_id, day,
-                (new Date(b.end) - new Date(b.start)) / 60000), localDay(tomorrow)))) : null);
+                (new Date(b.end) - new Date(b.start)) / 60000), localDay(tomorrow))))
+          : payable(b) ? h('div', { class: 'actions' }, payButton(app, b, 'bookings')) : null);
     })) : empty('No bookings yet.')),
     awaySection(exceptions, myInstructors),
     section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),

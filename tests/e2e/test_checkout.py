@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.axe import audit, failing, report
 from tests.e2e.conftest import DESKTOP, LiveServer
 from tests.e2e.pages import go, offline, online, page_of, shot, sign_in
 
@@ -86,6 +87,8 @@ def test_student_pays_a_lesson_and_the_badge_turns_paid_without_reload(
     payments = page.inner_text("[data-testid=payments]")
     assert "succeeded · lesson on" in payments
     shot(page, shots, "checkout-paid-390")
+    bad = failing(audit(page, ctx.new_cdp_session(page), "student #bookings/paid"))
+    assert not bad, report(bad)
     rows = server.sql(
         "SELECT p.status, p.purpose, u.email FROM payments p "
         "JOIN users u ON u.id = p.payer_user_id WHERE p.booking_id = ?",
@@ -118,6 +121,8 @@ def test_guardian_pays_a_learners_lesson(server: LiveServer, launch: Any, shots:
         timeout=15_000,
     )
     shot(page, shots, "checkout-guardian-paid-desktop")
+    bad = failing(audit(page, ctx.new_cdp_session(page), "guardian #home/paid"))
+    assert not bad, report(bad)
     rows = server.sql(
         "SELECT p.status, u.email, s.email FROM payments p JOIN users u ON u.id = p.payer_user_id "
         "JOIN students s ON s.id = p.student_id WHERE p.booking_id = ?",

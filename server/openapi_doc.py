@@ -24,8 +24,8 @@ from schemas.response import RESPONSE_MODELS
 from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS, RefreshRequest, TripRoute
 from server.routes.admin import AssignBody, ResolveBody, SchoolBody
 from server.routes.effects import (
-    EndpointBody,
     CheckoutBody,
+    EndpointBody,
     IntentBody,
     PreferencesBody,
     RefundBody,

@@ -15,8 +15,6 @@ from tests.e2e.axe import audit, failing, report
 from tests.e2e.conftest import DESKTOP, LiveServer
 from tests.e2e.pages import go, offline, online, page_of, shot, sign_in
 
-pytestmark = pytest.mark.stripe
-
 PHONE_390 = {"width": 390, "height": 844}
 PAY = "[data-testid=pay]"
 PAID = """id => {
@@ -46,6 +44,7 @@ def _pay_on_the_hosted_page(
     page.wait_for_url(f"{server.url}#/**")
 
 
+@pytest.mark.stripe
 def test_student_pays_a_lesson_and_the_badge_turns_paid_without_reload(
     server: LiveServer, launch: Any, shots: Path
 ) -> None:
@@ -102,6 +101,7 @@ def test_student_pays_a_lesson_and_the_badge_turns_paid_without_reload(
     assert errors == []
 
 
+@pytest.mark.stripe
 def test_guardian_pays_a_learners_lesson(server: LiveServer, launch: Any, shots: Path) -> None:
     assert server.stripe is not None
     errors: list[str] = []
@@ -130,3 +130,16 @@ def test_guardian_pays_a_learners_lesson(server: LiveServer, launch: Any, shots:
     )
     assert rows == [("succeeded", "guardian1@demo.test", "student2@demo.test")]
     assert errors == []
+
+
+def test_without_stripe_the_pay_button_says_why(server: LiveServer, launch: Any) -> None:
+    """A server with no Stripe key (no `stripe` marker): the app stays, the reason shows."""
+    assert server.stripe is None
+    ctx = launch("student-unconfigured", viewport=PHONE_390)
+    page = page_of(ctx)
+    sign_in(page, server.url, "student1@demo.test")
+    go(page, "bookings")
+    page.locator(PAY).first.click()
+    error = page.wait_for_selector("[data-testid=pay-error]")
+    assert "payments are not configured" in error.inner_text()
+    assert page.url.startswith(server.url) and page.locator(f"{PAY}:not([disabled])").count() > 0

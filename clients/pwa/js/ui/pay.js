@@ -58,7 +58,13 @@ export function payButton(app, b, returnTo) {
     } catch (err) {
       delete button.dataset.busy;
       show(app, button);
-      app.announce(err.offline ? OFFLINE : `The payment could not start: ${err.message || err}`);
+      const text = err.offline ? OFFLINE : `The payment could not start: ${err.message || err}`;
+      // Shown next to the button (and read out): the server's reason, e.g. already paid.
+      const row = button.closest('.actions') || button;
+      const next = row.nextElementSibling;
+      const note = next && next.dataset.testid === 'pay-error' ? next : h('p', { class: 'hint', role: 'alert', 'data-testid': 'pay-error' });
+      note.textContent = text;
+      if (note !== next) row.after(note);
     }
   };
   return button;

@@ -54,6 +54,12 @@ def test_student_pays_a_lesson_and_the_badge_turns_paid_without_reload(
     ctx = launch("student", viewport=PHONE_390)
     page = page_of(ctx)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The way out to the hosted page and back is top-level navigation: the app's CSP
+    # (connect-src, form-action 'self') has nothing to refuse, and Chromium would say so.
+    page.on(
+        "console",
+        lambda m: "Content Security Policy" in m.text and errors.append(m.text),
+    )
     sign_in(page, server.url, "student1@demo.test")
     go(page, "bookings")
     page.wait_for_selector(PAY)
@@ -86,6 +92,8 @@ def test_student_pays_a_lesson_and_the_badge_turns_paid_without_reload(
     payments = page.inner_text("[data-testid=payments]")
     assert "succeeded · lesson on" in payments
     shot(page, shots, "checkout-paid-390")
+    page.set_viewport_size(DESKTOP)
+    shot(page, shots, "checkout-paid-desktop")
     bad = failing(audit(page, ctx.new_cdp_session(page), "student #bookings/paid"))
     assert not bad, report(bad)
     rows = server.sql(
@@ -121,6 +129,8 @@ def test_guardian_pays_a_learners_lesson(server: LiveServer, launch: Any, shots:
         timeout=15_000,
     )
     shot(page, shots, "checkout-guardian-paid-desktop")
+    page.set_viewport_size(PHONE_390)
+    shot(page, shots, "checkout-guardian-paid-390")
     bad = failing(audit(page, ctx.new_cdp_session(page), "guardian #home/paid"))
     assert not bad, report(bad)
     rows = server.sql(

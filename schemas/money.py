@@ -14,20 +14,30 @@ from schemas.synced import SyncedMixin
 
 
 class Payment(SyncedMixin, Base):
-    """A payment for a booking (a Stripe PaymentIntent). Synced read-only to the student."""
+    """A payment (a Stripe PaymentIntent, perhaps made by a Checkout Session) for a booking,
+    a package or an outstanding balance (`purpose`). Synced read-only to the student."""
 
     __tablename__ = "payments"
 
-    booking_id: Mapped[str] = mapped_column(id_type())
+    booking_id: Mapped[str | None] = mapped_column(id_type())  # purpose 'booking' only
     student_id: Mapped[str] = mapped_column(id_type())
     amount_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(24), default="pending")
     provider: Mapped[str] = mapped_column(String(16), default="stripe")
     provider_ref: Mapped[str | None] = mapped_column(String(200))
+    # What the money is for, and who paid (the student's or a guardian's sign-in).
+    purpose: Mapped[str] = mapped_column(String(16), default="booking", server_default="booking")
+    package_id: Mapped[str | None] = mapped_column(id_type())
+    payer_user_id: Mapped[str | None] = mapped_column(id_type())
+    # The Stripe Checkout Session paying it, while one is (or was) open: a second click
+    # reuses it instead of opening another.
+    checkout_ref: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         CheckConstraint("amount_cents >= 0", name="amount"),
+        CheckConstraint("purpose IN ('booking', 'package', 'balance')", name="purpose"),
+        CheckConstraint("purpose <> 'booking' OR booking_id IS NOT NULL", name="booking_named"),
         CheckConstraint(
             "status IN ('pending', 'succeeded', 'failed', 'refunded', 'partially_refunded')",
             name="status",

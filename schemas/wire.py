@@ -873,10 +873,17 @@ class MessageRecord(_Record):
 
 # --- read-only replicas -------------------------------------------------------------------
 class PaymentRecord(_Record):
-    booking_id: str
+    booking_id: str | None  # None for a package or balance payment
     amount_cents: int
     currency: str
     status: str
+    purpose: Literal["booking", "package", "balance"] = Field(
+        description="What the payment is for: a booking, a package or an outstanding balance."
+    )
+    package_id: str | None = Field(description="The package bought (purpose 'package').")
+    payer_user_id: str | None = Field(
+        description="Who paid in the app: the student's or a guardian's user id."
+    )
 
 
 class PackageWrite(_Write):

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = Field(
+        default=None,
+        description="Where Stripe's API is (unset: Stripe's own). Tests and local "
+        "development point it at a stand-in (tests/workers/peers.py StripePeer).",
+    )
     push_allow_local_endpoints: bool = Field(
         default=False,
         description="Accept and send to web push endpoints on http:// or local/private "

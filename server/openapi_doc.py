@@ -25,6 +25,7 @@ from schemas.wire import RECORD_MODELS, REQUEST_MODELS, WRITE_MODELS, RefreshReq
 from server.routes.admin import AssignBody, ResolveBody, SchoolBody
 from server.routes.credits import CreditAdjustmentBody
 from server.routes.effects import (
+    CheckoutBody,
     EndpointBody,
     IntentBody,
     PreferencesBody,
@@ -42,6 +43,7 @@ EFFECT_REQUESTS = (
     EndpointBody,
     PreferencesBody,
     IntentBody,
+    CheckoutBody,
     RefundBody,
     TemplateBody,
     PreviewBody,
@@ -454,6 +456,19 @@ def _effect_paths() -> dict[str, dict[str, Any]]:
                 404,
                 409,
                 body=_body("IntentBody"),
+            )
+        },
+        "/v1/payments/checkout": {
+            "post": _op(
+                "A Stripe Checkout Session (hosted page) for a booking, a package or a balance: "
+                "{payment, checkout_url, session_id}; a retry answers the same open session "
+                "(403 forbidden / not_your_learner, 409 already_paid / not_payable / "
+                "nothing_owed, 503: payments not configured)",
+                _ok(None, "created", 201),
+                403,
+                404,
+                409,
+                body=_body("CheckoutBody"),
             )
         },
         "/v1/webhooks/stripe/{tenant_slug}": {

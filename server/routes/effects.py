@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.wire import Uuid
 from server.http import json_response, parse, principal, read_json, require_admin
@@ -24,6 +24,7 @@ from workers import outbox
 from workers.config import WorkerConfig
 from workers.dispatcher import Dispatcher
 from workers.notifications import delivery_log, preferences, subscriptions
+from workers.payments.checkout import Target, start_checkout
 from workers.payments.intents import Payments
 from workers.payments.webhooks import handle_webhook
 
@@ -77,6 +78,32 @@ class PreferencesBody(BaseModel):
 class IntentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     booking_id: Uuid
+
+
+class CheckoutBody(BaseModel):
+    """Exactly one of: a booking; a package for a student; a student's outstanding balance.
+    `return_to` is the app's screen (a route name) the hosted page sends the payer back to."""
+
+    model_config = ConfigDict(extra="forbid")
+    booking_id: Uuid | None = None
+    package_id: Uuid | None = None
+    student_id: Uuid | None = None
+    balance_student_id: Uuid | None = None
+    return_to: Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,31}$")] = "bookings"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CheckoutBody:
+        shapes = [
+            self.booking_id is not None and self.package_id is None and self.student_id is None,
+            self.package_id is not None and self.student_id is not None,
+            self.balance_student_id is not None,
+        ]
+        given = [self.booking_id, self.package_id, self.student_id, self.balance_student_id]
+        if sum(shapes) != 1 or sum(v is not None for v in given) != (2 if shapes[1] else 1):
+            raise ValueError(
+                "give exactly one of booking_id, package_id with student_id, balance_student_id"
+            )
+        return self
 
 
 class RefundBody(BaseModel):
@@ -140,6 +167,18 @@ async def create_intent(request: web.Request) -> web.Response:
     who = principal(request)
     body = parse(IntentBody, await read_json(request, 16 * 1024))
     return json_response(await request.app[PAYMENTS].create_intent(who, body.booking_id), 201)
+
+
+@routes.post("/v1/payments/checkout")
+async def create_checkout(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = parse(CheckoutBody, await read_json(request, 16 * 1024))
+    target = Target(body.booking_id, body.package_id, body.student_id, body.balance_student_id)
+    config = request.app[WORKER_CONFIG]
+    result = await start_checkout(
+        request.app[PAYMENTS], who, target, config.public_url, body.return_to
+    )
+    return json_response(result, 201)
 
 
 @routes.post("/v1/webhooks/stripe/{tenant_slug}")

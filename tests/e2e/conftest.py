@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import threading
 import urllib.request
@@ -28,6 +29,8 @@ from server.config import Settings
 from server.keys import PRINCIPAL
 from tests.conftest import TEST_SECRET, Templates
 from tests.e2e.link import Link, link_middleware
+from tests.workers.conftest import STRIPE_KEY, STRIPE_WHSEC
+from tests.workers.peers import StripePeer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -58,6 +61,8 @@ class LiveServer:
     _listening: Callable[[bool], None] | None = None
     # Every request as received, and a link that can drop (tests/e2e/link.py).
     link: Link = field(default_factory=Link, kw_only=True)
+    # The Stripe stand-in, for tests marked `stripe` (None otherwise).
+    stripe: StripePeer | None = field(default=None, kw_only=True)
 
     def refuse_connections(self) -> None:
         """Stop listening (connections are refused, as with no network), e.g. while a
@@ -109,6 +114,22 @@ class LiveServer:
         return [r for p in self.pushes if p["user_id"] == user_id for r in p["results"]]
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _stripe_peer() -> tuple[StripePeer, web.AppRunner]:
+    peer = StripePeer(STRIPE_KEY)
+    runner = web.AppRunner(peer.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    peer.base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    return peer, runner
+
+
 def _recorder(pushes: list[dict[str, Any]]) -> Any:
     @web.middleware
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -147,6 +168,23 @@ def server(
     shutil.copy(templates.sqlite_demo, db_path)
     from server.vapid import new_vapid_keys
 
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="e2e-server", daemon=True)
+    thread.start()
+    # A test marked `stripe` gets the local Stripe stand-in (its API and hosted page) on
+    # 127.0.0.1 in the server's loop, and the server configured for it; the server's own
+    # port is chosen first, since the checkout's return URLs start with it.
+    stripe = None
+    port0, paying = 0, {}
+    if request.node.get_closest_marker("stripe") is not None:
+        stripe, stripe_runner = asyncio.run_coroutine_threadsafe(_stripe_peer(), loop).result(30)
+        port0 = _free_port()
+        paying = {
+            "public_url": f"http://127.0.0.1:{port0}",
+            "stripe_secret_key": STRIPE_KEY,
+            "stripe_webhook_secret": STRIPE_WHSEC,
+            "stripe_api_base": stripe.base,
+        }
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{db_path}",
         secret_key=TEST_SECRET,
@@ -155,12 +193,10 @@ def server(
         vapid_private_key=new_vapid_keys()[0],
         run_dispatcher=request.node.get_closest_marker("dispatcher") is not None,
         worker_scheduler_interval_s=0,
+        **paying,
     )
     pushes: list[dict[str, Any]] = []
     link = Link()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="e2e-server", daemon=True)
-    thread.start()
 
     async def start() -> tuple[web.AppRunner, int]:
         app = create_app(settings)
@@ -168,12 +204,15 @@ def server(
         app.middlewares.insert(0, link_middleware(link))  # outermost: sees what the wire does
         runner = web.AppRunner(app, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return runner, port
 
     runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+    if stripe is not None:
+        stripe.webhook_url = f"http://127.0.0.1:{port}/v1/webhooks/stripe/demo"
+        stripe.webhook_secret = STRIPE_WHSEC
 
     async def listening(on: bool) -> None:
         if on:
@@ -187,9 +226,13 @@ def server(
         asyncio.run_coroutine_threadsafe(listening(on), loop).result(timeout=10)
 
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}/", db_path, pushes, set_listening, link=link)
+        yield LiveServer(
+            f"http://127.0.0.1:{port}/", db_path, pushes, set_listening, link=link, stripe=stripe
+        )
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        if stripe is not None:
+            asyncio.run_coroutine_threadsafe(stripe_runner.cleanup(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()

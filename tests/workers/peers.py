@@ -291,6 +291,11 @@ def _nest(form: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _shown(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object as Stripe shows it: without the stand-in's own `_` keys (checkout slice)."""
+    return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
 class StripePeer:
     """Stripe's PaymentIntents and Refunds endpoints, idempotent on Idempotency-Key like
     Stripe: the same key answers the same object."""
@@ -302,6 +307,16 @@ class StripePeer:
         self.by_key: dict[str, dict[str, Any]] = {}
         self.refunds: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str | None]] = []
+        # Checkout Sessions: the sessions, and where pressing Pay on the hosted page posts
+        # the signed events (the server's webhook URL and its endpoint secret).
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.deliveries: list[tuple[str, int]] = []
+        # Stripe's webhooks may reach the server after the payer is back in the app: a delay
+        # here sends them that long after the redirect instead of before it.
+        self.webhook_delay_s = 0.0
+        self._later: set[asyncio.Task[None]] = set()
 
     def _auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.secret_key}"
@@ -358,11 +373,138 @@ class StripePeer:
             self.by_key[key] = refund
         return web.json_response(refund)
 
+    # --- Checkout Sessions and the hosted payment page (checkout slice) ------------------
+    async def create_session(self, request: web.Request) -> web.Response:
+        if not self._auth_ok(request):
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "bad key"}}, status=401
+            )
+        key = request.headers.get("Idempotency-Key")
+        self.requests.append(("checkout_sessions", key))
+        if key and key in self.by_key:
+            return web.json_response(_shown(self.by_key[key]))
+        form = _nest({k: str(v) for k, v in (await request.post()).items()})
+        [item] = form["line_items"].values()
+        price = item["price_data"]
+        sid = "cs_test_" + uuid.uuid4().hex[:24]
+        session = {
+            "id": sid,
+            "object": "checkout.session",
+            "mode": form["mode"],
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": int(price["unit_amount"]) * int(item.get("quantity", 1)),
+            "currency": price["currency"],
+            "description": price["product_data"]["name"],
+            "client_reference_id": form.get("client_reference_id"),
+            "metadata": form.get("metadata", {}),
+            "payment_intent": None,  # made when the payer pays, as Stripe does
+            "success_url": form["success_url"],
+            "cancel_url": form["cancel_url"],
+            "url": f"{self.base}/pay/{sid}",
+            "_intent_metadata": (form.get("payment_intent_data") or {}).get("metadata", {}),
+        }
+        self.sessions[sid] = session
+        if key:
+            self.by_key[key] = session
+        return web.json_response(_shown(session))
+
+    async def get_session(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(request.match_info["sid"])
+        if session is None or not self._auth_ok(request):
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "no such"}}, status=404
+            )
+        return web.json_response(_shown(session))
+
+    async def hosted_page(self, request: web.Request) -> web.Response:
+        """Stripe's hosted page, reduced to the amount, Pay and Cancel."""
+        from html import escape
+
+        from workers.money import format_money
+
+        session = self.sessions.get(request.match_info["sid"])
+        if session is None:
+            return web.Response(status=404, text="no such checkout session")
+        amount = format_money(session["amount_total"], session["currency"])
+        state = (
+            "" if session["status"] == "open" else f"<p>This session is {session['status']}.</p>"
+        )
+        page = (
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width, initial-scale=1">'
+            "<title>Pay — Stripe stand-in</title></head><body>"
+            f"<h1>Pay {escape(amount)}</h1><p>{escape(session['description'])}</p>{state}"
+            f'<form method=post action="/pay/{session["id"]}">'
+            "<button type=submit>Pay</button></form>"
+            f'<p><a href="{escape(session["cancel_url"])}">Cancel</a></p></body></html>'
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    async def pay(self, request: web.Request) -> web.StreamResponse:
+        """Pressing Pay: the session completes, its PaymentIntent succeeds, the two signed
+        events go to the server's webhook, and the browser goes back to success_url."""
+        session = self.sessions.get(request.match_info["sid"])
+        if session is None or session["status"] != "open":
+            return web.Response(status=409, text="this checkout session is not open")
+        pid = "pi_" + uuid.uuid4().hex[:24]
+        intent = {
+            "id": pid,
+            "object": "payment_intent",
+            "amount": session["amount_total"],
+            "currency": session["currency"],
+            "status": "succeeded",
+            "metadata": session["_intent_metadata"],
+        }
+        self.intents[pid] = intent
+        session.update(status="complete", payment_status="paid", payment_intent=pid)
+
+        async def send(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await self.deliver("checkout.session.completed", session)
+            await self.deliver("payment_intent.succeeded", intent)
+
+        if self.webhook_delay_s:
+            task = asyncio.ensure_future(send(self.webhook_delay_s))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+        else:
+            await send(0)
+        raise web.HTTPSeeOther(session["success_url"])
+
+    async def deliver(self, kind: str, obj: dict[str, Any]) -> int:
+        """POST one signed event to the configured webhook URL; returns the status."""
+        import aiohttp
+
+        assert self.webhook_url and self.webhook_secret, "configure webhook_url and secret"
+        body = stripe_event(kind, _shown(obj))
+        headers = {
+            "Content-Type": "application/json",
+            "Stripe-Signature": stripe_signature(body, self.webhook_secret),
+        }
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(self.webhook_url, data=body, headers=headers) as resp,
+        ):
+            self.deliveries.append((kind, resp.status))
+            return resp.status
+
+    def expire(self, sid: str) -> dict[str, Any]:
+        """The session times out (Stripe: after 24 hours by default)."""
+        self.sessions[sid]["status"] = "expired"
+        return _shown(self.sessions[sid])
+
+    # --- end of the checkout block ---------------------------------------------------------
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/payment_intents", self.create_intent)
         app.router.add_get("/v1/payment_intents/{pid}", self.get_intent)
         app.router.add_post("/v1/refunds", self.create_refund)
+        app.router.add_post("/v1/checkout/sessions", self.create_session)  # checkout slice
+        app.router.add_get("/v1/checkout/sessions/{sid}", self.get_session)
+        app.router.add_get("/pay/{sid}", self.hosted_page)
+        app.router.add_post("/pay/{sid}", self.pay)
         return app
 
 

@@ -37,6 +37,9 @@ def record_of(p: Payment) -> dict[str, Any]:
         "currency": p.currency,
         "status": p.status,
         "provider_ref": p.provider_ref,
+        "purpose": p.purpose,
+        "package_id": p.package_id,
+        "payer_user_id": p.payer_user_id,
         "rev": p.rev,
     }
 

@@ -148,6 +148,8 @@ async def apply_event(txn: WriteTxn, event: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     if meta.get("tenant_id") not in (None, txn.tenant_id):
         return "ignored: another school's object"
+    if kind.startswith("checkout.session."):  # paying in the app: workers/payments/checkout.py
+        return str(await _checkout().apply_session_event(txn, event))
     if kind in (
         "payment_intent.succeeded",
         "payment_intent.payment_failed",
@@ -260,6 +262,8 @@ async def _move(txn: WriteTxn, payment: Payment, target: str, refunded_cents: in
         ):
             booking.payment_status = wanted
             txn.stamp("booking", booking)
+    if first_success and payment.purpose != "booking":  # a package or a balance: the ledger
+        await _checkout().settle_purpose(txn, payment)
     if first_success and booking is not None:
         await _payout(txn, payment, booking)
         await _emit(txn, "payment_succeeded", _payload(payment), f"payment_succeeded:{payment.id}")
@@ -275,6 +279,13 @@ async def _move(txn: WriteTxn, payment: Payment, target: str, refunded_cents: in
             if payout is not None and payout.status == "pending":
                 payout.status = "cancelled"  # not paid out yet: nothing to claw back
     return target
+
+
+def _checkout() -> Any:
+    """workers.payments.checkout, imported when first used (it imports this module)."""
+    from workers.payments import checkout
+
+    return checkout
 
 
 async def _emit(txn: WriteTxn, event_type: str, payload: dict[str, Any], dedupe: str) -> None:

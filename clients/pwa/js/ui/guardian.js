@@ -4,16 +4,18 @@
  * bookings, lessons with the instructor's public notes, driving tests and theory practice.
  * Everything reads the local replica, so it works offline.
  *
- * Read-only: each learner's credit (lessons left, money owed, the ledger) is shown; paying
- * is to come (its own section slots in below each learner's tests).
+ * Read-only, but for paying: each learner's credit (lessons left, money owed, the ledger) is
+ * shown, and each unpaid booking has a Pay button (ui/pay.js), which needs a connection; the
+ * hosted page sends the guardian back here (`#/home/paid`).
  */
 
-import { h, section, empty, fmt, byKey, sortBy, startOfDay } from './dom.js';
+import { h, section, empty, badge, fmt, byKey, sortBy, startOfDay } from './dom.js';
 import { progressSection } from './progress.js';
 import { statusBadge } from './instructor.js';
 import { testsSection } from './drivingtests.js';
 import { pushCard } from './account.js';
 import { creditSection } from './credit.js';
+import { payable, payButton, returnNotice } from './pay.js';
 
 async function load(app) {
   const names = ['student', 'skill', 'student_progress', 'lesson', 'lesson_note', 'booking', 'service',
@@ -22,7 +24,7 @@ async function load(app) {
   return Object.fromEntries(names.map((n, i) => [n, lists[i]]));
 }
 
-function learnerCard(d, s) {
+function learnerCard(app, d, s) {
   const inst = byKey(d.instructor);
   const svc = byKey(d.service);
   const prog = d.student_progress.find((p) => p.student_id === s.id);
@@ -36,9 +38,12 @@ function learnerCard(d, s) {
   return h('article', { class: 'learner', 'data-testid': 'learner', 'data-id': s.id, 'aria-label': s.name },
     h('h2', { class: 'learner-name', 'data-testid': 'learner-name' }, s.name),
     progressSection(d.skill, prog, 'Progress', { mockTests: d.mock_test, tests: d.test_record, studentId: s.id }),
-    section('Booked lessons', bookings.length ? h('ul', { class: 'plain list', 'data-testid': 'learner-bookings' }, bookings.map((b) => h('li', {},
-      h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',
-      ' · ', (inst.get(b.instructor_id) || {}).name || '', ' ', statusBadge(b.status))))
+    section('Booked lessons', bookings.length ? h('ul', { class: 'plain list', 'data-testid': 'learner-bookings' }, bookings.map((b) => h('li', { class: 'booking', 'data-booking-id': b.id },
+      h('div', {}, h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',
+        ' · ', (inst.get(b.instructor_id) || {}).name || '', ' ', statusBadge(b.status)),
+      b.payment_status ? h('div', {}, `${fmt.money(b.price_cents, b.currency)} · `, h('span', { 'data-testid': 'payment-badge' },
+        badge(`payment: ${b.payment_status}`, b.payment_status === 'paid' ? 'completed' : ''))) : null,
+      payable(b) ? h('div', { class: 'actions' }, payButton(app, b, 'home')) : null)))
       : empty('No lessons booked.')),
     creditSection(d.student_balance, d.credit_entry, s.id),
     section('Lessons', lessons.length ? h('ul', { class: 'plain history', 'data-testid': 'learner-lessons' }, lessons.map((l) => h('li', { class: 'card inner' },
@@ -52,12 +57,13 @@ function learnerCard(d, s) {
       : 'No mock tests taken yet.')));
 }
 
-export async function home(app) {
+export async function home(app, flag) {
   const d = await load(app);
   const learners = sortBy(d.student, (s) => s.name);
   return h('div', { class: 'guardian' },
     h('h1', {}, 'Your learners'),
-    learners.length ? learners.map((s) => learnerCard(d, s))
+    returnNotice(flag, d.booking),
+    learners.length ? learners.map((s) => learnerCard(app, d, s))
       : empty(app.initialSync ? 'Downloading your learners…' : 'No learners linked to you yet: ask the school.'),
     pushCard(app));
 }

@@ -1,7 +1,7 @@
 /**
  * Student views: progress and readiness, upcoming lessons and notes, theory results,
  * bookings (request a slot from the instructor's availability, cancel — warned of a late
- * fee inside the school's notice —, ask to move one) and payments.
+ * fee inside the school's notice —, ask to move one, pay one in the app) and payments.
  * Booking rules are the server's: a request it refuses comes back as a problem with the
  * reason (unavailable, overlap, in the past).
  */
@@ -16,6 +16,7 @@ import { askForm, feeBadge, lateFee, openMoves } from './moves.js';
 import { testsSection } from './drivingtests.js';
 import { signedLessons } from './signature.js';
 import { creditSection, creditLeft } from './credit.js';
+import { payable, payButton, paymentFor, returnNotice } from './pay.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
@@ -127,11 +128,12 @@ function awaySection(exceptions, instructors) {
     h('strong', {}, span(x)), ' · ', names.get(x.instructor_id), ' is not available'))));
 }
 
-export async function bookings(app) {
+export async function bookings(app, flag) {
   const sid = app.user.student_id;
-  const [list, services, instructors, availability, payments, me, exceptions, cards, moves] = await Promise.all([
+  const [list, services, instructors, availability, payments, me, exceptions, cards, moves, packages] = await Promise.all([
     app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
-    app.get('student', sid), app.all('availability_exception'), app.all('rate_card'), app.all('booking_move')]);
+    app.get('student', sid), app.all('availability_exception'), app.all('rate_card'), app.all('booking_move'),
+    app.all('package')]);
   const series = (await app.all('booking_series')).filter((x) => x.student_id === sid || x._pending);
   const balance = (await app.all('student_balance')).find((x) => x.student_id === sid);
   const left = creditLeft(balance);
@@ -219,35 +221,37 @@ export async function bookings(app) {
   const future = (b) => new Date(b.start) > new Date();
   return h('div', {},
     h('h1', {}, 'Bookings'),
+    returnNotice(flag, list),
     seriesSection(app, series, services, instructors),
     section('Your lessons', mine.length ? h('ul', { class: 'plain list', 'data-testid': 'bookings' }, mine.map((b) => {
       const p = pay.get(b.id);
-      const payment = p ? p.status : b.payment_status;
+      // The booking's own payment status is the server's summary of all its payments.
+      const payment = b.payment_status || (p && p.status);
       return h('li', { class: 'booking', 'data-booking-id': b.id },
         h('div', {}, h('strong', {}, `${fmt.day(b.start)} ${fmt.time(b.start)}`), ' · ', (svc.get(b.service_id) || {}).name || 'Lesson',
           ' · ', (inst.get(b.instructor_id) || {}).name || ''),
         h('div', {}, statusBadge(b.status), ' ',
           b.price_cents !== undefined ? `${fmt.money(b.price_cents, b.currency)} · ` : '',
-          payment === 'credit' ? badge('paid with credit', 'completed')
-            : payment ? badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '') : null,
+          payment === 'credit' ? h('span', { 'data-testid': 'payment-badge' }, badge('paid with credit', 'completed'))
+            : payment ? h('span', { 'data-testid': 'payment-badge' }, badge(`payment: ${payment}`, payment === 'paid' || payment === 'succeeded' ? 'completed' : '')) : null,
           b._pending ? badge('not synced', 'pending') : null),
         feeBadge(b),
         asked.get(b.id) && ['requested', 'confirmed'].includes(b.status) ? h('div', { class: 'hint', 'data-testid': 'move-asked' },
           `You asked to move it to ${fmt.day(asked.get(b.id).start)} ${fmt.time(asked.get(b.id).start)}.`, ' ',
           h('button', { type: 'button', onclick: withdraw(asked.get(b.id)) }, 'Withdraw request')) : null,
         ['requested', 'confirmed'].includes(b.status) && future(b)
-          ? h('div', { class: 'actions' },
+          ? h('div', { class: 'actions' }, payable(b) ? payButton(app, b, 'bookings') : null,
             h('button', { type: 'button', onclick: cancel(b) }, 'Cancel'), followingButton(app, b),
             asked.get(b.id) ? null : h('details', { class: 'move' }, h('summary', {}, 'Ask to move'),
               askForm(app, b, (day) => slots(availability, list.filter((x) => x.id !== b.id), b.instructor_id, day,
-                (new Date(b.end) - new Date(b.start)) / 60000), localDay(tomorrow)))) : null);
+                (new Date(b.end) - new Date(b.start)) / 60000), localDay(tomorrow))))
+          : payable(b) ? h('div', { class: 'actions' }, payButton(app, b, 'bookings')) : null);
     })) : empty('No bookings yet.')),
     awaySection(exceptions, myInstructors),
     section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),
     section('Payments', payments.length ? h('ul', { class: 'plain list', 'data-testid': 'payments' },
-      sortBy(payments, (p) => (list.find((b) => b.id === p.booking_id) || {}).start || '', true).map((p) => {
-        const b = list.find((x) => x.id === p.booking_id);
-        return h('li', {}, `${fmt.money(p.amount_cents, p.currency)} · ${p.status.replace('_', ' ')}`,
-          b ? h('span', { class: 'hint' }, ` · lesson on ${fmt.day(b.start)} ${fmt.time(b.start)}`) : null);
-      })) : empty('No payments recorded yet.')));
+      sortBy(payments, (p) => (list.find((b) => b.id === p.booking_id) || {}).start || p.updated_at || '', true).map((p) =>
+        h('li', { 'data-payment-id': p.id }, `${fmt.money(p.amount_cents, p.currency)} · ${p.status.replace('_', ' ')}`,
+          h('span', { class: 'hint' }, ` · ${paymentFor(p, byKey(list), byKey(packages))}`))))
+      : empty('No payments recorded yet.')));
 }

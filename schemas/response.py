@@ -26,6 +26,7 @@ from schemas.wire import (
     GuardianStudentRecord,
     InboxItemRecord,
     InstructorRecord,
+    InvoiceRecord,
     LessonNoteRecord,
     LessonRecord,
     LessonSignatureRecord,
@@ -225,6 +226,10 @@ class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
 
+class InvoiceChange(_Change[InvoiceRecord]):
+    entity: Literal["invoice"]
+
+
 class ThreadChange(_Change[ThreadRecord]):
     entity: Literal["thread"]
 
@@ -280,6 +285,7 @@ Change = Annotated[
     | ServiceChange
     | RateCardChange
     | PaymentChange
+    | InvoiceChange
     | InboxItemChange
     | GuardianChange
     | GuardianStudentChange

@@ -46,7 +46,7 @@ async def attach(f: Facts, payload: dict[str, Any], expansion: Expansion) -> Non
     if row is None:
         return
     doc = invoice_pdf.doc_of(row, f.tz, credited.number if credited else None)
-    data = invoice_pdf.render(doc, invoice_pdf.unicode_font())
+    data = invoice_pdf.render(doc)
     expansion.attachments.append(Attachment(doc.filename, "application/pdf", data))
     expansion.context.setdefault("invoice", _facts(row, credited))
 

@@ -38,6 +38,8 @@ _LATIN1_SPELLING = {
     "\u2022": "-",  # bullet
     "\u0141": "L",  # L with stroke (no decomposition)
     "\u0142": "l",
+    "\u0110": "D",  # D with stroke (no decomposition either)
+    "\u0111": "d",
 }
 
 
@@ -91,7 +93,7 @@ def doc_of(row: Any, tz: ZoneInfo, credits_number: str | None = None) -> Invoice
 
 def latin1(text: str) -> str:
     """Text the core fonts can show: Latin-1 as is, the rest spelled out or stripped to its
-    base letter ("Zoë" stays, "Đ" becomes "D"), "?" when there is none."""
+    base letter ("Zoë" stays, "ź" becomes "z"), "?" when there is none."""
     out = []
     for ch in text:
         if ord(ch) < 256:

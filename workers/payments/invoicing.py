@@ -8,8 +8,8 @@ every forward move of a payment and after every refund update; the demo seed cal
 the payments taken at the desk. A redelivered or reordered webhook finds the documents there
 and issues nothing (unique indexes on the payment and the refund are the floor under that).
 
-Numbers come from the school's `invoice_counters` row of the series, read FOR UPDATE and
-incremented in this same transaction: a rollback takes the number back, so the numbers of a
+Numbers come from the school's `invoice_counters` row of the series, locked and incremented
+in this same transaction: a rollback takes the number back, so the numbers of a
 series run 1, 2, 3 … with no gap and no repeat (the engine's per-school write lock already
 serializes the school's writes; the row lock holds even without it).
 """
@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import schemas
 from schemas import (
@@ -38,6 +38,7 @@ from schemas import (
     Tenant,
 )
 from sync.core import invoicing as core
+from sync.database import insert_for
 from sync.store import WriteTxn
 from workers.outbox import new_event
 
@@ -68,17 +69,25 @@ async def settle(txn: WriteTxn, payment: Payment) -> str | None:
 
 
 async def _next_number(txn: WriteTxn, kind: str) -> str:
+    """The series' next number. The counter row is made once (a concurrent maker's insert
+    is a no-op) and then moved by one UPDATE … RETURNING, which holds the row's lock to
+    COMMIT just as a SELECT … FOR UPDATE would: a second transaction waits, then reads the
+    committed number (or the old one again, if the first rolled back)."""
     series = core.SERIES[kind]
     s = txn.session
-    counter = await s.scalar(
-        select(InvoiceCounter).where(InvoiceCounter.series == series).with_for_update()
+    await s.execute(
+        insert_for(s)(InvoiceCounter)
+        .values(tenant_id=txn.tenant_id, series=series, last_number=0)
+        .on_conflict_do_nothing()
     )
-    if counter is None:
-        counter = InvoiceCounter(tenant_id=txn.tenant_id, series=series, last_number=0)
-        s.add(counter)
-    counter.last_number += 1
-    await s.flush()
-    return core.format_number(series, counter.last_number)
+    n = await s.scalar(
+        update(InvoiceCounter)
+        .where(InvoiceCounter.tenant_id == txn.tenant_id, InvoiceCounter.series == series)
+        .values(last_number=InvoiceCounter.last_number + 1)
+        .returning(InvoiceCounter.last_number)
+    )
+    assert n is not None  # the row exists: made above or before
+    return core.format_number(series, int(n))
 
 
 async def _school(txn: WriteTxn) -> tuple[str, str | None, ZoneInfo]:

@@ -127,7 +127,9 @@ def render(doc: InvoiceDoc) -> bytes:
     pdf.set_auto_page_break(True, margin=20)
     pdf.add_page()
     width = pdf.epw
-    money = lambda cents: pdf.t(format_money(cents, doc.currency))  # noqa: E731
+
+    def money(cents: int) -> str:
+        return pdf.t(format_money(cents, doc.currency))
 
     # Heading: the school on the left, the document's kind and number on the right.
     top = pdf.get_y()
@@ -183,12 +185,13 @@ def render(doc: InvoiceDoc) -> bytes:
     pdf.use(9)
     for line in doc.lines:
         text, y = pdf.t(str(line["description"])), pdf.get_y()
-        rows = len(pdf.multi_cell(cols[0], 6, text, dry_run=True, output="LINES"))
+        wrapped = pdf.multi_cell(cols[0], 6, text, dry_run=True, output="LINES")
+        height = 6 * (len(wrapped) if isinstance(wrapped, list) else 1)
         pdf.multi_cell(cols[0], 6, text, new_x=XPos.RIGHT, new_y=YPos.TOP)
         pdf.cell(cols[1], 6, str(line["quantity"]), align="R")
         pdf.cell(cols[2], 6, money(int(line["unit_cents"])), align="R")
         pdf.cell(cols[3], 6, money(int(line["amount_cents"])), align="R")
-        pdf.set_y(y + 6 * rows + 1)
+        pdf.set_y(y + height + 1)
         pdf.set_draw_color(220)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
         pdf.ln(2)
@@ -197,9 +200,9 @@ def render(doc: InvoiceDoc) -> bytes:
     # Totals, right-aligned under the amounts.
     label_w, value_w = width * 0.3, width * 0.16
     x = pdf.l_margin + width - label_w - value_w
-    rows = [("Subtotal", doc.subtotal_cents, False), ("Tax", doc.tax_cents, False)]
-    rows.append(("Total credited" if credit else "Total", doc.total_cents, True))
-    for label, cents, strong in rows:
+    sums = [("Subtotal", doc.subtotal_cents, False), ("Tax", doc.tax_cents, False)]
+    sums.append(("Total credited" if credit else "Total", doc.total_cents, True))
+    for label, cents, strong in sums:
         pdf.set_x(x)
         pdf.use(11 if strong else 9, bold=strong)
         pdf.cell(label_w, 7, label, align="R")

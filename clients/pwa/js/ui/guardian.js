@@ -1,7 +1,8 @@
 /**
  * A guardian's home: one card per learner they follow (the server sends a student's view
  * of each ward, read-only, and never a private note), with their progress and readiness,
- * bookings, lessons with the instructor's public notes, driving tests and theory practice.
+ * bookings, lessons with the instructor's public notes, driving tests, invoices (the PDF
+ * downloads when online) and theory practice.
  * Everything reads the local replica, so it works offline.
  *
  * Read-only: paying for lessons and messaging instructors are to come (their own sections
@@ -13,15 +14,16 @@ import { progressSection } from './progress.js';
 import { statusBadge } from './instructor.js';
 import { testsSection } from './drivingtests.js';
 import { pushCard } from './account.js';
+import { invoicesSection } from './invoices.js';
 
 async function load(app) {
   const names = ['student', 'skill', 'student_progress', 'lesson', 'lesson_note', 'booking', 'service',
-    'instructor', 'test_record', 'mock_test'];
+    'instructor', 'test_record', 'mock_test', 'invoice'];
   const lists = await Promise.all(names.map((n) => app.all(n)));
   return Object.fromEntries(names.map((n, i) => [n, lists[i]]));
 }
 
-function learnerCard(d, s) {
+function learnerCard(app, d, s) {
   const inst = byKey(d.instructor);
   const svc = byKey(d.service);
   const prog = d.student_progress.find((p) => p.student_id === s.id);
@@ -45,6 +47,7 @@ function learnerCard(d, s) {
       notesOf(l).map((n) => h('blockquote', { class: 'note-text' }, n.body)))))
       : empty('No lessons yet.')),
     testsSection(d.test_record, s.id),
+    invoicesSection(app, d.invoice, s.id),
     section('Theory', h('p', {}, mocks.length
       ? `${mocks.length} mock test${mocks.length === 1 ? '' : 's'} · ${mocks.filter((m) => m.passed).length} passed · best ${Math.max(...mocks.map((m) => m.score))} of ${mocks[0].total}`
       : 'No mock tests taken yet.')));
@@ -55,7 +58,7 @@ export async function home(app) {
   const learners = sortBy(d.student, (s) => s.name);
   return h('div', { class: 'guardian' },
     h('h1', {}, 'Your learners'),
-    learners.length ? learners.map((s) => learnerCard(d, s))
+    learners.length ? learners.map((s) => learnerCard(app, d, s))
       : empty(app.initialSync ? 'Downloading your learners…' : 'No learners linked to you yet: ask the school.'),
     pushCard(app));
 }

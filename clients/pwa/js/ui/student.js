@@ -1,7 +1,7 @@
 /**
  * Student views: progress and readiness, upcoming lessons and notes, theory results,
  * bookings (request a slot from the instructor's availability, cancel — warned of a late
- * fee inside the school's notice —, ask to move one) and payments.
+ * fee inside the school's notice —, ask to move one), payments and invoices.
  * Booking rules are the server's: a request it refuses comes back as a problem with the
  * reason (unavailable, overlap, in the past).
  */
@@ -15,6 +15,7 @@ import { priceFor } from './pricing.js';
 import { askForm, feeBadge, lateFee, openMoves } from './moves.js';
 import { testsSection } from './drivingtests.js';
 import { signedLessons } from './signature.js';
+import { invoicesSection } from './invoices.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
@@ -130,6 +131,7 @@ export async function bookings(app) {
     app.all('booking'), app.all('service'), app.all('instructor'), app.all('availability'), app.all('payment'),
     app.get('student', sid), app.all('availability_exception'), app.all('rate_card'), app.all('booking_move')]);
   const series = (await app.all('booking_series')).filter((x) => x.student_id === sid || x._pending);
+  const invoices = await app.all('invoice');
   const asked = openMoves(moves);
   const svc = byKey(services);
   const inst = byKey(instructors);
@@ -239,5 +241,6 @@ export async function bookings(app) {
         const b = list.find((x) => x.id === p.booking_id);
         return h('li', {}, `${fmt.money(p.amount_cents, p.currency)} · ${p.status.replace('_', ' ')}`,
           b ? h('span', { class: 'hint' }, ` · lesson on ${fmt.day(b.start)} ${fmt.time(b.start)}`) : null);
-      })) : empty('No payments recorded yet.')));
+      })) : empty('No payments recorded yet.')),
+    invoicesSection(app, invoices, sid));
 }

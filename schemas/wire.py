@@ -874,7 +874,7 @@ class PaymentRecord(_Record):
     status: str
 
 
-class InvoiceLine(BaseModel):
+class InvoiceLine(Outgoing):
     """One line of an invoice: a credit note's lines are negative."""
 
     description: str

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         OutboxEvent,
         PushSubscription,
     )
-    from schemas.money import Payment, Payout, Refund, WebhookEvent
+    from schemas.money import Invoice, InvoiceCounter, Payment, Payout, Refund, WebhookEvent
     from schemas.school import (
         Availability,
         AvailabilityException,
@@ -125,6 +125,8 @@ __all__ = [
     "Guardian",
     "InboxItem",
     "Instructor",
+    "Invoice",
+    "InvoiceCounter",
     "JournalEntry",
     "Lesson",
     "LessonNote",

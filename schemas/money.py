@@ -1,12 +1,21 @@
-"""Payments, refunds, instructor payouts and inbound webhook events. Financial rows are
-never edited in place: a correction is a new row (a refund, an adjustment)."""
+"""Payments, refunds, instructor payouts, invoices and inbound webhook events. Financial rows
+are never edited in place: a correction is a new row (a refund, an adjustment, a credit note)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.base import Base, JsonDoc, UtcDateTime, id_type, utcnow
@@ -100,3 +109,73 @@ class WebhookEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class Invoice(SyncedMixin, Base):
+    """An invoice for a payment that succeeded, or a credit note (negative amounts) for a
+    refund of one. Issued by the server (workers/payments/invoicing.py) and synced read-only
+    to the student and their guardians. Immutable once issued but for `status`, which only
+    moves forward (issued → paid → credited, or issued → void). The school's name and
+    address, the student's and payer's names are copied in when issued: an invoice shows
+    what was true that day."""
+
+    __tablename__ = "invoices"
+
+    number: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(12), default="invoice")
+    student_id: Mapped[str] = mapped_column(id_type())
+    payer_user_id: Mapped[str | None] = mapped_column(id_type())
+    payment_id: Mapped[str] = mapped_column(id_type())
+    refund_id: Mapped[str | None] = mapped_column(id_type())
+    credits_invoice_id: Mapped[str | None] = mapped_column(id_type())
+    issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    currency: Mapped[str] = mapped_column(String(3))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc)
+    subtotal_cents: Mapped[int] = mapped_column(Integer)
+    tax_cents: Mapped[int] = mapped_column(Integer, default=0)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    school_name: Mapped[str] = mapped_column(String(200))
+    school_address: Mapped[str | None] = mapped_column(Text)
+    bill_to_name: Mapped[str] = mapped_column(String(200))
+    payer_name: Mapped[str | None] = mapped_column(String(200))
+    payment_reference: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('invoice', 'credit_note')", name="kind"),
+        CheckConstraint("status IN ('issued', 'paid', 'void', 'credited')", name="status"),
+        CheckConstraint("subtotal_cents + tax_cents = total_cents", name="adds_up"),
+        CheckConstraint(
+            "(kind = 'invoice' AND total_cents >= 0 AND refund_id IS NULL)"
+            " OR (kind = 'credit_note' AND total_cents <= 0 AND refund_id IS NOT NULL"
+            " AND credits_invoice_id IS NOT NULL)",
+            name="sign",
+        ),
+        UniqueConstraint("number", "tenant_id"),
+        # One invoice per payment, one credit note per refund: a redelivered or reordered
+        # webhook can never issue twice (the issuing code checks first; these are the floor).
+        Index(
+            "ux_invoices_payment",
+            "payment_id",
+            "tenant_id",
+            unique=True,
+            sqlite_where=text("kind = 'invoice'"),
+            postgresql_where=text("kind = 'invoice'"),
+        ),
+        Index("ux_invoices_refund", "refund_id", "tenant_id", unique=True),
+        Index("ix_invoices_student", "student_id", "tenant_id"),
+    )
+
+
+class InvoiceCounter(Base):
+    """The last number given in one series of a school ('INV', 'CN'): read FOR UPDATE and
+    incremented in the transaction that issues, so numbers are gap-free (a rollback takes
+    its number back with it) and never given twice."""
+
+    __tablename__ = "invoice_counters"
+
+    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
+    series: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (CheckConstraint("last_number >= 0", name="non_negative"),)

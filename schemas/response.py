@@ -27,6 +27,7 @@ from schemas.wire import (
     GuardianStudentRecord,
     InboxItemRecord,
     InstructorRecord,
+    InvoiceRecord,
     LessonNoteRecord,
     LessonRecord,
     LessonSignatureRecord,
@@ -238,6 +239,8 @@ class CreditEntryChange(_Change[CreditEntryRecord]):
 
 class StudentBalanceChange(_Change[StudentBalanceRecord]):
     entity: Literal["student_balance"]
+class InvoiceChange(_Change[InvoiceRecord]):
+    entity: Literal["invoice"]
 
 
 class ThreadChange(_Change[ThreadRecord]):
@@ -298,6 +301,7 @@ Change = Annotated[
     | PackageChange
     | CreditEntryChange
     | StudentBalanceChange
+    | InvoiceChange
     | InboxItemChange
     | GuardianChange
     | GuardianStudentChange

@@ -942,6 +942,40 @@ class StudentBalanceRecord(_Record):
     next_expiry: dt.datetime | None
 
 
+class InvoiceLine(Outgoing):
+    """One line of an invoice: a credit note's lines are negative."""
+
+    description: str
+    quantity: int
+    unit_cents: int
+    amount_cents: int
+
+
+class InvoiceRecord(_Record):
+    """An invoice or credit note (server-issued, immutable but for `status`); the PDF is at
+    `GET /v1/invoices/{id}.pdf`."""
+
+    number: str
+    kind: str
+    student_id: str
+    payer_user_id: str | None
+    payment_id: str
+    refund_id: str | None
+    credits_invoice_id: str | None
+    issued_at: dt.datetime
+    currency: str
+    lines: list[InvoiceLine]
+    subtotal_cents: int
+    tax_cents: int
+    total_cents: int
+    status: str
+    school_name: str
+    school_address: str | None
+    bill_to_name: str
+    payer_name: str | None
+    payment_reference: str
+
+
 # --- the notification centre ---------------------------------------------------------------
 class InboxItemWrite(_Write):
     """Its owner marks it read (the only field a client writes; a read item stays read)."""
@@ -1022,6 +1056,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "package": PackageRecord,
     "credit_entry": CreditEntryRecord,
     "student_balance": StudentBalanceRecord,
+    "invoice": InvoiceRecord,
     "thread": ThreadRecord,
     "thread_member": ThreadMemberRecord,
     "message": MessageRecord,

@@ -525,6 +525,20 @@ def _effect_paths() -> dict[str, dict[str, Any]]:
                 404,
             )
         },
+        # An invoice or credit note as a PDF (server/routes/invoices.py): its student, their
+        # guardians and admins; anyone else 404 not_found, as for an unknown id.
+        "/v1/invoices/{invoice_id}.pdf": {
+            "get": _op(
+                "An invoice or credit note as a PDF (A4), by its id",
+                {
+                    "200": {
+                        "description": "the PDF, as an attachment named by its number",
+                        "content": {"application/pdf": {}},
+                    }
+                },
+                404,
+            )
+        },
         "/v1/admin/notifications/{outbox_id}/retry": {
             "post": _op("Send a dead letter again", _ok(None), 403, 404, 409)
         },

@@ -47,6 +47,7 @@ from sync.core.derive import Assessed, progress, trip_totals
 from sync.money import ledger
 from sync.store import Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
+from workers.payments import invoicing
 
 DEMO_PASSWORD = "drive-demo-1"
 NS = uuid.UUID("6f1c2b1e-3f4a-4c1d-9a77-5d0c0e0d5e11")
@@ -409,22 +410,21 @@ async def _seed_lessons(
             txn.stamp("booking", booking)
             await s.flush()
             if past:  # badged paid: the payment that paid it is there too (cash at the desk)
-                txn.stamp(
-                    "payment",
-                    Payment(
-                        tenant_id=tenant_id,
-                        id=sid(plan.slug, "payment", key),
-                        booking_id=booking.id,
-                        student_id=student.id,
-                        amount_cents=booking.price_cents,
-                        currency=booking.currency,
-                        status="succeeded",
-                        provider="desk",
-                        provider_ref=None,
-                        field_hlc={},
-                        deleted=False,
-                    ),
+                paid = Payment(
+                    tenant_id=tenant_id,
+                    id=sid(plan.slug, "payment", key),
+                    booking_id=booking.id,
+                    student_id=student.id,
+                    amount_cents=booking.price_cents,
+                    currency=booking.currency,
+                    status="succeeded",
+                    provider="desk",
+                    provider_ref=None,
+                    field_hlc={},
+                    deleted=False,
                 )
+                txn.stamp("payment", paid)
+                await invoicing.settle(txn, paid)  # its invoice, as any payment's
             lesson = Lesson(
                 tenant_id=tenant_id,
                 id=sid(plan.slug, "lesson", key),

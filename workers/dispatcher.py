@@ -299,6 +299,7 @@ class Dispatcher:
                 rendered=rendered,
                 push_targets=tuple(targets.get(d.recipient.user_id or "", ())),
                 data=_link_data(c.event_type, c.payload, d.recipient.role),
+                attachments=tuple(expansion.attachments) if d.channel == "email" else (),
             )
             sends.append(self._send(c, d, message, tally))
         await asyncio.gather(*sends)

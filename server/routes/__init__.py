@@ -7,12 +7,13 @@ from aiohttp import web
 
 def register_sync_routes(app: web.Application) -> None:
     """Add sync, live, admin and OpenAPI routes and the services behind them."""
-    from server.routes import calendar, credits, effects, templates, trips
+    from server.routes import calendar, credits, effects, invoices, templates, trips
     from server.routes import sync as sync_routes
 
     sync_routes.setup(app)
     app.add_routes(trips.routes)
     app.add_routes(calendar.routes)
+    app.add_routes(invoices.routes)
     effects.setup(app)
     app.add_routes(templates.routes)
     app.add_routes(credits.routes)

@@ -574,6 +574,14 @@ ENTITIES: dict[str, EntitySpec] = {
             readers=ALL_READ,
         ),
         _spec(
+            "invoice",
+            "invoices",
+            Policy.READ_ONLY,
+            Visibility.STUDENT,
+            NOBODY,
+            readers=STUDENT_READ,
+        ),
+        _spec(
             "inbox_item",
             "inbox_items",
             Policy.INBOX,

@@ -108,6 +108,7 @@ ENTITIES = frozenset(
         "rate_card",
         "theory_question",
         "payment",
+        "invoice",  # issue 12: read like payments
         "inbox_item",  # personal: its owner's alone, admins included
         "guardian",  # issue 13: admins only
         "guardian_student",  # issue 13: read by admins and the guardian
@@ -132,10 +133,11 @@ BY_STUDENT = frozenset(
         "theory_attempt",
         "mock_test",
         "payment",
+        "invoice",
     }
 )
 # Instructors read their students' theory attempts and mock tests too (issue 13).
-STUDENT_ONLY_READ = frozenset({"payment"})
+STUDENT_ONLY_READ = frozenset({"payment", "invoice"})
 # A guardian's links to learners: their own and the office's, nobody else's.
 GUARDIAN_ONLY_READ = frozenset({"guardian_student"})
 APPEND_ONLY = frozenset(

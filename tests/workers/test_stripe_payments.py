@@ -123,7 +123,8 @@ async def test_intent_then_signed_webhook_marks_the_booking_paid_on_the_students
     assert (await (await _hook(pay, late_failure)).json())["outcome"] == "kept succeeded"
 
     changes = await st.pull()
-    assert {c["entity"] for c in changes} == {"payment", "booking"}
+    # (and the invoice issued with the success: tests/workers/test_invoices.py)
+    assert {c["entity"] for c in changes} == {"payment", "booking", "invoice"}
     assert st.of("payment")[payment["id"]]["status"] == "succeeded"
     assert st.of("booking")[bid]["payment_status"] == "paid"
     [payout] = await _rows(db, Payout)

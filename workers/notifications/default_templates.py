@@ -309,11 +309,13 @@ DEFAULTS: dict[str, Defaults] = {
         subject="Receipt: {{ payment.amount }} for your lesson on {{ booking.start }}",
         text="Hello {{ recipient.name }},\n\nThank you: we received {{ payment.amount }}.\n\n"
         + _BOOKING_TEXT
-        + "\nPayment reference: {{ payment.reference }}",
+        + "\nPayment reference: {{ payment.reference }}"
+        + "{% if invoice %}\nYour invoice {{ invoice.number }} is attached.{% endif %}",
         html="<p>Hello {{ recipient.name }},</p><p>Thank you: we received "
         "<strong>{{ payment.amount }}</strong>.</p>"
         + _BOOKING_HTML
-        + "<p>Payment reference: {{ payment.reference }}</p>",
+        + "<p>Payment reference: {{ payment.reference }}</p>"
+        + "{% if invoice %}<p>Your invoice {{ invoice.number }} is attached.</p>{% endif %}",
         short="{{ school.name }}: payment of {{ payment.amount }} received. Thank you!",
     ),
     "payment_failed": Defaults(
@@ -335,6 +337,15 @@ DEFAULTS: dict[str, Defaults] = {
         html="<p>Hello {{ recipient.name }},</p><p>We refunded "
         "<strong>{{ payment.refunded }}</strong> to your card.</p>" + _BOOKING_HTML,
         short="{{ school.name }}: {{ payment.refunded }} refunded to your card.",
+    ),
+    "credit_note_issued": Defaults(
+        subject="Credit note {{ invoice.number }}: {{ invoice.amount }} refunded",
+        text="Hello {{ recipient.name }},\n\nWe refunded {{ invoice.amount }} against invoice "
+        "{{ invoice.credits_number }}. Your credit note {{ invoice.number }} is attached.",
+        html="<p>Hello {{ recipient.name }},</p><p>We refunded <strong>{{ invoice.amount }}"
+        "</strong> against invoice {{ invoice.credits_number }}. Your credit note "
+        "{{ invoice.number }} is attached.</p>",
+        short="{{ school.name }}: credit note {{ invoice.number }} for {{ invoice.amount }}.",
     ),
     # A new message: pushed at once (short form); emailed only when still unread later
     # (message_unread, workers/notifications/messages.py), telling the window's messages.

@@ -10,7 +10,7 @@ from typing import Any
 from schemas import BookingMove, MockTest, TestRecord, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
-from workers.notifications import messages, template_admin, time_off
+from workers.notifications import invoice_mail, messages, template_admin, time_off
 from workers.notifications.recipients import Expansion, Facts, Recipient, local_text
 
 Expander = Callable[[Facts, dict[str, Any]], Awaitable[Expansion]]
@@ -210,6 +210,7 @@ EXPANDERS: dict[str, Expander] = {
     **time_off.EXPANDERS,
     template_admin.TEST_EVENT: template_admin.expand_test,
     **messages.EXPANDERS,
+    **invoice_mail.EXPANDERS,
 }
 
 
@@ -227,6 +228,7 @@ async def expand(facts: Facts, event_type: str, payload: dict[str, Any]) -> Expa
     if expander is None:
         return Expansion(stale=f"no notifications for event type {event_type}")
     expansion = await expander(facts, payload)
+    await invoice_mail.attach(facts, payload, expansion)  # an invoice's PDF, when named
     await _copy_guardians(facts, expansion)
     expansion.context.setdefault(
         "school", {"name": facts.tenant.name, "brand_color": facts.tenant.brand_color}

@@ -59,6 +59,7 @@ EVENT_TYPES: dict[str, str] = {
     "payment_succeeded": "Payment receipt",
     "payment_failed": "A card payment did not go through",
     "payment_refunded": "A payment was refunded",
+    "credit_note_issued": "A credit note for a refund (its PDF attached to the email)",
     "time_off_clash": "Your instructor is away at the time of a confirmed lesson",
     "time_off_clash_admin": "Time off lies over confirmed lessons (admins)",
     "message_received": "A new message (push at once; email only if still unread later)",
@@ -96,6 +97,7 @@ GUARDIAN_DEFAULTS = frozenset(
         "payment_succeeded",
         "payment_failed",
         "payment_refunded",
+        "credit_note_issued",
         "time_off_clash",
         "test_reminder",
     }

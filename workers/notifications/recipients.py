@@ -21,6 +21,7 @@ reminder whose booking was moved or cancelled meanwhile is skipped (`stale`).
 | test_reminder | the student and their guardians (the evening before a booked test) |
 | conflict_stored | the school's owners and admins |
 | payment_succeeded, payment_failed, payment_refunded | the student |
+| credit_note_issued | the student (the credit note's PDF attached; invoice_mail.py) |
 | time_off_clash | the student whose confirmed lessons the time off covers (one each) |
 | time_off_clash_admin | the school's owners and admins (workers/notifications/time_off.py) |
 | message_received | the thread's other side (its party; its instructor or the admins) |
@@ -61,6 +62,7 @@ from schemas import (
     User,
 )
 from workers.money import format_money
+from workers.notifications.attachments import Attachment
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Expansion:
     recipients: list[Recipient] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
     stale: str | None = None
+    # Files the email carries (workers/notifications/invoice_mail.py: an invoice's PDF).
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 def local_text(value: dt.datetime, tz: ZoneInfo) -> str:

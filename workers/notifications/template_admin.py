@@ -111,6 +111,20 @@ _PAYMENT = {
     "status": "succeeded",
     "reason": "card declined",
 }
+_INVOICE = {
+    "id": "00000000-0000-4000-8000-000000000007",
+    "number": "INV-000042",
+    "kind": "invoice",
+    "total": "£42.00",
+    "amount": "£42.00",
+    "credits_number": "",
+}
+_CREDIT_NOTE = _INVOICE | {
+    "number": "CN-000007",
+    "kind": "credit_note",
+    "total": "-£42.00",
+    "credits_number": "INV-000042",
+}
 _ACCOUNT = {"link": "https://drivesync.example/#/accept/sample-token", "expires": "7 days"}
 
 # Sample facts per kind, shaped as workers/notifications/events.py builds them.
@@ -166,8 +180,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     **{
         kind: {"booking": _BOOKING, "payment": _PAYMENT}
-        for kind in ("payment_succeeded", "payment_failed", "payment_refunded")
+        for kind in ("payment_failed", "payment_refunded")
     },
+    "payment_succeeded": {"booking": _BOOKING, "payment": _PAYMENT, "invoice": _INVOICE},
+    "credit_note_issued": {"invoice": _CREDIT_NOTE},
     "time_off_clash": {
         "time_off": {k: v for k, v in _TIME_OFF.items() if k != "reason"},
         "bookings": [_BOOKING],

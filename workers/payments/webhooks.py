@@ -14,7 +14,8 @@ the payment) is parked, stored unprocessed, and applied as soon as that payment 
 Each change is stamped like any synced change, so the payment and the booking's
 `payment_status` reach the student's devices on their next pull (and live connections are
 poked). A first success also writes the instructor's payout (gross = fee + share, the fee from
-the school's `platform_fee_bps`) and a receipt email to the outbox.
+the school's `platform_fee_bps`), the invoice and a receipt email (carrying the invoice) to
+the outbox; a succeeded refund, a credit note (workers/payments/invoicing.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sync.store import Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.money import split_fee
 from workers.outbox import new_event
+from workers.payments import invoicing
 from workers.payments.provider import PaymentsUnavailable
 
 log = logging.getLogger("drivesync.stripe")
@@ -264,9 +266,11 @@ async def _move(txn: WriteTxn, payment: Payment, target: str, refunded_cents: in
             txn.stamp("booking", booking)
     if first_success and payment.purpose != "booking":  # a package or a balance: the ledger
         await _checkout().settle_purpose(txn, payment)
+    invoice_id = await invoicing.settle(txn, payment)  # the invoice, credit notes (once)
     if first_success and booking is not None:
         await _payout(txn, payment, booking)
-        await _emit(txn, "payment_succeeded", _payload(payment), f"payment_succeeded:{payment.id}")
+        receipt = {**_payload(payment), "invoice_id": invoice_id}  # the PDF goes with it
+        await _emit(txn, "payment_succeeded", receipt, f"payment_succeeded:{payment.id}")
     if target in ("refunded", "partially_refunded"):
         await _emit(
             txn,
@@ -365,3 +369,4 @@ async def apply_refund(
     if refunded > 0 and payment.status in ("succeeded", "partially_refunded"):
         target = "refunded" if refunded >= payment.amount_cents else "partially_refunded"
         await _move(txn, payment, target, refunded_cents=refunded)
+    await invoicing.settle(txn, payment)  # this refund's credit note, if it succeeded

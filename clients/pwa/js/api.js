@@ -129,6 +129,24 @@ export async function call(method, path, body, { auth = true, headers = {}, comp
   return resp.json();
 }
 
+/**
+ * A file as the signed-in user (an invoice's PDF): resolves with `{ blob, filename }`, the
+ * name from the answer's Content-Disposition; rejects with ApiError as `call` does (status
+ * 0, code 'offline', without a connection). One token refresh on 401, as for `call`.
+ */
+export async function download(path) {
+  const session = await getSession();
+  if (!session) throw new ApiError(401, 'unauthenticated', 'Signed out');
+  let resp = await send('GET', path, null, session.access_token);
+  if (resp.status === 401) {
+    const fresh = await refreshTokens(session.access_token);
+    resp = await send('GET', path, null, fresh.access_token);
+  }
+  if (!resp.ok) throw await parseError(resp);
+  const named = /filename="([^"]+)"/.exec(resp.headers.get('Content-Disposition') || '');
+  return { blob: await resp.blob(), filename: named ? named[1] : null };
+}
+
 /** A fresh access token (for the WebSocket's auth message). */
 export async function accessToken({ refresh = false } = {}) {
   const session = await getSession();

@@ -57,6 +57,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "rate_card",
         "theory_question",
         "payment",
+        "invoice",  # issue 12: invoices and credit notes, server-issued
         "thread",  # issue 13: messaging, addressed to its two sides (Visibility.PARTY)
         "thread_member",
         "message",
@@ -236,6 +237,8 @@ PROTOCOL_FIELDS = {
     "service": "name kind duration_min price_cents currency active",
     "rate_card": "service_id instructor_id price_cents currency valid_from valid_until",
     "payment": "booking_id amount_cents currency status",
+    "invoice": "number kind student_id payer_user_id payment_id refund_id credits_invoice_id "
+    "issued_at currency lines subtotal_cents tax_cents total_cents status",
     "guardian": "user_id name email phone",
     "guardian_student": "guardian_id student_id",
     "test_record": "student_id kind date time centre result score faults notes",

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from workers.notifications.attachments import Attachment
 from workers.notifications.recipients import Recipient
 from workers.notifications.templates import Rendered
 
@@ -40,6 +41,7 @@ class Message:
     rendered: Rendered
     push_targets: tuple[PushTarget, ...] = ()
     data: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()  # email only
 
     @property
     def digest(self) -> str:

@@ -7,8 +7,9 @@ Configured by one URL, `DRIVESYNC_SMTP_URL`:
 - `?verify=false` accepts a self-signed certificate (test relays only).
 User and password are URL-encoded in the URL; both are optional (an open relay on localhost).
 
-Each message has a plain-text and an HTML part, a Message-ID derived from its idempotency
-key (a redelivery after a crash carries the same id, so mail systems can drop the duplicate),
+Each message has a plain-text and an HTML part (and the event's attachments, such as an
+invoice's PDF), a Message-ID derived from its idempotency key (a redelivery after a crash
+carries the same id, so mail systems can drop the duplicate),
 and `Auto-Submitted: auto-generated` so auto-responders stay quiet. A few connections are kept
 open and reused; one that failed is discarded.
 """
@@ -93,6 +94,9 @@ class EmailChannel:
         em.set_content(rendered.text)
         if rendered.html:
             em.add_alternative(rendered.html, subtype="html")
+        for a in message.attachments:  # the message becomes multipart/mixed
+            maintype, _, subtype = a.content_type.partition("/")
+            em.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
         return em
 
     async def send(self, message: Message) -> SendResult:

@@ -40,6 +40,7 @@ class SinkChannel:
             "subject": message.rendered.subject,
             "text": message.rendered.text if self.name == "email" else message.rendered.short,
             "html": message.rendered.html if self.name == "email" else None,
+            "attachments": [a.filename for a in message.attachments],
         }
         async with self._lock:
             await asyncio.to_thread(self._append, json.dumps(line, ensure_ascii=False))

@@ -1,7 +1,8 @@
 /**
  * A guardian's home: one card per learner they follow (the server sends a student's view
  * of each ward, read-only, and never a private note), with their progress and readiness,
- * bookings, lessons with the instructor's public notes, driving tests and theory practice.
+ * bookings, lessons with the instructor's public notes, driving tests, invoices (the PDF
+ * downloads when online) and theory practice.
  * Everything reads the local replica, so it works offline.
  *
  * Read-only, but for paying: each learner's credit (lessons left, money owed, the ledger) is
@@ -16,10 +17,11 @@ import { testsSection } from './drivingtests.js';
 import { pushCard } from './account.js';
 import { creditSection } from './credit.js';
 import { payable, payButton, returnNotice } from './pay.js';
+import { invoicesSection } from './invoices.js';
 
 async function load(app) {
   const names = ['student', 'skill', 'student_progress', 'lesson', 'lesson_note', 'booking', 'service',
-    'instructor', 'test_record', 'mock_test', 'student_balance', 'credit_entry'];
+    'instructor', 'test_record', 'mock_test', 'student_balance', 'credit_entry', 'invoice'];
   const lists = await Promise.all(names.map((n) => app.all(n)));
   return Object.fromEntries(names.map((n, i) => [n, lists[i]]));
 }
@@ -52,6 +54,7 @@ function learnerCard(app, d, s) {
       notesOf(l).map((n) => h('blockquote', { class: 'note-text' }, n.body)))))
       : empty('No lessons yet.')),
     testsSection(d.test_record, s.id),
+    invoicesSection(app, d.invoice, s.id),
     section('Theory', h('p', {}, mocks.length
       ? `${mocks.length} mock test${mocks.length === 1 ? '' : 's'} · ${mocks.filter((m) => m.passed).length} passed · best ${Math.max(...mocks.map((m) => m.score))} of ${mocks[0].total}`
       : 'No mock tests taken yet.')));

@@ -1,7 +1,7 @@
 /**
  * Student views: progress and readiness, upcoming lessons and notes, theory results,
  * bookings (request a slot from the instructor's availability, cancel — warned of a late
- * fee inside the school's notice —, ask to move one, pay one in the app) and payments.
+ * fee inside the school's notice —, ask to move one, pay one in the app), payments and invoices.
  * Booking rules are the server's: a request it refuses comes back as a problem with the
  * reason (unavailable, overlap, in the past).
  */
@@ -17,6 +17,7 @@ import { testsSection } from './drivingtests.js';
 import { signedLessons } from './signature.js';
 import { creditSection, creditLeft } from './credit.js';
 import { payable, payButton, paymentFor, returnNotice } from './pay.js';
+import { invoicesSection } from './invoices.js';
 
 export async function home(app) {
   const sid = app.user.student_id;
@@ -137,6 +138,7 @@ export async function bookings(app, flag) {
   const series = (await app.all('booking_series')).filter((x) => x.student_id === sid || x._pending);
   const balance = (await app.all('student_balance')).find((x) => x.student_id === sid);
   const left = creditLeft(balance);
+  const invoices = await app.all('invoice');
   const asked = openMoves(moves);
   const svc = byKey(services);
   const inst = byKey(instructors);
@@ -253,5 +255,6 @@ export async function bookings(app, flag) {
       sortBy(payments, (p) => (list.find((b) => b.id === p.booking_id) || {}).start || p.updated_at || '', true).map((p) =>
         h('li', { 'data-payment-id': p.id }, `${fmt.money(p.amount_cents, p.currency)} · ${p.status.replace('_', ' ')}`,
           h('span', { class: 'hint' }, ` · ${paymentFor(p, byKey(list), byKey(packages))}`))))
-      : empty('No payments recorded yet.')));
+      : empty('No payments recorded yet.')),
+    invoicesSection(app, invoices, sid));
 }

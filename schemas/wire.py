@@ -627,6 +627,9 @@ class InstructorRecord(_Record):
     adi_number: str | None
     specialties: list[str]
     active: bool
+    # Stripe Connect (staff only: never in a student's or guardian's copy).
+    payouts_enabled: bool = False
+    connect_status: str = "none"
 
 
 class StudentInstructorWrite(_Write):
@@ -874,6 +877,25 @@ class PaymentRecord(_Record):
     status: str
 
 
+class PayoutRecord(_Record):
+    """An instructor's share of one lesson (read by that instructor and admins)."""
+
+    instructor_id: str
+    booking_id: str
+    payment_id: str | None
+    gross_cents: int
+    fee_cents: int
+    net_cents: int
+    currency: str
+    status: str
+    lesson_start: dt.datetime | None
+    transfer_status: str | None
+    transfer_ref: str | None
+    reversed_cents: int
+    paid_out_at: dt.datetime | None
+    created_at: dt.datetime
+
+
 # --- the notification centre ---------------------------------------------------------------
 class InboxItemWrite(_Write):
     """Its owner marks it read (the only field a client writes; a read item stays read)."""
@@ -950,6 +972,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "service": ServiceRecord,
     "rate_card": RateCardRecord,
     "payment": PaymentRecord,
+    "payout": PayoutRecord,
     "thread": ThreadRecord,
     "thread_member": ThreadMemberRecord,
     "message": MessageRecord,

@@ -28,9 +28,9 @@ export const REFRESH_MARGIN_S = 60;
 export const PULLED_ENTITIES = [
   'availability', 'availability_exception', 'booking', 'booking_history', 'booking_move',
   'booking_series', 'guardian', 'guardian_student', 'inbox_item', 'instructor', 'lesson',
-  'lesson_note', 'lesson_signature', 'message', 'mock_test', 'payment', 'rate_card', 'service',
-  'skill', 'skill_assessment', 'student', 'student_instructor', 'student_progress', 'test_record',
-  'theory_attempt', 'theory_question', 'thread', 'thread_member', 'trip',
+  'lesson_note', 'lesson_signature', 'message', 'mock_test', 'payment', 'payout', 'rate_card',
+  'service', 'skill', 'skill_assessment', 'student', 'student_instructor', 'student_progress',
+  'test_record', 'theory_attempt', 'theory_question', 'thread', 'thread_member', 'trip',
 ];
 
 const encoder = new TextEncoder();

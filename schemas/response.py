@@ -34,6 +34,7 @@ from schemas.wire import (
     Omitted,
     Outgoing,
     PaymentRecord,
+    PayoutRecord,
     RateCardRecord,
     SchoolInfo,
     ServiceRecord,
@@ -225,6 +226,10 @@ class PaymentChange(_Change[PaymentRecord]):
     entity: Literal["payment"]
 
 
+class PayoutChange(_Change[PayoutRecord]):
+    entity: Literal["payout"]
+
+
 class ThreadChange(_Change[ThreadRecord]):
     entity: Literal["thread"]
 
@@ -280,6 +285,7 @@ Change = Annotated[
     | ServiceChange
     | RateCardChange
     | PaymentChange
+    | PayoutChange
     | InboxItemChange
     | GuardianChange
     | GuardianStudentChange

@@ -48,6 +48,9 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
+E2E_STRIPE_WHSEC = "whsec_e2e_drivesync"
+
+
 @dataclass
 class LiveServer:
     """The app under test, reachable at `url`, with what its pushes answered recorded."""
@@ -155,6 +158,8 @@ def server(
         vapid_private_key=new_vapid_keys()[0],
         run_dispatcher=request.node.get_closest_marker("dispatcher") is not None,
         worker_scheduler_interval_s=0,
+        # Stripe webhooks signed with this secret are accepted (tests/e2e/test_earnings.py).
+        stripe_webhook_secret=E2E_STRIPE_WHSEC,
     )
     pushes: list[dict[str, Any]] = []
     link = Link()

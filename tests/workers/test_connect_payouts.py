@@ -85,7 +85,7 @@ async def _onboard(pay: Any, stripe_api: StripePeer, inst: Device) -> str:
             assert page.status == 200 and "Finish" in await page.text()
         async with http.post(link["url"], allow_redirects=False) as done:
             assert done.status == 303
-            assert done.headers["Location"].endswith("/#/earnings?onboarding=done")
+            assert done.headers["Location"].endswith("/#/earnings/done")
     assert stripe_api.sent_events[-1]["answer"]["status"] == 200
     return str(link["account_id"])
 
@@ -132,7 +132,7 @@ async def test_onboarding_makes_one_account_and_the_hosted_page_enables_payouts(
     assert key == f"drivesync-acct-{tenant_id}-{instructor_id}"
     links = stripe_api.account_links
     assert len(links) == 2 and {x["type"] for x in links} == {"account_onboarding"}
-    assert links[0]["refresh_url"].endswith("/#/earnings?onboarding=refresh")
+    assert links[0]["refresh_url"].endswith("/#/earnings/refresh")
     # A crash after Stripe made the account but before we stored it: the next request asks
     # with the same idempotency key and gets the same account, never a second one.
     async with db.sessions() as s, s.begin():

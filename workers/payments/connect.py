@@ -87,8 +87,8 @@ class Onboarding:
                 {
                     "account": account_id,
                     "type": "account_onboarding",
-                    "refresh_url": f"{back}?onboarding=refresh",
-                    "return_url": f"{back}?onboarding=done",
+                    "refresh_url": f"{back}/refresh",
+                    "return_url": f"{back}/done",
                 }
             )
         except stripe.StripeError as exc:

@@ -225,8 +225,8 @@ def test_read_only_replica_is_forbidden(entity: str, role: str) -> None:
 
 def test_read_only_replicas_are_the_protocols() -> None:
     # issue 11: skills, services and theory questions are written by admins now; the
-    # booking history is the server's own
-    assert set(READ_ONLY_REPLICAS) == {"student_progress", "payment", "booking_history"}
+    # booking history is the server's own; issue 12: instructors' payouts
+    assert set(READ_ONLY_REPLICAS) == {"student_progress", "payment", "booking_history", "payout"}
 
 
 # PROTOCOL.md: instructors write lessons, notes, assessments, trips and availability, and

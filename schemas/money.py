@@ -73,27 +73,40 @@ class Refund(Base):
     __table_args__ = (CheckConstraint("amount_cents > 0", name="amount"),)
 
 
-class Payout(Base):
-    """An instructor's share of one paid lesson, after the platform fee."""
+class Payout(SyncedMixin, Base):
+    """An instructor's share of one paid lesson, after the platform fee (once per booking).
+    Synced read-only to its instructor (and admins) as the entity `payout`.
+
+    `status` is the share itself ('pending', or 'cancelled' when the lesson was refunded
+    before any money moved); `transfer_status` is the money's way to the instructor's
+    Stripe account (workers/payments/transfers.py): NULL (not sent) → 'sending' → 'sent' →
+    'paid_out' (in their bank) or 'payout_failed'; 'reversed' when taken back."""
 
     __tablename__ = "payouts"
 
-    tenant_id: Mapped[str] = mapped_column(id_type(), ForeignKey("tenants.id"), primary_key=True)
-    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
     instructor_id: Mapped[str] = mapped_column(id_type())
     booking_id: Mapped[str] = mapped_column(id_type())
-    payment_id: Mapped[str] = mapped_column(id_type())
+    # The card payment it came from; NULL for a lesson paid with package credit.
+    payment_id: Mapped[str | None] = mapped_column(id_type())
     gross_cents: Mapped[int] = mapped_column(Integer)
     fee_cents: Mapped[int] = mapped_column(Integer)
     net_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # When the lesson was (its booking's start): earnings are grouped by it.
+    lesson_start: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    transfer_status: Mapped[str | None] = mapped_column(String(16))
+    transfer_ref: Mapped[str | None] = mapped_column(String(200))
+    # How much of the transfer was taken back (refunds after the transfer).
+    reversed_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    paid_out_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         UniqueConstraint("payment_id", "tenant_id"),
+        UniqueConstraint("booking_id", "tenant_id"),
         CheckConstraint("gross_cents = fee_cents + net_cents", name="split_adds_up"),
         CheckConstraint("fee_cents >= 0 AND net_cents >= 0", name="non_negative"),
+        Index("ix_payouts_instructor", "instructor_id", "tenant_id"),
     )
 
 

@@ -37,6 +37,7 @@ from schemas.wire import (
     Outgoing,
     PackageRecord,
     PaymentRecord,
+    PayoutRecord,
     RateCardRecord,
     SchoolInfo,
     ServiceRecord,
@@ -239,8 +240,14 @@ class CreditEntryChange(_Change[CreditEntryRecord]):
 
 class StudentBalanceChange(_Change[StudentBalanceRecord]):
     entity: Literal["student_balance"]
+
+
 class InvoiceChange(_Change[InvoiceRecord]):
     entity: Literal["invoice"]
+
+
+class PayoutChange(_Change[PayoutRecord]):
+    entity: Literal["payout"]
 
 
 class ThreadChange(_Change[ThreadRecord]):
@@ -302,6 +309,7 @@ Change = Annotated[
     | CreditEntryChange
     | StudentBalanceChange
     | InvoiceChange
+    | PayoutChange
     | InboxItemChange
     | GuardianChange
     | GuardianStudentChange

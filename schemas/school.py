@@ -62,6 +62,10 @@ class Instructor(SyncedMixin, Base):
     adi_number: Mapped[str | None] = mapped_column(String(32))
     specialties: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     stripe_account_id: Mapped[str | None] = mapped_column(String(64))
+    # Stripe Connect: whether Stripe pays out to them, and where their onboarding stands
+    # ('none' | 'pending' | 'enabled' | 'restricted'), from `account.updated` webhooks.
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    connect_status: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (Index("ix_instructors_user", "user_id", "tenant_id"),)

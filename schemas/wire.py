@@ -632,6 +632,9 @@ class InstructorRecord(_Record):
     adi_number: str | None
     specialties: list[str]
     active: bool
+    # Stripe Connect (staff only: never in a student's or guardian's copy).
+    payouts_enabled: bool = False
+    connect_status: str = "none"
 
 
 class StudentInstructorWrite(_Write):
@@ -976,6 +979,25 @@ class InvoiceRecord(_Record):
     payment_reference: str
 
 
+class PayoutRecord(_Record):
+    """An instructor's share of one lesson (read by that instructor and admins)."""
+
+    instructor_id: str
+    booking_id: str
+    payment_id: str | None
+    gross_cents: int
+    fee_cents: int
+    net_cents: int
+    currency: str
+    status: str
+    lesson_start: dt.datetime | None
+    transfer_status: str | None
+    transfer_ref: str | None
+    reversed_cents: int
+    paid_out_at: dt.datetime | None
+    created_at: dt.datetime
+
+
 # --- the notification centre ---------------------------------------------------------------
 class InboxItemWrite(_Write):
     """Its owner marks it read (the only field a client writes; a read item stays read)."""
@@ -1057,6 +1079,7 @@ RECORD_MODELS: dict[str, type[_Record]] = {
     "credit_entry": CreditEntryRecord,
     "student_balance": StudentBalanceRecord,
     "invoice": InvoiceRecord,
+    "payout": PayoutRecord,
     "thread": ThreadRecord,
     "thread_member": ThreadMemberRecord,
     "message": MessageRecord,

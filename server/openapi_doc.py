@@ -421,6 +421,35 @@ def _admin_paths() -> dict[str, dict[str, Any]]:
     }
 
 
+def _earnings_paths() -> dict[str, dict[str, Any]]:
+    """Instructors' Stripe Connect onboarding and earnings (server/routes/earnings.py)."""
+    period = _query("period", {"type": "string", "enum": ["week", "month"]})
+    instructor = _query("instructor_id", {"type": "string", "format": "uuid"})
+    return {
+        "/v1/me/payouts/onboarding": {
+            "post": _op(
+                "A Stripe-hosted onboarding link for my payouts (instructors; 502: Stripe "
+                "failed, 503: payments not configured)",
+                _ok(None, "created", 201),
+                403,
+                404,
+            )
+        },
+        "/v1/me/earnings": {
+            "get": _op("My earnings per week or month", _ok(None), 403, 422, params=[period])
+        },
+        "/v1/admin/earnings": {
+            "get": _op(
+                "Every instructor's earnings (or one's) per week or month",
+                _ok(None),
+                403,
+                422,
+                params=[period, instructor],
+            )
+        },
+    }
+
+
 def _effect_paths() -> dict[str, dict[str, Any]]:
     """Web push, notification preferences, payments: answers are plain JSON objects."""
     limit = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})
@@ -491,6 +520,7 @@ def _effect_paths() -> dict[str, dict[str, Any]]:
                 body=_body("RefundBody", required=False),
             )
         },
+        **_earnings_paths(),
         "/v1/admin/notifications": {
             "get": _op(
                 "The delivery log and dead letters",

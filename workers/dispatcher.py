@@ -48,6 +48,7 @@ from workers.notifications.delivery_log import Attempt
 from workers.notifications.events import expand
 from workers.notifications.recipients import Facts, Recipient
 from workers.notifications.templates import Renderer, load_overrides
+from workers.payments import transfers
 
 log = logging.getLogger("drivesync.dispatcher")
 
@@ -107,6 +108,8 @@ class Dispatcher:
         self.channels = channels
         self.clock = clock
         self.renderer = Renderer()
+        # Stripe Connect transfers of instructors' payouts are outbox jobs too.
+        self.transfers = transfers.Transfers(config, self.store)
         # Where the emails' footer sends people to change their settings (the PWA's screen).
         self._settings_url = f"{config.public_url.rstrip('/')}/{SETTINGS_ROUTE}"
         self._wake = asyncio.Event()
@@ -223,6 +226,9 @@ class Dispatcher:
     async def _deliver(self, c: outbox.Claimed, tally: Tally) -> None:
         """Send what is due of this event, recording the outcome of each delivery in
         `tally` (written when the event is settled)."""
+        if c.event_type in transfers.EVENTS:  # money, not a message: no recipients
+            await self._money_job(c, tally)
+            return
         payload = c.payload
         if c.event_type in account_mail.EVENTS:  # its one-time token is made per try
             payload = await account_mail.prepare(
@@ -303,6 +309,18 @@ class Dispatcher:
             )
             sends.append(self._send(c, d, message, tally))
         await asyncio.gather(*sends)
+
+    async def _money_job(self, c: outbox.Claimed, tally: Tally) -> None:
+        """A transfer (or its reversal) of a payout; a failure is retried like a delivery."""
+        try:
+            outcome = await self.transfers.run(c.tenant_id, c.event_type, c.payload)
+        except SendError as exc:
+            if exc.permanent:
+                tally.permanent.append(str(exc))
+            else:
+                tally.transient.append(exc)
+            return
+        log.info("event %s (%s): %s", c.id, c.event_type, outcome)
 
     async def _keep_in_inbox(
         self,
@@ -406,6 +424,7 @@ class Dispatcher:
         return out
 
     async def close(self) -> None:
+        await self.transfers.close()
         for channel in self.channels.values():
             try:
                 await channel.close()

@@ -8,7 +8,7 @@ becomes nullable (a package or balance payment has none; a CHECK keeps it set fo
 'booking'). On SQLite the table is rebuilt by a batch (nothing references `payments`).
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-02 10:30:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,7 @@ index: credit notes share their invoice's payment) and one credit note per refun
 UPDATE and incremented in the transaction that issues. Indexes end with the school (0003).
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-02 10:30:00
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 import schemas.base
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

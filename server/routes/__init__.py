@@ -7,7 +7,7 @@ from aiohttp import web
 
 def register_sync_routes(app: web.Application) -> None:
     """Add sync, live, admin and OpenAPI routes and the services behind them."""
-    from server.routes import calendar, credits, effects, invoices, templates, trips
+    from server.routes import calendar, credits, earnings, effects, invoices, templates, trips
     from server.routes import sync as sync_routes
 
     sync_routes.setup(app)
@@ -15,5 +15,6 @@ def register_sync_routes(app: web.Application) -> None:
     app.add_routes(calendar.routes)
     app.add_routes(invoices.routes)
     effects.setup(app)
+    earnings.setup(app)  # instructors' payouts and earnings (after the effects)
     app.add_routes(templates.routes)
     app.add_routes(credits.routes)

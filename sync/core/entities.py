@@ -415,6 +415,7 @@ ENTITIES: dict[str, EntitySpec] = {
             ("name",),
             defaults={"active": True, "specialties": []},
             account_role="instructor",
+            staff_only=frozenset({"payouts_enabled", "connect_status"}),  # Stripe Connect
         ),
         _spec(
             "student_instructor",
@@ -580,6 +581,15 @@ ENTITIES: dict[str, EntitySpec] = {
             Visibility.STUDENT,
             NOBODY,
             readers=STUDENT_READ,
+        ),
+        _spec(
+            "payout",
+            "payouts",
+            Policy.READ_ONLY,
+            Visibility.INSTRUCTOR,
+            NOBODY,
+            ScopeKeys(instructor="instructor_id"),
+            readers=STAFF_READ,  # its instructor (their scope holds only their own id)
         ),
         _spec(
             "inbox_item",

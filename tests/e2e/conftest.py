@@ -51,6 +51,11 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
+# Stripe webhooks signed with this secret are accepted by every e2e server (the stand-in of
+# a `stripe` test signs with it; tests/e2e/test_earnings.py signs its own).
+E2E_STRIPE_WHSEC = STRIPE_WHSEC
+
+
 @dataclass
 class LiveServer:
     """The app under test, reachable at `url`, with what its pushes answered recorded."""
@@ -175,14 +180,14 @@ def server(
     # 127.0.0.1 in the server's loop, and the server configured for it; the server's own
     # port is chosen first, since the checkout's return URLs start with it.
     stripe = None
-    port0, paying = 0, {}
+    port0, paying = 0, {"stripe_webhook_secret": E2E_STRIPE_WHSEC}
     if request.node.get_closest_marker("stripe") is not None:
         stripe, stripe_runner = asyncio.run_coroutine_threadsafe(_stripe_peer(), loop).result(30)
         port0 = _free_port()
         paying = {
             "public_url": f"http://127.0.0.1:{port0}",
             "stripe_secret_key": STRIPE_KEY,
-            "stripe_webhook_secret": STRIPE_WHSEC,
+            "stripe_webhook_secret": E2E_STRIPE_WHSEC,
             "stripe_api_base": stripe.base,
         }
     settings = Settings(

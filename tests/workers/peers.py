@@ -19,6 +19,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import aiohttp
 import jwt
 from aiohttp import web
 from aiosmtpd.controller import Controller
@@ -317,6 +318,7 @@ class StripePeer:
         # here sends them that long after the redirect instead of before it.
         self.webhook_delay_s = 0.0
         self._later: set[asyncio.Task[None]] = set()
+        self._init_connect()
 
     def _auth_ok(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.secret_key}"
@@ -505,7 +507,195 @@ class StripePeer:
         app.router.add_get("/v1/checkout/sessions/{sid}", self.get_session)
         app.router.add_get("/pay/{sid}", self.hosted_page)
         app.router.add_post("/pay/{sid}", self.pay)
+        self._connect_routes(app)
         return app
+
+    # --- Stripe Connect (the connect slice): Express accounts, onboarding links and the
+    # hosted onboarding page, transfers and their reversals, and signed Connect webhooks sent
+    # to `webhook_url` (the server's /v1/webhooks/stripe/<slug>) with `webhook_secret`.
+    def _init_connect(self) -> None:
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.account_links: list[dict[str, Any]] = []
+        self.transfers: dict[str, dict[str, Any]] = {}
+        # Per idempotency key, the distinct transfers made under it (one, or a double pay).
+        self.transfers_by_key: dict[str, set[str]] = defaultdict(set)
+        self.reversals: list[dict[str, Any]] = []
+        self.connect_requests: list[tuple[str, str | None]] = []
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.sent_events: list[dict[str, Any]] = []
+
+    def _connect_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/accounts", self.create_account)
+        app.router.add_get("/v1/accounts/{acct}", self.get_account)
+        app.router.add_post("/v1/account_links", self.create_account_link)
+        app.router.add_get("/connect/onboard/{acct}", self.onboarding_page)
+        app.router.add_post("/connect/onboard/{acct}", self.finish_onboarding)
+        app.router.add_post("/v1/transfers", self.create_transfer)
+        app.router.add_post("/v1/transfers/{tr}/reversals", self.create_reversal)
+
+    def _refused(self, message: str, status: int = 400) -> web.Response:
+        error = {"type": "invalid_request_error", "message": message}
+        return web.json_response({"error": error}, status=status)
+
+    async def _form(self, request: web.Request, kind: str) -> tuple[str | None, dict[str, Any]]:
+        key = request.headers.get("Idempotency-Key")
+        self.connect_requests.append((kind, key))
+        return key, _nest({k: str(v) for k, v in (await request.post()).items()})
+
+    async def create_account(self, request: web.Request) -> web.Response:
+        if not self._auth_ok(request):
+            return self._refused("bad key", 401)
+        key, form = await self._form(request, "accounts")
+        if key and key in self.by_key:
+            return web.json_response(self.by_key[key])
+        acct = "acct_" + uuid.uuid4().hex[:16]
+        account = {
+            "id": acct,
+            "object": "account",
+            "type": form.get("type"),
+            "country": form.get("country"),
+            "email": form.get("email"),
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "requirements": {"currently_due": ["external_account"], "disabled_reason": None},
+            "metadata": form.get("metadata", {}),
+        }
+        self.accounts[acct] = account
+        if key:
+            self.by_key[key] = account
+        return web.json_response(account)
+
+    async def get_account(self, request: web.Request) -> web.Response:
+        account = self.accounts.get(request.match_info["acct"])
+        if account is None or not self._auth_ok(request):
+            return self._refused("no such account", 404)
+        return web.json_response(account)
+
+    async def create_account_link(self, request: web.Request) -> web.Response:
+        if not self._auth_ok(request):
+            return self._refused("bad key", 401)
+        _key, form = await self._form(request, "account_links")
+        if form.get("account") not in self.accounts:
+            return self._refused("no such account", 404)
+        link = {
+            "object": "account_link",
+            "url": f"{self.base}/connect/onboard/{form['account']}",
+            "account": form["account"],
+            "type": form.get("type"),
+            "return_url": form.get("return_url"),
+            "refresh_url": form.get("refresh_url"),
+        }
+        self.account_links.append(link)
+        return web.json_response(link)
+
+    def _return_url(self, acct: str) -> str | None:
+        links = [x for x in self.account_links if x["account"] == acct]
+        return links[-1]["return_url"] if links else None
+
+    async def onboarding_page(self, request: web.Request) -> web.Response:
+        """Stripe's hosted onboarding, reduced to one button."""
+        acct = request.match_info["acct"]
+        if acct not in self.accounts:
+            return web.Response(status=404, text="no such account")
+        html = (
+            "<!doctype html><html lang=en><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width'>"
+            "<title>Stripe Express onboarding (local stand-in)</title>"
+            f"<main><h1>Set up payouts</h1><p>Account {acct}</p>"
+            f"<form method=post action='/connect/onboard/{acct}'>"
+            "<button type=submit>Finish</button></form></main></html>"
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    async def finish_onboarding(self, request: web.Request) -> web.Response:
+        """The instructor finished: the account can be charged and paid out, Stripe says so
+        by a signed `account.updated`, and the browser goes back to the return_url."""
+        acct = request.match_info["acct"]
+        account = self.accounts.get(acct)
+        if account is None:
+            return web.Response(status=404, text="no such account")
+        account.update(
+            charges_enabled=True,
+            payouts_enabled=True,
+            details_submitted=True,
+            requirements={"currently_due": [], "disabled_reason": None},
+        )
+        await self.send_event("account.updated", dict(account), account=acct)
+        raise web.HTTPSeeOther(self._return_url(acct) or "/")
+
+    async def create_transfer(self, request: web.Request) -> web.Response:
+        if not self._auth_ok(request):
+            return self._refused("bad key", 401)
+        key, form = await self._form(request, "transfers")
+        if key and key in self.by_key:
+            return web.json_response(self.by_key[key])
+        destination = form.get("destination")
+        if destination not in self.accounts:
+            return self._refused(f"No such destination: '{destination}'")
+        tid = "tr_" + uuid.uuid4().hex[:24]
+        transfer = {
+            "id": tid,
+            "object": "transfer",
+            "amount": int(form["amount"]),
+            "currency": form["currency"],
+            "destination": destination,
+            "transfer_group": form.get("transfer_group"),
+            "metadata": form.get("metadata", {}),
+            "reversed": False,
+            "amount_reversed": 0,
+        }
+        self.transfers[tid] = transfer
+        if key:
+            self.by_key[key] = transfer
+            self.transfers_by_key[key].add(tid)
+        return web.json_response(transfer)
+
+    async def create_reversal(self, request: web.Request) -> web.Response:
+        if not self._auth_ok(request):
+            return self._refused("bad key", 401)
+        key, form = await self._form(request, "reversals")
+        if key and key in self.by_key:
+            return web.json_response(self.by_key[key])
+        transfer = self.transfers.get(request.match_info["tr"])
+        if transfer is None:
+            return self._refused("no such transfer", 404)
+        amount = int(form.get("amount") or transfer["amount"] - transfer["amount_reversed"])
+        if amount <= 0 or transfer["amount_reversed"] + amount > transfer["amount"]:
+            return self._refused("amount exceeds what is left of the transfer")
+        reversal = {
+            "id": "trr_" + uuid.uuid4().hex[:24],
+            "object": "transfer_reversal",
+            "amount": amount,
+            "transfer": transfer["id"],
+            "metadata": form.get("metadata", {}),
+        }
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
+        self.reversals.append(reversal)
+        if key:
+            self.by_key[key] = reversal
+        return web.json_response(reversal)
+
+    async def send_event(
+        self, kind: str, obj: dict[str, Any], account: str | None = None
+    ) -> dict[str, Any]:
+        """Deliver a signed event to the server's webhook, as Stripe does; its answer."""
+        assert self.webhook_url and self.webhook_secret, "set webhook_url and webhook_secret"
+        event = json.loads(stripe_event(kind, obj))
+        if account:
+            event["account"] = account
+        body = json.dumps(event).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Stripe-Signature": stripe_signature(body, self.webhook_secret),
+        }
+        async with aiohttp.ClientSession() as http:
+            async with http.post(self.webhook_url, data=body, headers=headers) as resp:
+                answer = {"status": resp.status, "body": await resp.json(content_type=None)}
+        self.sent_events.append({"event": event, "answer": answer})
+        return answer
 
 
 def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) -> str:

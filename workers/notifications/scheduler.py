@@ -32,6 +32,7 @@ from sync.database import insert_for
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.config import WorkerConfig
 from workers.notifications import messages
+from workers.payments import transfers
 
 # How far ahead a tick writes reminders: a little more than the scheduler's period, so a
 # reminder is in the queue (due at its exact time) before that time arrives.
@@ -82,6 +83,7 @@ async def tick(
             rows += await _digests(session, config, now)
             rows += await _test_reminders(session, config, now)
             rows += await messages.unread_rows(session, config, now)
+            rows += await transfers.due_rows(session, now)  # instructors' payouts now due
             return await _insert_new(session, rows, now)
 
 

@@ -14,8 +14,9 @@ the payment) is parked, stored unprocessed, and applied as soon as that payment 
 Each change is stamped like any synced change, so the payment and the booking's
 `payment_status` reach the student's devices on their next pull (and live connections are
 poked). A first success also writes the instructor's payout (gross = fee + share, the fee from
-the school's `platform_fee_bps`), the invoice and a receipt email (carrying the invoice) to
-the outbox; a succeeded refund, a credit note (workers/payments/invoicing.py).
+the school's `platform_fee_bps`; workers/payments/connect.py, which also applies the Stripe
+Connect events), the invoice and a receipt email (carrying the invoice) to the outbox; a
+succeeded refund, a credit note (workers/payments/invoicing.py).
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from typing import Any
 import stripe
 from sqlalchemy import func, select
 
-from schemas import Booking, OutboxEvent, Payment, Payout, Refund, Tenant, WebhookEvent
+from schemas import Booking, OutboxEvent, Payment, Refund, Tenant, WebhookEvent
 from sync.errors import BadRequest, NotFound
 from sync.store import Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
-from workers.money import split_fee
 from workers.outbox import new_event
-from workers.payments import invoicing
+from workers.payments import connect, invoicing
 from workers.payments.provider import PaymentsUnavailable
 
 log = logging.getLogger("drivesync.stripe")
@@ -198,6 +198,8 @@ async def apply_event(txn: WriteTxn, event: dict[str, Any]) -> str:
             meta.get("refund_id"),
         )
         return f"refund {status}"
+    if connect.handles(kind):  # Stripe Connect: accounts, transfers, bank payouts
+        return await connect.apply(txn, event)
     return "ignored: event type not used"
 
 
@@ -252,6 +254,7 @@ async def _move(txn: WriteTxn, payment: Payment, target: str, refunded_cents: in
                 {**_payload(payment), "refunded_cents": refunded_cents},
                 f"payment_refunded:{payment.id}:{refunded_cents}",
             )
+            await connect.on_refund(txn, payment, target, refunded_cents)
         return f"kept {payment.status}"
     first_success = payment.status in ("pending", "failed") and target == "succeeded"
     payment.status = target
@@ -268,7 +271,7 @@ async def _move(txn: WriteTxn, payment: Payment, target: str, refunded_cents: in
         await _checkout().settle_purpose(txn, payment)
     invoice_id = await invoicing.settle(txn, payment)  # the invoice, credit notes (once)
     if first_success and booking is not None:
-        await _payout(txn, payment, booking)
+        await connect.payout_for_payment(txn, payment, booking)
         receipt = {**_payload(payment), "invoice_id": invoice_id}  # the PDF goes with it
         await _emit(txn, "payment_succeeded", receipt, f"payment_succeeded:{payment.id}")
     if target in ("refunded", "partially_refunded"):
@@ -278,10 +281,7 @@ async def _move(txn: WriteTxn, payment: Payment, target: str, refunded_cents: in
             {**_payload(payment), "refunded_cents": refunded_cents},
             f"payment_refunded:{payment.id}:{refunded_cents}",
         )
-        if target == "refunded":
-            payout = await s.scalar(select(Payout).where(Payout.payment_id == payment.id))
-            if payout is not None and payout.status == "pending":
-                payout.status = "cancelled"  # not paid out yet: nothing to claw back
+        await connect.on_refund(txn, payment, target, refunded_cents)
     return target
 
 
@@ -309,29 +309,6 @@ def _payload(payment: Payment) -> dict[str, Any]:
         "amount_cents": payment.amount_cents,
         "currency": payment.currency,
     }
-
-
-async def _payout(txn: WriteTxn, payment: Payment, booking: Booking) -> None:
-    """The instructor's share of a paid lesson (once per payment)."""
-    s = txn.session
-    if await s.scalar(select(Payout.id).where(Payout.payment_id == payment.id)) is not None:
-        return
-    bps = await s.scalar(select(Tenant.platform_fee_bps).where(Tenant.id == txn.tenant_id))
-    fee, net = split_fee(payment.amount_cents, int(bps if bps is not None else 1500))
-    s.add(
-        Payout(
-            tenant_id=txn.tenant_id,
-            id=str(uuid.uuid4()),
-            instructor_id=booking.instructor_id,
-            booking_id=booking.id,
-            payment_id=payment.id,
-            gross_cents=payment.amount_cents,
-            fee_cents=fee,
-            net_cents=net,
-            currency=payment.currency,
-            status="pending",
-        )
-    )
 
 
 async def apply_refund(

@@ -29,9 +29,9 @@ export const PULLED_ENTITIES = [
   'availability', 'availability_exception', 'booking', 'booking_history', 'booking_move',
   'booking_series', 'credit_entry', 'guardian', 'guardian_student', 'inbox_item', 'instructor',
   'invoice', 'lesson', 'lesson_note', 'lesson_signature', 'message', 'mock_test', 'package',
-  'payment', 'rate_card', 'service', 'skill', 'skill_assessment', 'student', 'student_balance',
-  'student_instructor', 'student_progress', 'test_record', 'theory_attempt', 'theory_question',
-  'thread', 'thread_member', 'trip',
+  'payment', 'payout', 'rate_card', 'service', 'skill', 'skill_assessment', 'student',
+  'student_balance', 'student_instructor', 'student_progress', 'test_record', 'theory_attempt',
+  'theory_question', 'thread', 'thread_member', 'trip',
 ];
 
 const encoder = new TextEncoder();

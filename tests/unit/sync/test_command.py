@@ -225,8 +225,8 @@ def test_read_only_replica_is_forbidden(entity: str, role: str) -> None:
 
 def test_read_only_replicas_are_the_protocols() -> None:
     # issue 11: skills, services and theory questions are written by admins now; the
-    # booking history is the server's own
-    # issue 12: the credit ledger, balances and invoices are the server's own too
+    # booking history is the server's own; issue 12: the credit ledger, balances, invoices and
+    # instructors' payouts too
     assert set(READ_ONLY_REPLICAS) == {
         "student_progress",
         "payment",
@@ -234,6 +234,7 @@ def test_read_only_replicas_are_the_protocols() -> None:
         "credit_entry",
         "student_balance",
         "invoice",
+        "payout",
     }
 
 

@@ -58,6 +58,7 @@ def test_registry_holds_the_protocol_entities() -> None:
         "theory_question",
         "payment",
         "invoice",  # issue 12: invoices and credit notes, server-issued
+        "payout",  # issue 12: instructors' payouts (their own, and admins)
         "thread",  # issue 13: messaging, addressed to its two sides (Visibility.PARTY)
         "thread_member",
         "message",
@@ -256,10 +257,13 @@ def test_protocol_fields_are_record_fields(name: str) -> None:
 
 
 def test_staff_only_fields_are_record_fields_hidden_from_students() -> None:
-    """Only time off's reason is staff-only so far; whatever is declared must be a record
-    field (a typo would hide nothing) and never a scope key."""
+    """Time off's reason and an instructor's Stripe Connect state are staff-only; whatever
+    is declared must be a record field (a typo would hide nothing) and never a scope key."""
     declared = {s.name: s.staff_only for s in SPECS if s.staff_only}
-    assert declared == {"availability_exception": frozenset({"reason"})}
+    assert declared == {
+        "availability_exception": frozenset({"reason"}),
+        "instructor": frozenset({"payouts_enabled", "connect_status"}),
+    }
     for name, fields in declared.items():
         spec = ENTITIES[name]
         assert fields <= set(spec.record_fields)

@@ -17,12 +17,13 @@ import * as messages from './messages.js';
 import * as inbox from './inbox.js';
 import * as guardian from './guardian.js';
 import * as settings from './settings.js';
+import * as earnings from './earnings.js';
 
 export const NAV = {
-  instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['messages', 'Messages'], ['account', 'Account']],
+  instructor: [['today', 'Today'], ['calendar', 'Calendar'], ['students', 'Students'], ['availability', 'Availability'], ['messages', 'Messages'], ['earnings', 'Earnings'], ['account', 'Account']],
   student: [['home', 'Progress'], ['theory', 'Theory'], ['mock', 'Mock test'], ['bookings', 'Bookings'], ['calendar', 'Calendar'], ['messages', 'Messages'], ['account', 'Account']],
   admin: [['dashboard', 'Dashboard'], ['messages', 'Messages'], ['people', 'People'], ['calendar', 'Calendar'], ['bookings', 'Bookings'], ['availability', 'Availability'],
-    ['catalogue', 'Catalogue'], ['money', 'Money'], ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'],
+    ['catalogue', 'Catalogue'], ['money', 'Money'], ['earnings', 'Earnings'], ['journal', 'Journal'], ['notifications', 'Notifications'], ['devices', 'Devices'], ['audit', 'Audit log'],
     ['school', 'School'], ['account', 'Account']],
 };
 NAV.owner = NAV.admin;
@@ -33,7 +34,7 @@ export const ROUTES = {
     today: instructor.today, week: instructor.week, calendar: cal.calendar, students: instructor.students,
     student: instructor.studentDetail, lesson: lesson.lessonView, account: account.accountView,
     availability: availability.availability, settings: settings.settingsView,
-    messages: messages.messages,
+    messages: messages.messages, earnings: earnings.earningsView,
   },
   student: {
     home: student.home, theory: theory.topics, practice: theory.practice, mock: theory.mock,
@@ -47,7 +48,7 @@ export const ROUTES = {
     people: people.people, person: people.person, availability: availability.availability,
     audit: audit.auditView, catalogue: catalogue.catalogue, money: money.moneyView,
     bookings: bookings.bookings, booking: bookings.booking, settings: settings.settingsView,
-    messages: messages.messages,
+    messages: messages.messages, earnings: earnings.adminEarnings,
   },
 };
 ROUTES.guardian = {

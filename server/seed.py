@@ -287,26 +287,26 @@ async def _seed_credit(txn: WriteTxn, plan: SchoolPlan, students: list[Student])
     await txn.session.flush()
     student = students[1]
     payment_id = sid(plan.slug, "payment", "package", student.id)
-    # A package payment names no booking: `payments.booking_id` becomes nullable with the
-    # checkout slice (migration 0018); until then the ledger names the payment alone.
-    if Payment.__table__.c.booking_id.nullable:
-        txn.stamp(
-            "payment",
-            Payment(
-                tenant_id=txn.tenant_id,
-                id=payment_id,
-                booking_id=None,
-                student_id=student.id,
-                amount_cents=packages["five"].price_cents,
-                currency="GBP",
-                status="succeeded",
-                provider="desk",
-                provider_ref=None,
-                field_hlc={},
-                deleted=False,
-            ),
-        )
-        await txn.session.flush()
+    # Paid at the desk: a package payment names its package, not a booking.
+    paid = Payment(
+        tenant_id=txn.tenant_id,
+        id=payment_id,
+        purpose="package",
+        booking_id=None,
+        package_id=packages["five"].id,
+        payer_user_id=student.user_id,
+        student_id=student.id,
+        amount_cents=packages["five"].price_cents,
+        currency="GBP",
+        status="succeeded",
+        provider="desk",
+        provider_ref=None,
+        field_hlc={},
+        deleted=False,
+    )
+    txn.stamp("payment", paid)
+    await txn.session.flush()
+    await invoicing.settle(txn, paid)  # its invoice, as any payment's
     await ledger.grant_package(
         txn, student_id=student.id, package_id=packages["five"].id, payment_id=payment_id
     )

@@ -28,7 +28,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from schemas import Booking, Instructor, Payment, Payout, Refund, Student
+from schemas import Booking, Instructor, Package, Payment, Payout, Refund, Student
 from sync.audit_log import decode_cursor, encode_cursor
 from sync.errors import Invalid
 from sync.records import wire_value
@@ -70,18 +70,21 @@ class Report:
 
 
 def _payments(tenant: str) -> tuple[Select[*tuple[Any, ...]], Columns]:
-    booking = aliased(Booking)
+    booking, package = aliased(Booking), aliased(Package)
     student, instructor = aliased(Student), aliased(Instructor)
     q = (
         select(
             Payment.created_at.label("at"),
             Payment.id.label("id"),
+            Payment.purpose.label("purpose"),
             Payment.student_id.label("student_id"),
             student.name.label("student_name"),
             booking.instructor_id.label("instructor_id"),
             instructor.name.label("instructor_name"),
             Payment.booking_id.label("booking_id"),
             booking.start.label("lesson_start"),
+            Payment.package_id.label("package_id"),
+            package.name.label("package_name"),
             Payment.amount_cents.label("amount_cents"),
             Payment.currency.label("currency"),
             Payment.status.label("status"),
@@ -93,6 +96,7 @@ def _payments(tenant: str) -> tuple[Select[*tuple[Any, ...]], Columns]:
         .outerjoin(
             instructor, and_(instructor.tenant_id == tenant, instructor.id == booking.instructor_id)
         )
+        .outerjoin(package, and_(package.tenant_id == tenant, package.id == Payment.package_id))
         .where(Payment.tenant_id == tenant)
     )
     return q, {
@@ -159,6 +163,10 @@ def _payouts(tenant: str) -> tuple[Select[*tuple[Any, ...]], Columns]:
             Payout.net_cents.label("net_cents"),
             Payout.currency.label("currency"),
             Payout.status.label("status"),
+            Payout.lesson_start.label("lesson_start"),
+            Payout.transfer_status.label("transfer_status"),
+            Payout.reversed_cents.label("reversed_cents"),
+            Payout.paid_out_at.label("paid_out_at"),
         )
         .outerjoin(booking, and_(booking.tenant_id == tenant, booking.id == Payout.booking_id))
         .outerjoin(student, and_(student.tenant_id == tenant, student.id == booking.student_id))
@@ -184,12 +192,15 @@ REPORTS: dict[str, Report] = {
         columns=(
             "at",
             "id",
+            "purpose",
             "student_id",
             "student_name",
             "instructor_id",
             "instructor_name",
             "booking_id",
             "lesson_start",
+            "package_id",
+            "package_name",
             "amount_cents",
             "currency",
             "status",
@@ -234,9 +245,13 @@ REPORTS: dict[str, Report] = {
             "net_cents",
             "currency",
             "status",
+            "lesson_start",
+            "transfer_status",
+            "reversed_cents",
+            "paid_out_at",
         ),
         amounts=("gross_cents", "fee_cents", "net_cents"),
-        statuses=frozenset({"pending", "cancelled", "sending", "sent", "paid_out", "reversed"}),
+        statuses=frozenset({"pending", "cancelled"}),  # the share; transfer_status is the money's way
         build=_payouts,
     ),
 }

@@ -89,7 +89,12 @@ async def test_payments_with_names_totals_and_filters(client: Any, db: Db) -> No
     for row in page["rows"]:
         assert set(row) == set(page["columns"])
         assert row["student_name"] == names[row["student_id"]]
-        assert row["instructor_name"] and row["lesson_start"]
+        if row["purpose"] == "booking":  # a lesson: who taught it and when
+            assert row["instructor_name"] and row["lesson_start"] and not row["package_name"]
+        else:  # the demo's package bought at the desk
+            assert row["purpose"] == "package" and row["package_name"]
+            assert row["instructor_name"] is None and row["lesson_start"] is None
+    assert {r["purpose"] for r in page["rows"]} == {"booking", "package"}
     # By student: only theirs, and the totals follow the filter.
     one = payments[0].student_id
     theirs = [p for p in payments if p.student_id == one]
@@ -120,7 +125,7 @@ async def test_pages_cut_by_cursor_cover_every_row_once(client: Any, db: Db) -> 
 
 async def test_refunds_and_payouts(client: Any, db: Db) -> None:
     tenant, payments = await _demo(db)
-    paid = payments[0]
+    paid = next(p for p in payments if p.booking_id)
     refund_id, payout_id = await _refund_and_payout(db, tenant, paid)
     admin = bearer(await login(client, "admin@demo.test"))
     refunds = await _money(client, admin, "refunds")

@@ -12,8 +12,8 @@ const KINDS = {
   payments: {
     label: 'Payments',
     statuses: ['pending', 'succeeded', 'failed', 'partially_refunded', 'refunded'],
-    head: ['When', 'Student', 'Lesson', 'Amount', 'Status', 'Paid by'],
-    cells: (r) => [fmt.dateTime(r.at), r.student_name || '', r.lesson_start ? `${fmt.day(r.lesson_start)} ${fmt.time(r.lesson_start)} · ${r.instructor_name || ''}` : '',
+    head: ['When', 'Student', 'For', 'Amount', 'Status', 'Paid by'],
+    cells: (r) => [fmt.dateTime(r.at), r.student_name || '', paidFor(r),
       fmt.money(r.amount_cents, r.currency), words(r.status), r.provider === 'desk' ? 'At the desk' : 'Card'],
     totals: (t, c) => `${fmt.money(t.amount_cents, c)} in all`,
   },
@@ -26,10 +26,10 @@ const KINDS = {
   },
   payouts: {
     label: 'Payouts',
-    statuses: ['pending', 'sending', 'sent', 'paid_out', 'reversed', 'cancelled'],
-    head: ['When', 'Instructor', 'Student', 'Gross', 'Fee', 'Net', 'Status'],
-    cells: (r) => [fmt.dateTime(r.at), r.instructor_name || '', r.student_name || '', fmt.money(r.gross_cents, r.currency),
-      fmt.money(r.fee_cents, r.currency), fmt.money(r.net_cents, r.currency), words(r.status)],
+    statuses: ['pending', 'cancelled'],
+    head: ['Lesson', 'Instructor', 'Student', 'Gross', 'Fee', 'Net', 'Share', 'Transfer'],
+    cells: (r) => [fmt.dateTime(r.lesson_start || r.at), r.instructor_name || '', r.student_name || '', fmt.money(r.gross_cents, r.currency),
+      fmt.money(r.fee_cents, r.currency), fmt.money(r.net_cents, r.currency), words(r.status), words(r.transfer_status) || 'not sent'],
     totals: (t, c) => `gross ${fmt.money(t.gross_cents, c)}, fee ${fmt.money(t.fee_cents, c)}, net ${fmt.money(t.net_cents, c)}`,
   },
 };
@@ -37,6 +37,13 @@ const KINDS = {
 const state = { kind: 'payments', status: '', student_id: '', instructor_id: '', since: '', until: '' };
 
 function words(status) { return (status || '').replace(/_/g, ' '); }
+
+/** What a payment paid for: a lesson (when, with whom), a package, or the balance. */
+function paidFor(r) {
+  if (r.purpose === 'package') return `Package: ${r.package_name || 'lessons'}`;
+  if (r.purpose === 'balance') return 'Balance owed';
+  return r.lesson_start ? `Lesson ${fmt.day(r.lesson_start)} ${fmt.time(r.lesson_start)} · ${r.instructor_name || ''}` : 'Lesson';
+}
 
 function query(extra = {}) {
   const q = new URLSearchParams();

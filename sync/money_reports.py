@@ -251,7 +251,8 @@ REPORTS: dict[str, Report] = {
             "paid_out_at",
         ),
         amounts=("gross_cents", "fee_cents", "net_cents"),
-        statuses=frozenset({"pending", "cancelled"}),  # the share; transfer_status is the money's way
+        # The share's own status; `transfer_status` says where its money is.
+        statuses=frozenset({"pending", "cancelled"}),
         build=_payouts,
     ),
 }

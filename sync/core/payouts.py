@@ -59,3 +59,12 @@ def country_of(locale: str | None) -> str:
     region = (locale or "").replace("_", "-").split("-")[1:2]
     code = region[0].upper() if region else ""
     return code if len(code) == 2 and code.isalpha() else "GB"
+
+
+def split_fee(gross: int, fee_bps: int) -> tuple[int, int]:
+    """(platform fee, instructor share) of `gross` minor units; the fee is rounded half up
+    to a whole minor unit and the share is the rest, so the two always add up."""
+    if not 0 <= fee_bps <= 10_000:
+        raise ValueError("fee_bps must be between 0 and 10000")
+    fee = (gross * fee_bps + 5_000) // 10_000
+    return fee, gross - fee

@@ -12,7 +12,8 @@ back (kind `refund`), and a late cancellation's fee (`late_fee_cents`, set by
 sync.rules.booking_cancel) is charged on the ledger (kind `fee`), whatever paid for the
 booking: the fee replaces the forfeited lesson, never both. A booking re-opened by the
 office draws its credit again (or is refused) and its fee is waived. All of it is read
-from the ledger's state, so nothing is ever given back or charged twice.
+from the ledger's state, so nothing is ever given back or charged twice. A credit booking
+that is completed earns its instructor's payout (sync.money.payouts, once per booking).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from schemas import Booking
 from sync.core.command import Reject
 from sync.core.policy import LIVE_BOOKING
-from sync.money import ledger
+from sync.money import ledger, payouts
 from sync.rules.batch import Context
 
 ENDED = frozenset({"cancelled", "declined"})
@@ -73,6 +74,8 @@ async def follow(ctx: Context, row: Booking, previous: str | None) -> None:
     if previous is None or previous == row.status:
         return
     by = ctx.who.user_id
+    if row.status == "completed":  # a lesson played on credit earns its instructor's payout
+        await payouts.for_credit_booking(ctx.txn, row)
     if row.status in ENDED and previous not in ENDED:
         if row.payment_status == "credit":
             await ledger.give_back(

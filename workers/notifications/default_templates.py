@@ -305,37 +305,51 @@ DEFAULTS: dict[str, Defaults] = {
         "<p>If it was not you, ignore this email: your password stays as it is.</p>",
         short="{{ school.name }}: the password reset link is in your email.",
     ),
+    # A payment is for a lesson (`booking` set), a package or the balance owed: `payment.for`
+    # says which in words ("your lesson on …", "the 5 lessons package", "your balance").
     "payment_succeeded": Defaults(
-        subject="Receipt: {{ payment.amount }} for your lesson on {{ booking.start }}",
-        text="Hello {{ recipient.name }},\n\nThank you: we received {{ payment.amount }}.\n\n"
+        subject="Receipt: {{ payment.amount }} for {{ payment.for }}",
+        text="Hello {{ recipient.name }},\n\nThank you: we received {{ payment.amount }} for "
+        "{{ payment.for }}.\n\n"
+        + "{% if booking %}"
         + _BOOKING_TEXT
+        + "{% endif %}"
         + "\nPayment reference: {{ payment.reference }}"
         + "{% if invoice %}\nYour invoice {{ invoice.number }} is attached.{% endif %}",
         html="<p>Hello {{ recipient.name }},</p><p>Thank you: we received "
-        "<strong>{{ payment.amount }}</strong>.</p>"
+        "<strong>{{ payment.amount }}</strong> for {{ payment.for }}.</p>"
+        + "{% if booking %}"
         + _BOOKING_HTML
+        + "{% endif %}"
         + "<p>Payment reference: {{ payment.reference }}</p>"
         + "{% if invoice %}<p>Your invoice {{ invoice.number }} is attached.</p>{% endif %}",
         short="{{ school.name }}: payment of {{ payment.amount }} received. Thank you!",
     ),
     "payment_failed": Defaults(
         subject="Payment of {{ payment.amount }} did not go through",
-        text="Hello {{ recipient.name }},\n\nYour payment of {{ payment.amount }} was not "
-        "taken{% if payment.reason %} ({{ payment.reason }}){% endif %}. Your lesson is still "
-        "booked; please pay again in the app, with this or another card.\n\n" + _BOOKING_TEXT,
+        text="Hello {{ recipient.name }},\n\nYour payment of {{ payment.amount }} for "
+        "{{ payment.for }} was not taken{% if payment.reason %} ({{ payment.reason }}){% endif %}."
+        "{% if booking %} Your lesson is still booked;{% endif %} Please pay again in the app, "
+        "with this or another card.\n\n{% if booking %}" + _BOOKING_TEXT + "{% endif %}",
         html="<p>Hello {{ recipient.name }},</p><p>Your payment of "
-        "<strong>{{ payment.amount }}</strong> was not taken{% if payment.reason %} "
-        "({{ payment.reason }}){% endif %}. Your lesson is still booked; please pay again in "
-        "the app, with this or another card.</p>" + _BOOKING_HTML,
+        "<strong>{{ payment.amount }}</strong> for {{ payment.for }} was not taken"
+        "{% if payment.reason %} ({{ payment.reason }}){% endif %}.{% if booking %} Your lesson "
+        "is still booked;{% endif %} Please pay again in the app, with this or another card.</p>"
+        "{% if booking %}" + _BOOKING_HTML + "{% endif %}",
         short="{{ school.name }}: your payment of {{ payment.amount }} did not go through. "
         "Please pay again in the app.",
     ),
     "payment_refunded": Defaults(
-        subject="Refund of {{ payment.refunded }} for your lesson on {{ booking.start }}",
+        subject="Refund of {{ payment.refunded }} for {{ payment.for }}",
         text="Hello {{ recipient.name }},\n\nWe refunded {{ payment.refunded }} to your card.\n\n"
-        + _BOOKING_TEXT,
+        + "{% if booking %}"
+        + _BOOKING_TEXT
+        + "{% endif %}",
         html="<p>Hello {{ recipient.name }},</p><p>We refunded "
-        "<strong>{{ payment.refunded }}</strong> to your card.</p>" + _BOOKING_HTML,
+        "<strong>{{ payment.refunded }}</strong> to your card.</p>"
+        + "{% if booking %}"
+        + _BOOKING_HTML
+        + "{% endif %}",
         short="{{ school.name }}: {{ payment.refunded }} refunded to your card.",
     ),
     "credit_note_issued": Defaults(

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from schemas import BookingMove, MockTest, TestRecord, utcnow
+from schemas import BookingMove, MockTest, Payment, TestRecord, utcnow
 from workers.money import format_money
 from workers.notifications import accounts as account_mail
 from workers.notifications import invoice_mail, messages, template_admin, time_off
@@ -167,6 +167,16 @@ async def _conflict(f: Facts, p: dict[str, Any]) -> Expansion:
     return Expansion(await f.admins(), context)
 
 
+async def _paid_for(f: Facts, payment: Payment, booking: dict[str, Any]) -> str:
+    """What a payment paid for, in words: a lesson, a package or the balance owed."""
+    if payment.purpose == "package":
+        package = await f.package(payment.package_id)
+        return f"the {package.name} package" if package is not None else "a lesson package"
+    if payment.purpose == "balance":
+        return "your balance"
+    return f"your lesson on {booking['start']}" if booking else "your lesson"
+
+
 async def _payment(f: Facts, p: dict[str, Any]) -> Expansion:
     payment = await f.payment(p.get("payment_id"))
     if payment is None:
@@ -175,6 +185,7 @@ async def _payment(f: Facts, p: dict[str, Any]) -> Expansion:
     context = {
         "booking": booking,
         "payment": {
+            "for": await _paid_for(f, payment, booking),
             "amount": format_money(payment.amount_cents, payment.currency),
             "refunded": format_money(int(p.get("refunded_cents") or 0), payment.currency),
             "reference": payment.provider_ref or payment.id,

@@ -51,6 +51,7 @@ from schemas import (
     Lesson,
     LessonNote,
     Membership,
+    Package,
     Payment,
     Service,
     Skill,
@@ -277,6 +278,10 @@ class Facts:
 
     async def payment(self, payment_id: str | None) -> Payment | None:
         row: Payment | None = await self._get(Payment, payment_id)
+        return row
+
+    async def package(self, package_id: str | None) -> Package | None:
+        row: Package | None = await self._get(Package, package_id)
         return row
 
     async def lessons_on(self, instructor_id: str, day: dt.date) -> list[dict[str, Any]]:

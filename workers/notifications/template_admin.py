@@ -106,6 +106,7 @@ _TIME_OFF = {
 }
 _PAYMENT = {
     "amount": "£42.00",
+    "for": "your lesson on Tue 08 Dec 2026 09:00",
     "refunded": "£42.00",
     "reference": "pi_sample",
     "status": "succeeded",

@@ -6,9 +6,10 @@ created with an idempotency key made of the instructor's id, so a double tap, a 
 crash before we stored its id gets the same account back, which is then stored on the
 instructor before the onboarding link is returned.
 
-A payout is written once per booking (card: on the payment's first success; credit: by
-`payout_for_credit_booking`). Money moves only once the lesson is completed and the
-instructor's account can be paid: then a `payout_transfer` outbox job is queued
+A payout is written once per booking (sync.money.payouts; card: on the payment's first
+success; credit: when the lesson is completed). Money moves only once the lesson is
+completed and the instructor's account can be paid: then a `payout_transfer` outbox job is
+queued
 (workers/payments/transfers.py sends it). Webhooks move a payout's `transfer_status` forward
 only (sync.core.payouts), whatever their order.
 """
@@ -16,8 +17,6 @@ only (sync.core.payouts), whatever their order.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import uuid
 from typing import Any
 
 import stripe
@@ -28,9 +27,9 @@ from schemas import Booking, Instructor, OutboxEvent, Payment, Payout, Tenant
 from sync.core import payouts as rules
 from sync.core.principal import Principal
 from sync.errors import Forbidden, NotFound
+from sync.money import payouts
 from sync.store import Store, WriteTxn
 from workers.config import WorkerConfig
-from workers.money import split_fee
 from workers.outbox import new_event
 from workers.payments.provider import PaymentsUnavailable, ProviderError, stripe_client
 
@@ -120,52 +119,17 @@ class Onboarding:
 async def write_payout(
     txn: WriteTxn, booking: Booking, gross_cents: int, currency: str, payment_id: str | None
 ) -> Payout | None:
-    """The instructor's share of one lesson, once per booking (None if it exists), split by
-    the school's platform fee; queued for transfer at once if it is already due."""
-    s = txn.session
-    if await s.scalar(select(Payout.id).where(Payout.booking_id == booking.id)) is not None:
-        return None
-    bps = await s.scalar(select(Tenant.platform_fee_bps).where(Tenant.id == txn.tenant_id))
-    fee, net = split_fee(gross_cents, int(bps if bps is not None else 1500))
-    payout = Payout(
-        tenant_id=txn.tenant_id,
-        id=str(uuid.uuid4()),
-        instructor_id=booking.instructor_id,
-        booking_id=booking.id,
-        payment_id=payment_id,
-        gross_cents=gross_cents,
-        fee_cents=fee,
-        net_cents=net,
-        currency=currency,
-        status="pending",
-        lesson_start=booking.start,
-        reversed_cents=0,
-        field_hlc={},
-        deleted=False,
-    )
-    txn.stamp("payout", payout)
-    await s.flush()
-    await queue_due(txn, instructor_id=booking.instructor_id)
+    """The instructor's share of one lesson, once per booking (sync.money.payouts), queued
+    for transfer at once if it is already due."""
+    payout = await payouts.write_payout(txn, booking, gross_cents, currency, payment_id)
+    if payout is not None:
+        await queue_due(txn, instructor_id=booking.instructor_id)
     return payout
 
 
 async def payout_for_payment(txn: WriteTxn, payment: Payment, booking: Booking) -> None:
-    """A card payment's first success: its instructor's payout (today's rule)."""
+    """A card payment's first success: its instructor's payout."""
     await write_payout(txn, booking, payment.amount_cents, payment.currency, payment.id)
-
-
-async def payout_for_credit_booking(txn: WriteTxn, booking: Booking) -> Payout | None:
-    """The payout of a completed booking paid with package credit (payment_status 'credit'):
-    the lesson's value is what the student paid per lesson of the package the credit came
-    from (the ledger's `lesson_value`). None when there is nothing to pay (no value)."""
-    if booking.status != "completed" or booking.payment_status != "credit":
-        return None
-    # The ledger slice's module (sync/money/ledger.py), imported when first needed.
-    ledger: Any = importlib.import_module("sync.money.ledger")
-    value = await ledger.lesson_value(txn, booking.id)
-    if not value or value <= 0:
-        return None
-    return await write_payout(txn, booking, int(value), booking.currency, None)
 
 
 def due_payouts_query(instructor_id: str | None = None) -> Any:

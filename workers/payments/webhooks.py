@@ -272,6 +272,7 @@ async def _move(txn: WriteTxn, payment: Payment, target: str, refunded_cents: in
     invoice_id = await invoicing.settle(txn, payment)  # the invoice, credit notes (once)
     if first_success and booking is not None:
         await connect.payout_for_payment(txn, payment, booking)
+    if first_success:  # a lesson's, a package's or a balance's receipt, with its invoice
         receipt = {**_payload(payment), "invoice_id": invoice_id}  # the PDF goes with it
         await _emit(txn, "payment_succeeded", receipt, f"payment_succeeded:{payment.id}")
     if target in ("refunded", "partially_refunded"):

@@ -500,3 +500,22 @@ async def test_hostile_package_and_pay_with_values_are_rejected_alone(client: An
         "booking", uid(), "put", _booking(inst, service, slot_on(next(day), 9), "card")
     )
     assert ok["status"] == "applied", ok
+
+
+async def test_a_lesson_cancelled_in_the_car_gives_the_credit_back(client: Any, db: Db) -> None:
+    st, inst, service = await _setup(client)
+    me = st.user["student_id"]
+    await _grant(db, me, await _package(client, lessons=1))
+    bid = uid()
+    r = await st.one("booking", bid, "put", _booking(inst, service, slot_on(weekdays(9, 1)[0], 14)))
+    assert r["status"] == "applied", r
+    ok = await inst.one("booking", bid, "patch", {"status": "confirmed"})
+    assert ok["status"] == "applied", ok
+    assert await _balance(db, me) == (0, 0, 0)
+    await inst.pull(entities="lesson")
+    (lesson,) = [x for x in inst.of("lesson").values() if x["booking_id"] == bid]
+    r = await inst.one("lesson", lesson["id"], "patch", {"status": "cancelled"})
+    assert r["status"] == "applied", r
+    async with db.store.read(TENANT) as s:
+        assert await s.scalar(select(Booking.status).where(Booking.id == bid)) == "cancelled"
+    assert await _balance(db, me) == (1, 0, 0) == await _ledger_sum(db, me)

@@ -123,7 +123,7 @@ async def test_intent_then_signed_webhook_marks_the_booking_paid_on_the_students
     assert (await (await _hook(pay, late_failure)).json())["outcome"] == "kept succeeded"
 
     changes = await st.pull()
-    # (and the invoice issued with the success: tests/workers/test_invoices.py)
+    # (and the invoice issued with the success: tests/workers/test_invoice_webhooks.py)
     assert {c["entity"] for c in changes} == {"payment", "booking", "invoice"}
     assert st.of("payment")[payment["id"]]["status"] == "succeeded"
     assert st.of("booking")[bid]["payment_status"] == "paid"

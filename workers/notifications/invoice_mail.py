@@ -9,6 +9,7 @@ issued) goes to the student, and their guardians' copies like every payment mail
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from schemas import Invoice
@@ -46,7 +47,7 @@ async def attach(f: Facts, payload: dict[str, Any], expansion: Expansion) -> Non
     if row is None:
         return
     doc = invoice_pdf.doc_of(row, f.tz, credited.number if credited else None)
-    data = invoice_pdf.render(doc)
+    data = await asyncio.to_thread(invoice_pdf.render, doc)  # ~13 ms: off the event loop
     expansion.attachments.append(Attachment(doc.filename, "application/pdf", data))
     expansion.context.setdefault("invoice", _facts(row, credited))
 

@@ -37,14 +37,15 @@ async function save(app, inv, status) {
 function row(app, inv) {
   const credit = inv.kind === 'credit_note';
   const status = h('span', { class: 'hint', role: 'status', 'data-testid': 'invoice-download-status' });
-  const label = `${credit ? 'Credit note' : 'Invoice'} ${inv.number}`;
+  // The name begins with the visible text, as speech input users say what they see.
+  const label = `Download PDF of ${credit ? 'credit note' : 'invoice'} ${inv.number}`;
   return h('li', { class: 'invoice', 'data-testid': 'invoice', 'data-invoice-id': inv.id },
     h('div', {}, h('strong', {}, inv.number), ' · ', fmt.day(inv.issued_at), ' · ',
       fmt.money(inv.total_cents, inv.currency), ' ',
       credit ? badge('credit note') : badge(inv.status, inv.status === 'paid' ? 'completed' : '')),
     h('div', { class: 'hint' }, (inv.lines || []).map((l) => l.description).join('; ')),
     h('div', { class: 'actions' },
-      h('button', { type: 'button', 'aria-label': `Download ${label} (PDF)`, onclick: () => save(app, inv, status) },
+      h('button', { type: 'button', 'aria-label': label, onclick: () => save(app, inv, status) },
         'Download PDF'), ' ', status));
 }
 

@@ -330,3 +330,41 @@ async def test_the_counter_row_lock_alone_keeps_numbers_unique(db: Db) -> None:
     kept = [n for n in await asyncio.gather(*tasks) if n is not None]
     assert len(kept) == 8
     assert sorted(_seq(n) for n in kept) == list(range(before + 1, before + 9))
+
+
+async def test_the_database_refuses_a_second_invoice_or_credit_note(db: Db) -> None:
+    """The floor under the issuing code's own checks: one invoice per payment and one credit
+    note per refund (partial index: the credit notes share their invoice's payment)."""
+    from sqlalchemy.exc import IntegrityError
+
+    tenant_id = await _demo_id(db)
+    [invoice, *_] = await _rows(db, Invoice, Invoice.tenant_id == tenant_id)
+
+    def copy(**over: Any) -> Invoice:
+        fields = {c.key: getattr(invoice, c.key) for c in Invoice.__table__.columns}
+        return Invoice(**{**fields, "id": str(uuid.uuid4()), **over})
+
+    refund_id = str(uuid.uuid4())
+    note = {
+        "kind": "credit_note",
+        "credits_invoice_id": invoice.id,
+        "subtotal_cents": -100,
+        "total_cents": -100,
+        "status": "issued",
+    }
+    attempts = [
+        ({"number": "INV-999998"}, False),  # the same payment again
+        ({"number": "CN-999997", "refund_id": refund_id, **note}, True),  # its first credit
+        ({"number": "CN-999998", "refund_id": refund_id, **note}, False),  # that refund again
+        ({"number": invoice.number, "payment_id": str(uuid.uuid4())}, False),  # number reused
+    ]
+    for over, allowed in attempts:
+        async with db.sessions() as s:
+            bind_tenant(s, tenant_id)
+            try:
+                async with s.begin():
+                    s.add(copy(**over))
+                stored = True
+            except IntegrityError:
+                stored = False
+        assert stored is allowed, over

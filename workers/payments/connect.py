@@ -272,7 +272,6 @@ async def on_refund(txn: WriteTxn, payment: Payment, target: str, refunded_cents
 
 
 # --- webhooks -----------------------------------------------------------------------------
-EVENT_PREFIXES = ("account.", "transfer.", "payout.")
 
 
 def handles(kind: str) -> bool:

@@ -390,6 +390,7 @@ async def test_only_its_instructor_and_admins_read_a_payout_and_earnings(
     denied = await pay.get("/v1/me/earnings", headers=st.headers)
     assert denied.status == 403 and (await denied.json())["error"]["code"] == "forbidden"
     assert (await pay.get("/v1/admin/earnings", headers=inst.headers)).status == 403
+    assert (await pay.get("/v1/me/earnings", headers=admin.headers)).status == 403  # none
     bad = await pay.get("/v1/me/earnings?period=year", headers=inst.headers)
     assert bad.status == 422 and (await bad.json())["error"]["code"] == "invalid"
     url = f"/v1/admin/earnings?period=week&instructor_id={inst.user['instructor_id']}"

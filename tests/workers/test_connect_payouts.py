@@ -427,3 +427,27 @@ async def test_payouts_waiting_for_set_up_are_sent_once_the_account_is_enabled(
     await d.run(once=True)
     assert [j.status for j in await _jobs(db, payout.id)] == ["done"]
     assert len(stripe_api.transfers) == 1
+
+
+async def test_a_refund_before_the_lesson_cancels_the_payout_and_paying_again_restores_it(
+    pay: Any, stripe_api: StripePeer, db: Db
+) -> None:
+    st, inst, bid, first_payment = await _paid_completed_booking(pay, stripe_api, complete=False)
+    admin = await Device(pay, "admin@demo.test").login()
+    url = f"/v1/admin/payments/{first_payment}/refund"
+    assert (await pay.post(url, json={}, headers=admin.headers)).status == 201
+    [payout] = await _rows(db, Payout, Payout.booking_id == bid)
+    assert (payout.status, payout.transfer_status) == ("cancelled", None)
+    await inst.pull()
+    assert inst.of("payout")[payout.id]["status"] == "cancelled"
+    # The student pays again: the booking's one payout is the new payment's.
+    resp = await pay.post("/v1/payments/intents", json={"booking_id": bid}, headers=st.headers)
+    assert resp.status == 201, await resp.text()
+    intent = await resp.json()
+    pi = stripe_api.intents[intent["payment_intent_id"]]
+    await _hook(pay, "payment_intent.succeeded", {**pi, "status": "succeeded"})
+    [again] = await _rows(db, Payout, Payout.booking_id == bid)
+    assert again.id == payout.id and again.payment_id == intent["payment"]["id"]
+    assert (again.status, again.net_cents) == ("pending", 3570)
+    await inst.pull()
+    assert inst.of("payout")[payout.id]["status"] == "pending"

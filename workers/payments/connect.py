@@ -122,12 +122,22 @@ async def write_payout(
     txn: WriteTxn, booking: Booking, gross_cents: int, currency: str, payment_id: str | None
 ) -> Payout | None:
     """The instructor's share of one lesson, once per booking (None if it exists), split by
-    the school's platform fee; queued for transfer at once if it is already due."""
+    the school's platform fee; queued for transfer at once if it is already due. A payout
+    cancelled by a full refund before any money moved is the one a new payment of the same
+    booking revives (one payout per booking)."""
     s = txn.session
-    if await s.scalar(select(Payout.id).where(Payout.booking_id == booking.id)) is not None:
-        return None
     bps = await s.scalar(select(Tenant.platform_fee_bps).where(Tenant.id == txn.tenant_id))
     fee, net = split_fee(gross_cents, int(bps if bps is not None else 1500))
+    existing = await s.scalar(select(Payout).where(Payout.booking_id == booking.id))
+    if existing is not None:
+        if existing.status != "cancelled" or existing.transfer_status is not None:
+            return None
+        existing.payment_id, existing.status, existing.currency = payment_id, "pending", currency
+        existing.gross_cents, existing.fee_cents, existing.net_cents = gross_cents, fee, net
+        txn.stamp("payout", existing)
+        await s.flush()
+        await queue_due(txn, instructor_id=booking.instructor_id)
+        return existing
     payout = Payout(
         tenant_id=txn.tenant_id,
         id=str(uuid.uuid4()),

@@ -16,15 +16,16 @@ from sync.store import Store
 
 
 async def earnings(
-    store: Store, who: Principal, period: Period, instructor_id: str | None = None
+    store: Store, who: Principal, period: Period, instructor_id: str | None = None, own: bool = True
 ) -> dict[str, Any]:
-    """{period, timezone, currency, groups: [...], instructors: {id: name}} for the
-    signed-in instructor (their own, whatever `instructor_id` says) or, for admins, every
-    instructor or the one named."""
-    if not who.is_admin:
-        if who.role != "instructor" or not who.instructor_id:
-            raise Forbidden("only instructors and admins read earnings")
+    """{period, timezone, currency, groups: [...], instructors: {id: name}}: with `own`, the
+    signed-in instructor's; else (admins) every instructor's or the one named."""
+    if own:
+        if not who.instructor_id:
+            raise Forbidden("only instructors have earnings")
         instructor_id = who.instructor_id
+    elif not who.is_admin:
+        raise Forbidden("only the school's owner or admins read every instructor's earnings")
     async with store.read(who.tenant_id) as s:
         tenant = await s.scalar(select(Tenant).where(Tenant.id == who.tenant_id))
         assert tenant is not None

@@ -42,7 +42,7 @@ async def admin_earnings(request: web.Request) -> web.Response:
     who = require_admin(request)
     instructor_id = uuid_param(request.query, "instructor_id")
     store = request.app[SYNC].store
-    return json_response(await earnings(store, who, _period(request), instructor_id))
+    return json_response(await earnings(store, who, _period(request), instructor_id, own=False))
 
 
 async def _onboarding(app: web.Application) -> AsyncIterator[None]:

@@ -32,15 +32,17 @@ def moves_forward(current: str | None, target: str) -> bool:
 
 def connect_status(account: Mapping[str, Any]) -> tuple[bool, str]:
     """(payouts_enabled, connect_status) of a Stripe account object: 'enabled' once Stripe
-    pays out to it; 'restricted' when Stripe disabled it or wants more after the details
-    were given; 'pending' while onboarding is unfinished."""
-    enabled = bool(account.get("payouts_enabled"))
-    if enabled:
+    pays out to it; 'restricted' when Stripe disabled it (but while it only verifies what
+    was given) or still wants something after the details were given; 'pending' while the
+    onboarding is unfinished or being verified."""
+    if account.get("payouts_enabled"):
         return True, "enabled"
     requirements = account.get("requirements") or {}
-    if requirements.get("disabled_reason") and account.get("details_submitted"):
+    reason = str(requirements.get("disabled_reason") or "")
+    wanted = requirements.get("currently_due") or requirements.get("past_due")
+    if reason and reason != "requirements.pending_verification":
         return False, "restricted"
-    if account.get("details_submitted"):
+    if account.get("details_submitted") and wanted:
         return False, "restricted"
     return False, "pending"
 

@@ -27,13 +27,22 @@ DEFAULT_FEE_BPS = 1500
 async def write_payout(
     txn: WriteTxn, booking: Booking, gross_cents: int, currency: str, payment_id: str | None
 ) -> Payout | None:
-    """The instructor's share of one lesson (None if the booking has one already), split by
-    the school's platform fee and stamped so it syncs to its instructor."""
+    """The instructor's share of one lesson, split by the school's platform fee and stamped
+    so it syncs to its instructor; None if the booking has one already. A payout cancelled
+    by a full refund before any money moved is the one a new payment of the same booking
+    revives (one payout per booking, never none for a re-paid lesson)."""
     s = txn.session
-    if await s.scalar(select(Payout.id).where(Payout.booking_id == booking.id)) is not None:
-        return None
     bps = await s.scalar(select(Tenant.platform_fee_bps).where(Tenant.id == txn.tenant_id))
     fee, net = split_fee(gross_cents, int(bps if bps is not None else DEFAULT_FEE_BPS))
+    existing = await s.scalar(select(Payout).where(Payout.booking_id == booking.id))
+    if existing is not None:
+        if existing.status != "cancelled" or existing.transfer_status is not None:
+            return None
+        existing.payment_id, existing.status, existing.currency = payment_id, "pending", currency
+        existing.gross_cents, existing.fee_cents, existing.net_cents = gross_cents, fee, net
+        txn.stamp("payout", existing)
+        await s.flush()
+        return existing
     payout = Payout(
         tenant_id=txn.tenant_id,
         id=str(uuid.uuid4()),

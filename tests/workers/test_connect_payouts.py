@@ -6,6 +6,7 @@ Stripe's answer and our commit, reversals on refunds, bank payouts, and who read
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,12 @@ async def _tenant_id(db: Db) -> str:
     return str(tenant.id)
 
 
-async def _hook(client: Any, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+async def _hook(
+    client: Any, kind: str, obj: dict[str, Any], created: int | None = None
+) -> dict[str, Any]:
     body = stripe_event(kind, obj)
+    if created is not None:  # an event Stripe made at another moment
+        body = json.dumps({**json.loads(body), "created": created}).encode()
     headers = {
         "Content-Type": "application/json",
         "Stripe-Signature": stripe_signature(body, STRIPE_WHSEC),
@@ -166,6 +171,20 @@ async def test_onboarding_makes_one_account_and_the_hosted_page_enables_payouts(
     assert "payouts_enabled" not in theirs and "connect_status" not in theirs
     await admin.pull()
     assert admin.of("instructor")[instructor_id]["connect_status"] == "enabled"
+    # Stripe's events come in any order: an older state arriving late changes nothing.
+    older = {**account, "payouts_enabled": False, "details_submitted": False}
+    late = await _hook(pay, "account.updated", older, created=int(time.time()) - 3600)
+    assert late["outcome"] == "ignored: an older account state"
+    [row] = await _rows(db, Instructor, Instructor.id == instructor_id)
+    assert (row.payouts_enabled, row.connect_status) == (True, "enabled")
+    # A newer one applies: Stripe restricted the account.
+    restricted = {**older, "details_submitted": True}
+    restricted["requirements"] = {"disabled_reason": "requirements.past_due"}
+    newer = await _hook(pay, "account.updated", restricted, created=int(time.time()) + 60)
+    assert newer["outcome"] == "account restricted"
+    await inst.pull()
+    mine = inst.of("instructor")[instructor_id]
+    assert (mine["payouts_enabled"], mine["connect_status"]) == (False, "restricted")
 
 
 async def test_a_payout_is_transferred_once_and_only_after_the_lesson(
@@ -371,6 +390,7 @@ async def test_only_its_instructor_and_admins_read_a_payout_and_earnings(
     denied = await pay.get("/v1/me/earnings", headers=st.headers)
     assert denied.status == 403 and (await denied.json())["error"]["code"] == "forbidden"
     assert (await pay.get("/v1/admin/earnings", headers=inst.headers)).status == 403
+    assert (await pay.get("/v1/me/earnings", headers=admin.headers)).status == 403  # none
     bad = await pay.get("/v1/me/earnings?period=year", headers=inst.headers)
     assert bad.status == 422 and (await bad.json())["error"]["code"] == "invalid"
     url = f"/v1/admin/earnings?period=week&instructor_id={inst.user['instructor_id']}"
@@ -383,3 +403,51 @@ async def test_only_its_instructor_and_admins_read_a_payout_and_earnings(
     )
     bad_id = await pay.get("/v1/admin/earnings?instructor_id=nope", headers=admin.headers)
     assert bad_id.status == 422
+
+
+async def test_payouts_waiting_for_set_up_are_sent_once_the_account_is_enabled(
+    pay: Any, stripe_api: StripePeer, db: Db, tmp_path: Path, closing: list[Any]
+) -> None:
+    _st, inst, bid, _pid = await _paid_completed_booking(pay, stripe_api)
+    [payout] = await _rows(db, Payout, Payout.booking_id == bid)
+    await _tick(db, tmp_path)
+    assert await _jobs(db, payout.id) == []  # completed and paid, but nowhere to send it
+    await _onboard(pay, stripe_api, inst)  # account.updated queues it at once, no tick
+    [job] = await _jobs(db, payout.id)
+    assert job.status == "pending" and job.event_type == "payout_transfer"
+    d = dispatcher(db, _config(db, tmp_path, stripe_api))
+    closing.append(d)
+    await d.run(once=True)
+    [transfer] = stripe_api.transfers.values()
+    assert transfer["amount"] == payout.net_cents
+    # Stripe repeating account.updated queues nothing more, and nothing is sent again.
+    acct = transfer["destination"]
+    await stripe_api.send_event("account.updated", stripe_api.accounts[acct], account=acct)
+    await _tick(db, tmp_path)
+    await d.run(once=True)
+    assert [j.status for j in await _jobs(db, payout.id)] == ["done"]
+    assert len(stripe_api.transfers) == 1
+
+
+async def test_a_refund_before_the_lesson_cancels_the_payout_and_paying_again_restores_it(
+    pay: Any, stripe_api: StripePeer, db: Db
+) -> None:
+    st, inst, bid, first_payment = await _paid_completed_booking(pay, stripe_api, complete=False)
+    admin = await Device(pay, "admin@demo.test").login()
+    url = f"/v1/admin/payments/{first_payment}/refund"
+    assert (await pay.post(url, json={}, headers=admin.headers)).status == 201
+    [payout] = await _rows(db, Payout, Payout.booking_id == bid)
+    assert (payout.status, payout.transfer_status) == ("cancelled", None)
+    await inst.pull()
+    assert inst.of("payout")[payout.id]["status"] == "cancelled"
+    # The student pays again: the booking's one payout is the new payment's.
+    resp = await pay.post("/v1/payments/intents", json={"booking_id": bid}, headers=st.headers)
+    assert resp.status == 201, await resp.text()
+    intent = await resp.json()
+    pi = stripe_api.intents[intent["payment_intent_id"]]
+    await _hook(pay, "payment_intent.succeeded", {**pi, "status": "succeeded"})
+    [again] = await _rows(db, Payout, Payout.booking_id == bid)
+    assert again.id == payout.id and again.payment_id == intent["payment"]["id"]
+    assert (again.status, again.net_cents) == ("pending", 3570)
+    await inst.pull()
+    assert inst.of("payout")[payout.id]["status"] == "pending"

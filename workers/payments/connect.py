@@ -23,9 +23,10 @@ import stripe
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas import Booking, Instructor, OutboxEvent, Payment, Payout, Tenant
+from schemas import Booking, Instructor, OutboxEvent, Payment, Payout, Tenant, WebhookEvent, utcnow
 from sync.core import payouts as rules
 from sync.core.principal import Principal
+from sync.database import insert_for
 from sync.errors import Forbidden, NotFound
 from sync.money import payouts
 from sync.store import Store, WriteTxn
@@ -172,34 +173,42 @@ async def queue_due(txn: WriteTxn, instructor_id: str | None = None) -> int:
 
 
 async def queue_transfers(session: AsyncSession, due: list[tuple[str, str]]) -> int:
-    """A `payout_transfer` job per (tenant, payout), unless one is queued or running; one
-    that finished without sending (the instructor could not be paid then) is queued again."""
+    """A `payout_transfer` job per (tenant, payout), unless one is queued or running (by
+    its dedupe key: a scheduler tick may queue the same at the same moment); one that
+    finished without sending (the instructor could not be paid then) is queued again."""
+    insert = insert_for(session)
+    now = utcnow()
     made = 0
     for tenant_id, payout_id in due:
         key = transfer_key(payout_id)
-        row = await session.scalar(
-            select(OutboxEvent).where(
-                OutboxEvent.tenant_id == tenant_id, OutboxEvent.dedupe_key == key
-            )
+        stmt = insert(OutboxEvent).values(
+            tenant_id=tenant_id,
+            id=str(uuid.uuid4()),
+            event_type=TRANSFER_EVENT,
+            payload={"payout_id": payout_id},
+            status="pending",
+            attempts=0,
+            available_at=now,
+            created_at=now,
+            dedupe_key=key,
         )
-        if row is None:
-            session.add(new_event(tenant_id, TRANSFER_EVENT, {"payout_id": payout_id}, key))
+        result = await session.execute(
+            stmt.on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+        )
+        if getattr(result, "rowcount", 0) == 1:
             made += 1
-        elif row.status == "done":
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.tenant_id == tenant_id, OutboxEvent.id == row.id)
-                .values(
-                    status="pending",
-                    attempts=0,
-                    available_at=dt.datetime.now(dt.UTC),
-                    done_at=None,
-                    locked_by=None,
-                    locked_until=None,
-                )
-                .execution_options(synchronize_session=False)
+            continue
+        again = await session.execute(
+            update(OutboxEvent)
+            .where(
+                OutboxEvent.tenant_id == tenant_id,
+                OutboxEvent.dedupe_key == key,
+                OutboxEvent.status == "done",
             )
-            made += 1
+            .values(status="pending", attempts=0, available_at=now, done_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        made += getattr(again, "rowcount", 0)
     return made
 
 
@@ -227,7 +236,6 @@ async def on_refund(txn: WriteTxn, payment: Payment, target: str, refunded_cents
 
 
 # --- webhooks -----------------------------------------------------------------------------
-EVENT_PREFIXES = ("account.", "transfer.", "payout.")
 
 
 def handles(kind: str) -> bool:
@@ -239,12 +247,34 @@ async def apply(txn: WriteTxn, event: dict[str, Any]) -> str:
     kind = str(event["type"])
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
     if kind == "account.updated":
+        if await _stale_account_event(txn, event):
+            return "ignored: an older account state"
         return await _account_updated(txn, obj)
     if kind.startswith("transfer."):
         return await _transfer(txn, kind, obj)
     if kind in ("payout.paid", "payout.failed"):
         return await _bank_payout(txn, kind, str(event.get("account") or ""), obj)
     return "ignored: event type not used"
+
+
+async def _stale_account_event(txn: WriteTxn, event: dict[str, Any]) -> bool:
+    """Whether an `account.updated` already applied is newer than this one (Stripe does not
+    keep order): the account's state is the latest one's, never an older one's."""
+    account = ((event.get("data") or {}).get("object") or {}).get("id")
+    created = int(event.get("created") or 0)
+    seen = await txn.session.scalars(
+        select(WebhookEvent.payload).where(
+            WebhookEvent.provider == "stripe",
+            WebhookEvent.type == "account.updated",
+            WebhookEvent.processed_at.is_not(None),
+            WebhookEvent.event_id != str(event.get("id")),
+        )
+    )
+    return any(
+        ((p.get("data") or {}).get("object") or {}).get("id") == account
+        and int(p.get("created") or 0) > created
+        for p in seen
+    )
 
 
 async def _account_updated(txn: WriteTxn, account: dict[str, Any]) -> str:

@@ -150,6 +150,10 @@ def test_connect_status_of_an_account() -> None:
     assert rules.connect_status({"details_submitted": False}) == (False, "pending")
     disabled = {"details_submitted": True, "requirements": {"disabled_reason": "rejected.fraud"}}
     assert rules.connect_status(disabled) == (False, "restricted")
+    checking = {"requirements": {"disabled_reason": "requirements.pending_verification"}}
+    assert rules.connect_status({**checking, "details_submitted": True}) == (False, "pending")
+    more = {"details_submitted": True, "requirements": {"currently_due": ["individual.dob"]}}
+    assert rules.connect_status(more) == (False, "restricted")
 
 
 def test_refund_share_and_country() -> None:

@@ -17,6 +17,7 @@ only (sync.core.payouts), whatever their order.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import stripe

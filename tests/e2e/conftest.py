@@ -30,7 +30,7 @@ from server.keys import PRINCIPAL
 from tests.conftest import TEST_SECRET, Templates
 from tests.e2e.link import Link, link_middleware
 from tests.workers.conftest import STRIPE_KEY, STRIPE_WHSEC
-from tests.workers.peers import StripePeer
+from tests.workers.peers import SmtpPeer, StripePeer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -68,6 +68,8 @@ class LiveServer:
     link: Link = field(default_factory=Link, kw_only=True)
     # The Stripe stand-in, for tests marked `stripe` (None otherwise).
     stripe: StripePeer | None = field(default=None, kw_only=True)
+    # The local SMTP server the dispatcher's email goes to, for tests marked `smtp`.
+    smtp: SmtpPeer | None = field(default=None, kw_only=True)
 
     def refuse_connections(self) -> None:
         """Stop listening (connections are refused, as with no network), e.g. while a
@@ -181,10 +183,15 @@ def server(
     # port is chosen first, since the checkout's return URLs start with it.
     stripe = None
     port0, paying = 0, {"stripe_webhook_secret": E2E_STRIPE_WHSEC}
+    # A test marked `smtp` gets a real SMTP server on 127.0.0.1 for the dispatcher's email
+    # (otherwise email goes to files under var/).
+    smtp = SmtpPeer().start() if request.node.get_closest_marker("smtp") is not None else None
+    if smtp is not None:
+        paying["smtp_url"] = smtp.url
     if request.node.get_closest_marker("stripe") is not None:
         stripe, stripe_runner = asyncio.run_coroutine_threadsafe(_stripe_peer(), loop).result(30)
         port0 = _free_port()
-        paying = {
+        paying |= {
             "public_url": f"http://127.0.0.1:{port0}",
             "stripe_secret_key": STRIPE_KEY,
             "stripe_webhook_secret": E2E_STRIPE_WHSEC,
@@ -232,12 +239,20 @@ def server(
 
     try:
         yield LiveServer(
-            f"http://127.0.0.1:{port}/", db_path, pushes, set_listening, link=link, stripe=stripe
+            f"http://127.0.0.1:{port}/",
+            db_path,
+            pushes,
+            set_listening,
+            link=link,
+            stripe=stripe,
+            smtp=smtp,
         )
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
         if stripe is not None:
             asyncio.run_coroutine_threadsafe(stripe_runner.cleanup(), loop).result(timeout=30)
+        if smtp is not None:
+            smtp.stop()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()

@@ -16,12 +16,12 @@ import { statusBadge } from './instructor.js';
 import { testsSection } from './drivingtests.js';
 import { pushCard } from './account.js';
 import { creditSection } from './credit.js';
-import { payable, payButton, returnNotice } from './pay.js';
+import { balanceButton, packagesSection, payable, payButton, returnNotice } from './pay.js';
 import { invoicesSection } from './invoices.js';
 
 async function load(app) {
   const names = ['student', 'skill', 'student_progress', 'lesson', 'lesson_note', 'booking', 'service',
-    'instructor', 'test_record', 'mock_test', 'student_balance', 'credit_entry', 'invoice'];
+    'instructor', 'test_record', 'mock_test', 'student_balance', 'credit_entry', 'invoice', 'package'];
   const lists = await Promise.all(names.map((n) => app.all(n)));
   return Object.fromEntries(names.map((n, i) => [n, lists[i]]));
 }
@@ -48,6 +48,8 @@ function learnerCard(app, d, s) {
       payable(b) ? h('div', { class: 'actions' }, payButton(app, b, 'home')) : null)))
       : empty('No lessons booked.')),
     creditSection(d.student_balance, d.credit_entry, s.id),
+    balanceButton(app, d.student_balance, s.id, 'home'),
+    packagesSection(app, d.package, s.id, 'home'),
     section('Lessons', lessons.length ? h('ul', { class: 'plain history', 'data-testid': 'learner-lessons' }, lessons.map((l) => h('li', { class: 'card inner' },
       h('strong', {}, `${fmt.day(l.scheduled_start)} ${fmt.time(l.scheduled_start)}`), ' ', statusBadge(l.status),
       ' · ', (inst.get(l.instructor_id) || {}).name || '',

@@ -16,7 +16,7 @@ import { askForm, feeBadge, lateFee, openMoves } from './moves.js';
 import { testsSection } from './drivingtests.js';
 import { signedLessons } from './signature.js';
 import { creditSection, creditLeft } from './credit.js';
-import { payable, payButton, paymentFor, returnNotice } from './pay.js';
+import { balanceButton, packagesSection, payable, payButton, paymentFor, returnNotice } from './pay.js';
 import { invoicesSection } from './invoices.js';
 
 export async function home(app) {
@@ -251,6 +251,8 @@ export async function bookings(app, flag) {
     })) : empty('No bookings yet.')),
     awaySection(exceptions, myInstructors),
     section('Request a lesson', myInstructors.length ? form : empty('You have no instructor assigned yet.')),
+    balanceButton(app, balance ? [balance] : [], sid, 'bookings'),
+    packagesSection(app, packages, sid, 'bookings'),
     section('Payments', payments.length ? h('ul', { class: 'plain list', 'data-testid': 'payments' },
       sortBy(payments, (p) => (list.find((b) => b.id === p.booking_id) || {}).start || p.updated_at || '', true).map((p) =>
         h('li', { 'data-payment-id': p.id }, `${fmt.money(p.amount_cents, p.currency)} · ${p.status.replace('_', ' ')}`,

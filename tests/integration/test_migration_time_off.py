@@ -48,12 +48,28 @@ def _seed_at_0005(conn: Any) -> None:
         )
     )
     conn.execute(sa.insert(schemas.TenantRev.__table__).values(tenant_id=TENANT, rev=7))
+    utc = schemas.base.UtcDateTime(timezone=True)
+    # The instructors table as it was at 0005 (later migrations add columns to it).
+    instructors = sa.table(
+        "instructors",
+        *(sa.column(c) for c in ("tenant_id", "id", "name", "active", "rev", "deleted")),
+        *(sa.column(c, schemas.base.JsonDoc) for c in ("specialties", "field_hlc")),
+        *(sa.column(c, utc) for c in ("created_at", "updated_at")),
+    )
     conn.execute(
-        sa.insert(schemas.Instructor.__table__).values(
-            tenant_id=TENANT, id=INSTRUCTOR, name="Priya", rev=3, field_hlc={}
+        sa.insert(instructors).values(
+            tenant_id=TENANT,
+            id=INSTRUCTOR,
+            name="Priya",
+            specialties=[],
+            active=True,
+            rev=3,
+            deleted=False,
+            field_hlc={},
+            created_at=START,
+            updated_at=START,
         )
     )
-    utc = schemas.base.UtcDateTime(timezone=True)
     old = sa.table(
         "availability_exceptions",
         *(sa.column(c) for c in ("tenant_id", "id", "instructor_id", "reason")),

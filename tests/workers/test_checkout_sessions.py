@@ -131,7 +131,7 @@ async def test_student_pays_on_the_hosted_page_and_the_device_learns_it_by_sync(
         ("payment_intent.succeeded", 200),
     ]
     changes = await st.pull()
-    assert {c["entity"] for c in changes} == {"payment", "booking"}
+    assert {c["entity"] for c in changes} == {"payment", "booking", "invoice"}
     assert st.of("payment")[payment["id"]]["status"] == "succeeded"
     assert st.of("booking")[bid]["payment_status"] == "paid"
     paid = await _exactly_once(db, bid)

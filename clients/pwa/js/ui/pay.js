@@ -98,10 +98,12 @@ export function packagesSection(app, packages, studentId, returnTo) {
 export function balanceButton(app, balances, studentId, returnTo) {
   const b = balances.find((x) => x.student_id === studentId);
   if (!b || !(b.owed_cents > 0)) return null;
-  return h('div', { class: 'actions' }, checkoutButton(app, {
+  return section('Owed to the school', h('p', { 'data-testid': 'owed-line' },
+    `${fmt.money(b.owed_cents, b.currency)} is owed: late cancellation fees and the school's adjustments (see the credit history).`),
+  h('div', { class: 'actions' }, checkoutButton(app, {
     label: `Pay ${fmt.money(b.owed_cents, b.currency)} owed`, body: { balance_student_id: studentId },
     key: `balance:${studentId}`, returnTo, testid: 'pay-balance',
-  }));
+  })));
 }
 
 /** After the hosted page: what happened, until the paid booking has arrived by sync. */

@@ -876,6 +876,7 @@ class MessageRecord(_Record):
 
 # --- read-only replicas -------------------------------------------------------------------
 class PaymentRecord(_Record):
+    student_id: str = Field(description="The student it paid for (a guardian may pay).")
     booking_id: str | None  # None for a package or balance payment
     amount_cents: int
     currency: str

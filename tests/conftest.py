@@ -36,6 +36,13 @@ from sync.store import Store
 # HYPOTHESIS_PROFILE=explore draws new ones, to look for failures by hand.
 hypothesis.settings.register_profile("default", derandomize=True)
 hypothesis.settings.register_profile("explore", derandomize=False)
+# The first failing example as drawn, without shrinking it (which can take many minutes
+# for the convergence simulation): for a quick look at what broke.
+hypothesis.settings.register_profile(
+    "noshrink",
+    derandomize=True,
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.reuse, hypothesis.Phase.generate],
+)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PG_URL = os.environ.get(

@@ -32,6 +32,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
 from server.config import Settings
+from sync.core.entities import ENTITIES as REGISTRY
 from tests.conftest import RUN_ID, TEST_SECRET, Templates, _pg_admin, _pg_sa_url, login
 from tests.helpers import Device, held_record
 
@@ -82,7 +83,7 @@ VOCAB = (
 LESSON_STATUSES = ("in_progress", "completed", "no_show", "cancelled", "scheduled")
 
 # Protocol scope rules, written down independently of the server (PROTOCOL.md, "scope").
-CATALOGUE = frozenset({"skill", "service", "rate_card", "theory_question"})
+CATALOGUE = frozenset({"skill", "service", "rate_card", "theory_question", "package"})
 ENTITIES = frozenset(
     {
         "lesson",
@@ -109,6 +110,10 @@ ENTITIES = frozenset(
         "theory_question",
         "payment",
         "invoice",  # issue 12: read like payments
+        "package",  # issue 12: the catalogue's packages
+        "credit_entry",  # issue 12: a student's ledger, read like their records
+        "student_balance",
+        "payout",  # issue 12: an instructor's own, and admins'
         "inbox_item",  # personal: its owner's alone, admins included
         "guardian",  # issue 13: admins only
         "guardian_student",  # issue 13: read by admins and the guardian
@@ -134,6 +139,8 @@ BY_STUDENT = frozenset(
         "mock_test",
         "payment",
         "invoice",
+        "credit_entry",
+        "student_balance",
     }
 )
 # Instructors read their students' theory attempts and mock tests too (issue 13).
@@ -618,11 +625,17 @@ class Run:
         if entity == "trip_segment":
             trip = self.known[tenant].get(("trip", record["trip_id"]))
             return trip["student_id"] if trip else None
-        if entity == "payment":
-            booking = self.known[tenant].get(("booking", record["booking_id"]))
-            return booking["student_id"] if booking else None
         value = record.get("student_id")
         return str(value) if value else None
+
+    @staticmethod
+    def as_read_by(who: Who, entity: str, record: Record) -> Record:
+        """The record as the user is sent it: a student (or guardian) never gets the fields
+        only staff read (an instructor's payout set-up, a time off's reason)."""
+        if who.role in ("owner", "admin", "instructor"):
+            return record
+        hidden = REGISTRY[entity].staff_only
+        return {f: v for f, v in record.items() if f not in hidden} if hidden else record
 
     def may_read(self, who: Who, entity: str, record: Record) -> bool:
         """PROTOCOL.md's scope rules, applied to one record of the user's tenant."""
@@ -630,6 +643,8 @@ class Run:
             return bool(record["user_id"] == who.user_id)
         if who.role in ("owner", "admin") or entity in CATALOGUE:
             return True
+        if entity == "payout":  # its instructor's alone (and admins')
+            return who.role == "instructor" and record["instructor_id"] == who.instructor_id
         if entity in ("instructor", "availability", "availability_exception"):
             iid = record["id"] if entity == "instructor" else record["instructor_id"]
             if who.role == "instructor":
@@ -866,7 +881,9 @@ class Run:
         for device in active:
             who = self.who(device)
             expected = {
-                k: r for k, r in admin_view[device.tenant].items() if self.may_read(who, k[0], r)
+                k: self.as_read_by(who, k[0], r)
+                for k, r in admin_view[device.tenant].items()
+                if self.may_read(who, k[0], r)
             }
             view = views[device.email]
             self._same(view, expected, f"server view of {device.email} vs the scope rules")

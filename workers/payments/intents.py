@@ -32,6 +32,7 @@ PAYABLE_BOOKINGS = frozenset({"requested", "confirmed", "completed"})
 def record_of(p: Payment) -> dict[str, Any]:
     return {
         "id": p.id,
+        "student_id": p.student_id,
         "booking_id": p.booking_id,
         "amount_cents": p.amount_cents,
         "currency": p.currency,

@@ -449,12 +449,13 @@ class AuditPage(Outgoing):
 
 
 class MoneyReportPage(Outgoing):
-    """`GET /v1/admin/money/{kind}` answer: one page of payments, refunds or payouts, newest
-    first. `columns` names the keys of every row (the CSV export's header); `count` and
-    `totals` (integer cents per amount column) cover every row the filters match, not just
-    this page; `next` asks for the following page."""
+    """`GET /v1/admin/money/{kind}` answer: one page of payments, refunds, payouts, invoices
+    or balances, newest first. `columns` names the keys of every row (the CSV export's
+    header); `count` and `totals` (integer cents per amount column; a balance's lessons and
+    minutes left too) cover every row the filters match, not just this page; `next` asks for
+    the following page."""
 
-    kind: Literal["payments", "refunds", "payouts"]
+    kind: Literal["payments", "refunds", "payouts", "invoices", "balances"]
     columns: list[str]
     rows: list[dict[str, str | int | bool | None]]
     count: int

@@ -1,5 +1,5 @@
-"""The school's money as admins read it: payments, refunds and instructors' payouts as
-filterable tables, a page at a time or whole as CSV.
+"""The school's money as admins read it: payments, refunds, instructors' payouts, invoices
+and students' balances as filterable tables, a page at a time or whole as CSV.
 
 Each report is declared once (`REPORTS`): the select that makes its rows (with the student's
 and instructor's names joined in), the column that dates a row, and the columns its filters
@@ -24,11 +24,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from schemas import Booking, Instructor, Package, Payment, Payout, Refund, Student
+from schemas import (
+    Booking,
+    Instructor,
+    Invoice,
+    Package,
+    Payment,
+    Payout,
+    Refund,
+    Student,
+    StudentBalance,
+)
 from sync.audit_log import decode_cursor, encode_cursor
 from sync.errors import Invalid
 from sync.records import wire_value
@@ -187,6 +197,65 @@ def _payouts(tenant: str) -> tuple[Select[*tuple[Any, ...]], Columns]:
     }
 
 
+def _invoices(tenant: str) -> tuple[Select[*tuple[Any, ...]], Columns]:
+    student = aliased(Student)
+    q = (
+        select(
+            Invoice.issued_at.label("at"),
+            Invoice.id.label("id"),
+            Invoice.number.label("number"),
+            Invoice.kind.label("kind"),
+            Invoice.student_id.label("student_id"),
+            student.name.label("student_name"),
+            Invoice.payer_name.label("payer_name"),
+            Invoice.payment_id.label("payment_id"),
+            Invoice.credits_invoice_id.label("credits_invoice_id"),
+            Invoice.total_cents.label("total_cents"),
+            Invoice.currency.label("currency"),
+            Invoice.status.label("status"),
+        )
+        .outerjoin(student, and_(student.tenant_id == tenant, student.id == Invoice.student_id))
+        .where(Invoice.tenant_id == tenant)
+    )
+    return q, {
+        "at": Invoice.issued_at,
+        "id": Invoice.id,
+        "status": Invoice.status,
+        "student_id": Invoice.student_id,
+        "total_cents": Invoice.total_cents,
+    }
+
+
+def _balances(tenant: str) -> tuple[Select[*tuple[Any, ...]], Columns]:
+    student = aliased(Student)
+    # A balance's "status": whether the student owes the school anything.
+    owing = case((StudentBalance.owed_cents > 0, "owing"), else_="settled")
+    q = (
+        select(
+            StudentBalance.updated_at.label("at"),
+            StudentBalance.id.label("id"),
+            StudentBalance.student_id.label("student_id"),
+            student.name.label("student_name"),
+            StudentBalance.lessons_left.label("lessons_left"),
+            StudentBalance.minutes_left.label("minutes_left"),
+            StudentBalance.owed_cents.label("owed_cents"),
+            StudentBalance.currency.label("currency"),
+            StudentBalance.next_expiry.label("next_expiry"),
+            owing.label("status"),
+        )
+        .outerjoin(
+            student, and_(student.tenant_id == tenant, student.id == StudentBalance.student_id)
+        )
+        .where(StudentBalance.tenant_id == tenant)
+    )
+    return q, {
+        "at": StudentBalance.updated_at,
+        "id": StudentBalance.id,
+        "status": owing,
+        "student_id": StudentBalance.student_id,
+    }
+
+
 REPORTS: dict[str, Report] = {
     "payments": Report(
         columns=(
@@ -255,6 +324,45 @@ REPORTS: dict[str, Report] = {
         statuses=frozenset({"pending", "cancelled"}),
         build=_payouts,
     ),
+    # Invoices and credit notes (a credit note's total is negative).
+    "invoices": Report(
+        columns=(
+            "at",
+            "id",
+            "number",
+            "kind",
+            "student_id",
+            "student_name",
+            "payer_name",
+            "payment_id",
+            "credits_invoice_id",
+            "total_cents",
+            "currency",
+            "status",
+        ),
+        amounts=("total_cents",),
+        statuses=frozenset({"issued", "paid", "void", "credited"}),
+        build=_invoices,
+    ),
+    # Each student's balance as it stands (dated by its last change): credit left and money
+    # owed; `status` is `owing` or `settled`.
+    "balances": Report(
+        columns=(
+            "at",
+            "id",
+            "student_id",
+            "student_name",
+            "lessons_left",
+            "minutes_left",
+            "owed_cents",
+            "currency",
+            "next_expiry",
+            "status",
+        ),
+        amounts=("owed_cents", "lessons_left", "minutes_left"),
+        statuses=frozenset({"owing", "settled"}),
+        build=_balances,
+    ),
 }
 
 
@@ -287,6 +395,10 @@ def _filtered(
     if query.student_id:
         q = q.where(col["student_id"] == query.student_id)
     if query.instructor_id:
+        if "instructor_id" not in col:
+            raise Invalid(
+                f"instructor_id does not apply to {query.kind}", {"field": "instructor_id"}
+            )
         q = q.where(col["instructor_id"] == query.instructor_id)
     return report, q, col
 

@@ -59,6 +59,20 @@ def test_admin_reads_and_downloads_the_schools_payments(
     assert {line[header.index("id")] for line in lines} == {p[0] for p in theirs}
     assert {line[header.index("student_name")] for line in lines} == {name}
 
+    # Invoices: the desk payments' (and the desk-sold package's), newest first.
+    page.select_option("#money-student", "")
+    page.select_option("#money-kind", "invoices")
+    assert page.locator("#money-instructor").is_disabled()  # an invoice names no instructor
+    page.click(".money-filters button[type=submit]")
+    numbers = server.sql(
+        "SELECT i.number FROM invoices i JOIN tenants t ON t.id = i.tenant_id WHERE t.slug = 'demo'"
+    )
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=money] tbody tr').length === n",
+        arg=len(numbers),
+    )
+    assert all(n in page.inner_text("[data-testid=money]") for (n,) in numbers)
+
     # Payouts: none yet in the demo, said plainly.
     page.select_option("#money-student", "")
     page.select_option("#money-kind", "payouts")

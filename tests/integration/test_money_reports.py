@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from schemas import Booking, Payment, Payout, Refund, Student, Tenant
+from schemas import Booking, Invoice, Payment, Payout, Refund, Student, StudentBalance, Tenant
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from tests.conftest import Db, bearer, login
 
@@ -201,3 +201,42 @@ async def test_another_schools_money_is_not_seen(client: Any, db: Db) -> None:
     # session's tenant binding unless the report filters by school itself).
     assert page["count"] == len(page["rows"])
     assert page["totals"]["amount_cents"] == sum(r["amount_cents"] for r in page["rows"])
+
+
+async def test_invoices_and_balances(client: Any, db: Db) -> None:
+    tenant, _ = await _demo(db)
+    async with db.sessions() as s:
+        bind_tenant(s, tenant)
+        invoices = list(await s.scalars(select(Invoice)))
+        balances = list(await s.scalars(select(StudentBalance)))
+    assert invoices and balances, "the demo's desk payments are invoiced; student2 holds credit"
+    admin = bearer(await login(client, "admin@demo.test"))
+    page = await _money(client, admin, "invoices")
+    assert sorted(r["number"] for r in page["rows"]) == sorted(i.number for i in invoices)
+    assert page["totals"] == {"total_cents": sum(i.total_cents for i in invoices)}
+    assert all(r["student_name"] for r in page["rows"])
+    one = invoices[0].student_id
+    theirs = await _money(client, admin, "invoices", student_id=one)
+    assert {r["id"] for r in theirs["rows"]} == {i.id for i in invoices if i.student_id == one}
+    # Balances: credit left and money owed per student; none of the demo's owes anything yet.
+    page = await _money(client, admin, "balances")
+    assert {r["student_id"] for r in page["rows"]} == {b.student_id for b in balances}
+    assert page["totals"]["lessons_left"] == sum(b.lessons_left for b in balances)
+    assert {r["status"] for r in page["rows"]} == {"settled"}
+    resp = await client.post(
+        f"/v1/admin/students/{balances[0].student_id}/credit-adjustments",
+        json={"amount_cents": 1500, "note": "fee by phone"},
+        headers=admin,
+    )
+    assert resp.status == 201, await resp.text()
+    owing = await _money(client, admin, "balances", status="owing")
+    assert [r["student_id"] for r in owing["rows"]] == [balances[0].student_id]
+    assert owing["totals"]["owed_cents"] == 1500
+    # An invoice or a balance names no instructor: the filter is refused, not ignored.
+    for kind in ("invoices", "balances"):
+        resp = await client.get(
+            f"/v1/admin/money/{kind}", params={"instructor_id": str(uuid.uuid4())}, headers=admin
+        )
+        assert resp.status == 422 and (await resp.json())["error"]["details"]["field"] == (
+            "instructor_id"
+        )

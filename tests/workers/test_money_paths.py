@@ -216,3 +216,45 @@ async def test_a_lesson_played_on_credit_earns_its_payout_when_completed(pay: An
     await inst.one("booking", bid, "patch", {"status": "completed"})
     assert len(await _rows(db, Payout, Payout.booking_id == bid)) == 1
     await _ledger_is_the_balance(db, sid)
+
+
+async def test_a_refunded_package_is_owed_again_until_the_office_takes_the_credit_back(
+    pay: Any, stripe_api: StripePeer, db: Db
+) -> None:
+    pid = await _package(pay, 2, 8_000)
+    st = await Device(pay, "student1@demo.test").login()
+    sid = st.user["student_id"]
+    made = await (
+        await pay.post(
+            "/v1/payments/checkout", json={"package_id": pid, "student_id": sid}, headers=st.headers
+        )
+    ).json()
+    await _pay_on_the_hosted_page(made["checkout_url"])
+    assert (await _ledger_is_the_balance(db, sid)).lessons_left == 2
+    admin = bearer(await login(pay, "admin@demo.test"))
+    refund = await pay.post(
+        f"/v1/admin/payments/{made['payment']['id']}/refund", json={}, headers=admin
+    )
+    assert refund.status in (200, 201), await refund.text()
+    # The money came back: it is owed again while the two lessons stay on the ledger; the
+    # invoice has its credit note.
+    balance = await _ledger_is_the_balance(db, sid)
+    assert (balance.lessons_left, balance.owed_cents) == (2, 8_000)
+    [entry] = await _rows(
+        db, CreditEntry, CreditEntry.student_id == sid, CreditEntry.kind == "refund"
+    )
+    assert entry.payment_id == made["payment"]["id"] and entry.amount_cents == 8_000
+    notes = await _rows(db, Invoice, Invoice.payment_id == made["payment"]["id"])
+    assert sorted(i.kind for i in notes) == ["credit_note", "invoice"]
+    # The device reads one refund entry (its id comes from the refund: never written twice).
+    await st.pull()
+    assert [e["kind"] for e in st.of("credit_entry").values()].count("refund") == 1
+    # The office takes the credit back and cancels the debt in one adjustment.
+    adjust = await pay.post(
+        f"/v1/admin/students/{sid}/credit-adjustments",
+        json={"lessons": -2, "amount_cents": -8_000, "note": "package refunded"},
+        headers=admin,
+    )
+    assert adjust.status == 201, await adjust.text()
+    balance = await _ledger_is_the_balance(db, sid)
+    assert (balance.lessons_left, balance.owed_cents) == (0, 0)

@@ -19,7 +19,6 @@ PaymentIntent events of the same payment, which metadata.payment_id ties to it.
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +26,10 @@ from typing import Any
 import stripe
 from sqlalchemy import select
 
-import schemas
-from schemas import Booking, Guardian, Payment, StudentGuardian, Tenant
+from schemas import Booking, Guardian, Package, Payment, StudentBalance, StudentGuardian, Tenant
 from sync.core.principal import Principal
 from sync.errors import Conflict, Forbidden, Invalid, NotFound
+from sync.money import ledger
 from sync.store import WriteTxn
 from workers.payments.intents import PAYABLE_BOOKINGS, Payments, record_of
 from workers.payments.provider import ProviderError
@@ -222,25 +221,13 @@ async def _booking_charge(txn: WriteTxn, who: Principal, booking_id: str) -> Cha
     )
 
 
-# --- package and balance: the ledger slice's tables and functions (sync.money.ledger,
-# `package`, `student_balance`), looked up at call time so this module stands before that
-# branch is merged; the lead wires and tests these two purposes at merge. ----------------
-def _ledger_model(name: str) -> Any:
-    model = getattr(schemas, name, None)
-    if model is None:
-        raise NotFound(f"{name} is not available on this server")
-    return model
-
-
-def _ledger() -> Any:
-    return importlib.import_module("sync.money.ledger")
+# --- package and balance: the ledger's part (sync.money.ledger) -------------------------
 
 
 async def _package_charge(
     txn: WriteTxn, who: Principal, package_id: str, student_id: str
 ) -> Charge:
     await may_pay_for(txn, who, student_id)
-    Package = _ledger_model("Package")
     package = await txn.session.scalar(select(Package).where(Package.id == package_id))
     if package is None or package.deleted or not package.active:
         raise NotFound("no such package")
@@ -258,7 +245,6 @@ async def _package_charge(
 
 async def _balance_charge(txn: WriteTxn, who: Principal, student_id: str) -> Charge:
     await may_pay_for(txn, who, student_id)
-    StudentBalance = _ledger_model("StudentBalance")
     balance = await txn.session.scalar(
         select(StudentBalance).where(StudentBalance.student_id == student_id)
     )
@@ -275,11 +261,11 @@ async def settle_purpose(txn: WriteTxn, payment: Payment) -> None:
     """On a payment's first success (called from webhooks._move): a package is granted, a
     balance settled; both ledger calls are idempotent per payment."""
     if payment.purpose == "package" and payment.package_id:
-        await _ledger().grant_package(
+        await ledger.grant_package(
             txn, student_id=payment.student_id, package_id=payment.package_id, payment_id=payment.id
         )
     elif payment.purpose == "balance":
-        await _ledger().settle_balance(
+        await ledger.settle_balance(
             txn,
             student_id=payment.student_id,
             payment_id=payment.id,

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from schemas import Booking, OutboxEvent, Payment, Refund, Tenant, WebhookEvent
 from sync.errors import BadRequest, NotFound
+from sync.money import ledger
 from sync.store import Store, WriteTxn
 from sync.tenancy import ALL_TENANTS, bind_tenant
 from workers.outbox import new_event
@@ -348,3 +349,13 @@ async def apply_refund(
         target = "refunded" if refunded >= payment.amount_cents else "partially_refunded"
         await _move(txn, payment, target, refunded_cents=refunded)
     await invoicing.settle(txn, payment)  # this refund's credit note, if it succeeded
+    if row.status == "succeeded" and payment.purpose in ("package", "balance"):
+        # On the student's ledger: money paid for credit or towards a debt, given back, is
+        # owed again (the credit stays until the office takes it back with an adjustment).
+        await ledger.refund_entry(
+            txn,
+            student_id=payment.student_id,
+            payment_id=payment.id,
+            refund_id=row.id,
+            amount_cents=row.amount_cents,
+        )

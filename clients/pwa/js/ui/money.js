@@ -1,8 +1,9 @@
 /**
- * The school's money for admins: payments, refunds and instructors' payouts, filtered by
- * dates, status, student and instructor, with totals over everything that matches and a
- * CSV download of the same rows (`GET /v1/admin/money/{kind}`). These tables stay on the
- * server (payouts and refunds are not in any replica), so the screen needs a connection.
+ * The school's money for admins: payments, refunds, instructors' payouts, invoices and
+ * students' balances, filtered by dates, status, student and instructor (where it applies), with totals over everything that matches and a
+ * CSV download of the same rows (`GET /v1/admin/money/{kind}`). These tables are read on the
+ * server (refunds are in no replica, and an admin's device need not hold every invoice), so
+ * the screen needs a connection.
  */
 
 import { h, empty, fmt, field, sortBy } from './dom.js';
@@ -31,6 +32,22 @@ const KINDS = {
     cells: (r) => [fmt.dateTime(r.lesson_start || r.at), r.instructor_name || '', r.student_name || '', fmt.money(r.gross_cents, r.currency),
       fmt.money(r.fee_cents, r.currency), fmt.money(r.net_cents, r.currency), words(r.status), words(r.transfer_status) || 'not sent'],
     totals: (t, c) => `gross ${fmt.money(t.gross_cents, c)}, fee ${fmt.money(t.fee_cents, c)}, net ${fmt.money(t.net_cents, c)}`,
+  },
+  invoices: {
+    label: 'Invoices',
+    statuses: ['paid', 'credited', 'issued', 'void'],
+    head: ['Issued', 'Number', 'Student', 'Paid by', 'Total', 'Status'],
+    cells: (r) => [fmt.dateTime(r.at), `${r.number}${r.kind === 'credit_note' ? ' (credit note)' : ''}`, r.student_name || '',
+      r.payer_name || '', fmt.money(r.total_cents, r.currency), words(r.status)],
+    totals: (t, c) => `${fmt.money(t.total_cents, c)} net of credit notes`,
+  },
+  balances: {
+    label: 'Balances',
+    statuses: ['owing', 'settled'],
+    head: ['Student', 'Lessons left', 'Minutes left', 'Owed', 'Credit expires', 'Last change'],
+    cells: (r) => [r.student_name || '', String(r.lessons_left), String(r.minutes_left), fmt.money(r.owed_cents, r.currency),
+      r.next_expiry ? fmt.day(r.next_expiry) : '', fmt.dateTime(r.at)],
+    totals: (t, c) => `${fmt.money(t.owed_cents, c)} owed, ${t.lessons_left} lessons and ${t.minutes_left} minutes of credit left`,
   },
 };
 
@@ -86,11 +103,18 @@ export async function moneyView(app) {
       KINDS[kind.value].statuses.map((s) => h('option', { value: s, selected: state.status === s }, words(s))));
   }
   fillStatuses();
-  kind.addEventListener('change', () => { state.status = ''; fillStatuses(); });
+  const noInstructor = () => ['invoices', 'balances'].includes(kind.value);
+  kind.addEventListener('change', () => {
+    state.status = '';
+    fillStatuses();
+    instructor.disabled = noInstructor(); // an invoice or a balance names no instructor
+    if (instructor.disabled) instructor.value = '';
+  });
   const student = h('select', { id: 'money-student' }, h('option', { value: '' }, 'Every student'),
     sortBy(students, (s) => s.name).map((s) => h('option', { value: s.id, selected: state.student_id === s.id }, s.name)));
   const instructor = h('select', { id: 'money-instructor' }, h('option', { value: '' }, 'Every instructor'),
     sortBy(instructors, (i) => i.name).map((i) => h('option', { value: i.id, selected: state.instructor_id === i.id }, i.name)));
+  instructor.disabled = noInstructor();
   const since = h('input', { id: 'money-since', type: 'date', value: state.since });
   const until = h('input', { id: 'money-until', type: 'date', value: state.until });
   const head = h('thead', {});

@@ -43,7 +43,8 @@ function change(e) {
 /** The credit card for one student; nothing when they never held credit nor owed. */
 export function creditSection(balances, entries, studentId, { title = 'Credit', limit = 8 } = {}) {
   const balance = balances.find((b) => b.student_id === studentId);
-  const mine = sortBy(entries.filter((e) => e.student_id === studentId), (e) => `${e.created_at}${e.id}`, true);
+  // Newest first, by rev: entries written together (a purchase and its payment) share a time.
+  const mine = sortBy(entries.filter((e) => e.student_id === studentId), (e) => e.rev, true);
   if (!balance && !mine.length) return null;
   const b = balance || { lessons_left: 0, minutes_left: 0, owed_cents: 0, currency: (mine[0] || {}).currency || 'GBP' };
   const stats = [

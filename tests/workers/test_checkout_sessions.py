@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from schemas import Booking, OutboxEvent, Payment, Payout
+from schemas import Booking, OutboxEvent, Payment, Payout, WebhookEvent
 from server.app import create_app
 from server.routes.effects import WORKER_CONFIG
 from sync.tenancy import ALL_TENANTS, bind_tenant
@@ -165,6 +165,7 @@ async def test_webhooks_forged_reordered_and_redelivered(
     # Forged: signed with another secret — refused, nothing changes.
     forged = await _hook(pay, completed, secret="whsec_not_ours")
     assert forged.status == 400
+    assert await _rows(db, WebhookEvent) == []
     [pending] = await _rows(db, Payment, Payment.booking_id == bid)
     assert pending.status == "pending" and pending.provider_ref is None
     events = [completed, succeeded] if order == "session_first" else [succeeded, completed]
@@ -179,6 +180,27 @@ async def test_webhooks_forged_reordered_and_redelivered(
     # A late expiry of the same session changes nothing.
     expired = stripe_event("checkout.session.expired", {**done, "status": "expired"})
     assert (await (await _hook(pay, expired)).json())["outcome"] == "kept succeeded"
+
+
+async def test_an_earlier_intent_then_checkout_one_payment_and_refunds_name_the_paying_intent(
+    pay: Any, stripe_api: StripePeer, db: Db
+) -> None:
+    st, _inst, bid = await book_and_confirm(pay)
+    intent = await (
+        await pay.post("/v1/payments/intents", json={"booking_id": bid}, headers=st.headers)
+    ).json()
+    made = await (await _checkout(pay, st, booking_id=bid)).json()
+    assert made["payment"]["id"] == intent["payment"]["id"]  # the same pending payment
+    async with aiohttp.ClientSession() as browser:
+        async with browser.post(made["checkout_url"], allow_redirects=False) as resp:
+            assert resp.status == 303
+    paid = await _exactly_once(db, bid)
+    paying = stripe_api.sessions[made["session_id"]]["payment_intent"]
+    assert paid.provider_ref == paying != intent["payment_intent_id"]
+    admin = bearer(await login(pay, "admin@demo.test"))
+    refund = await pay.post(f"/v1/admin/payments/{paid.id}/refund", headers=admin)
+    assert refund.status == 201, await refund.text()
+    assert [r["payment_intent"] for r in stripe_api.refunds] == [paying]
 
 
 async def test_a_delayed_method_waits_for_async_payment_succeeded(

@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from server.app import create_app
+from server.routes.effects import WORKER_CONFIG
 from server.vapid import new_vapid_keys
-from tests.conftest import Db
+from tests.conftest import Db, make_settings
 from tests.helpers import Device, uid
 from tests.workers.peers import PushPeer, SmtpPeer, StripePeer, TwilioPeer
 from workers.config import WorkerConfig
@@ -80,6 +82,29 @@ def worker_config(db: Db, tmp_path: Path, **overrides: Any) -> WorkerConfig:
     }
     values.update(overrides)
     return WorkerConfig(**values)
+
+
+# The address the PWA is served at, where Stripe's hosted pages send the payer back to.
+PUBLIC = "http://app.school.test"
+
+
+@pytest.fixture
+async def pay(db: Db, tmp_path: Path, aiohttp_client: Any, stripe_api: StripePeer) -> Any:
+    """The app with payments through the local Stripe stand-in, whose hosted pages post
+    their signed events back to this app's webhook."""
+    app = create_app(make_settings(db, tmp_path))
+    app[WORKER_CONFIG] = worker_config(
+        db,
+        tmp_path,
+        stripe_secret_key=STRIPE_KEY,
+        stripe_webhook_secret=STRIPE_WHSEC,
+        stripe_api_base=stripe_api.base,
+        public_url=PUBLIC,
+    )
+    client = await aiohttp_client(app)
+    stripe_api.webhook_url = str(client.make_url("/v1/webhooks/stripe/demo"))
+    stripe_api.webhook_secret = STRIPE_WHSEC
+    return client
 
 
 def dispatcher(db: Db, config: WorkerConfig, worker_id: str = "w1", **kw: Any) -> Dispatcher:

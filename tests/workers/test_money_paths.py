@@ -6,41 +6,18 @@ valued at the package's price per lesson. After each, the ledger's sum is the ba
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import select
 
 from schemas import CreditEntry, Invoice, OutboxEvent, Payment, Payout, StudentBalance
-from server.app import create_app
-from server.routes.effects import WORKER_CONFIG
 from sync.money import ledger
 from sync.tenancy import ALL_TENANTS, bind_tenant
-from tests.conftest import Db, bearer, login, make_settings
+from tests.conftest import Db, bearer, login
 from tests.helpers import Device, uid
-from tests.workers.conftest import STRIPE_KEY, STRIPE_WHSEC, slot, worker_config
+from tests.workers.conftest import STRIPE_WHSEC, slot
 from tests.workers.peers import StripePeer, stripe_event, stripe_signature
-
-PUBLIC = "http://app.school.test"
-
-
-@pytest.fixture
-async def pay(db: Db, tmp_path: Path, aiohttp_client: Any, stripe_api: StripePeer) -> Any:
-    app = create_app(make_settings(db, tmp_path))
-    app[WORKER_CONFIG] = worker_config(
-        db,
-        tmp_path,
-        stripe_secret_key=STRIPE_KEY,
-        stripe_webhook_secret=STRIPE_WHSEC,
-        stripe_api_base=stripe_api.base,
-        public_url=PUBLIC,
-    )
-    client = await aiohttp_client(app)
-    stripe_api.webhook_url = str(client.make_url("/v1/webhooks/stripe/demo"))
-    stripe_api.webhook_secret = STRIPE_WHSEC
-    return client
 
 
 async def _rows(db: Db, table: Any, *where: Any) -> list[Any]:
